@@ -1,0 +1,131 @@
+"""The controller: who is in the mesh, where each node listens, what it offers. It relays no calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from mesh import _transport
+from mesh._proto import mesh_pb2 as pb
+from mesh._proto import mesh_pb2_grpc as pb_grpc
+
+logger = logging.getLogger("mesh.controller")
+
+
+@dataclass(slots=True)
+class _Joined:
+    member: pb.Member
+    events: asyncio.Queue[pb.MembershipEvent | None] = field(default_factory=asyncio.Queue)
+
+
+class ControllerService(pb_grpc.ControllerServicer):
+    """Tracks members through their open ``Join`` streams and pushes every change to all of them.
+
+    A member is gone the moment its stream breaks: a killed process closes its socket at once, and
+    a hung one is caught by the server's keepalive pings (about 2 s).
+    """
+
+    def __init__(self) -> None:
+        self.members: dict[str, _Joined] = {}
+
+    async def Join(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
+        first = await context.read()
+        if first is grpc.aio.EOF or not first.member.node_id or not first.member.name:
+            return
+        member = first.member
+        taken = next(
+            (j for j in self.members.values() if j.member.name == member.name and j.member.node_id != member.node_id),
+            None,
+        )
+        if taken is not None:
+            await context.write(
+                pb.MembershipEvent(
+                    refused=f"process name {member.name!r} is already used by the live node at "
+                    f"{taken.member.address}; choose another process_name"
+                )
+            )
+            return
+        joined = _Joined(member)
+        previous = self.members.get(member.node_id)
+        if previous is not None:
+            previous.events.put_nowait(None)
+        self.members[member.node_id] = joined
+        logger.info("member joined: %s at %s", member.name, member.address)
+        await context.write(pb.MembershipEvent(snapshot=[j.member for j in self.members.values()]))
+        self._publish(pb.MembershipEvent(upsert=member), member.node_id)
+        reader = asyncio.create_task(self._read_updates(context, joined))
+        try:
+            while True:
+                event = await joined.events.get()
+                if event is None:
+                    break
+                await context.write(event)
+        finally:
+            reader.cancel()
+            if self.members.get(member.node_id) is joined:
+                del self.members[member.node_id]
+                logger.info("member left: %s", member.name)
+                self._publish(pb.MembershipEvent(removed=member.node_id), member.node_id)
+
+    async def _read_updates(self, context: grpc.aio.ServicerContext, joined: _Joined) -> None:
+        try:
+            while True:
+                update = await context.read()
+                if update is grpc.aio.EOF:
+                    break
+                if update.member.node_id == joined.member.node_id:
+                    joined.member = update.member
+                    self._publish(pb.MembershipEvent(upsert=update.member), update.member.node_id)
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            pass
+        finally:
+            joined.events.put_nowait(None)
+
+    def _publish(self, event: pb.MembershipEvent, source: str) -> None:
+        for node_id, joined in self.members.items():
+            if node_id != source:
+                joined.events.put_nowait(event)
+
+
+class ControllerServer:
+    """A controller served on one address (``host:port`` or ``unix:/path``); port 0 picks one."""
+
+    def __init__(self, address: str, max_message_size: int = _transport.DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        self.requested = address
+        self.address = ""
+        self.service = ControllerService()
+        self._max_message_size = max_message_size
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        server = grpc.aio.server(options=_transport.server_options(self._max_message_size))
+        pb_grpc.add_ControllerServicer_to_server(self.service, server)
+        self.address = _transport.bind(server, self.requested, "controller")
+        await server.start()
+        self._server = server
+        logger.info("controller listening on %s", self.address)
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self._server is not None:
+            server, self._server = self._server, None
+            for joined in self.service.members.values():
+                joined.events.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await server.stop(grace)
+            _transport.remove_unix_socket(self.address)
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def __aenter__(self) -> ControllerServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()

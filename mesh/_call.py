@@ -1,0 +1,299 @@
+"""``g.call.fn(*args, **kwargs) & MODIFIER``: building a remote call and carrying it out.
+
+In sync code the modifiers that wait (FG, PERIOD, BROADCAST with results) block the calling thread;
+in async code (a running event loop in this thread) they return an awaitable instead. BG and
+NO_RETURN never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any
+
+from ._await_source import modifier_after_await
+from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
+from .errors import CallCancelled, CallTimeout, UnknownCallback, UsageError
+
+if TYPE_CHECKING:
+    from ._global import Global
+    from ._link import PeerLink
+    from ._node import Node
+
+_running_loop = asyncio._get_running_loop
+
+
+def in_async_code() -> bool:
+    """True when this thread runs an event loop, so waiting must be done with ``await``."""
+    return _running_loop() is not None
+
+
+def run_blocking(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` on the node's loop from another thread and wait for its value."""
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        return future.result()
+    except concurrent.futures.CancelledError:
+        raise CallCancelled("the call was cancelled") from None
+    except BaseException:
+        future.cancel()
+        raise
+
+
+async def run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+    """Await ``coro`` on the node's loop from whatever loop runs the caller."""
+    if _running_loop() is loop:
+        return await coro
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+
+class Caller:
+    """``g.call``: attribute access names a callback of the mesh."""
+
+    __slots__ = ("_global",)
+
+    def __init__(self, owner: Global) -> None:
+        self._global = owner
+
+    def __getattr__(self, name: str) -> RemoteCallable:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return RemoteCallable(self._global, name)
+
+
+class RemoteCallable:
+    """``g.call.fn``: call it with the arguments for the remote callback."""
+
+    __slots__ = ("_global", "_name")
+
+    def __init__(self, owner: Global, name: str) -> None:
+        self._global = owner
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> RemoteCall:
+        return RemoteCall(self._global, self._name, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<remote callback {self._name!r}>"
+
+
+class RemoteCall:
+    """A call of a remote callback with its arguments, carried out by ``& MODIFIER`` or a method."""
+
+    __slots__ = ("_args", "_global", "_kwargs", "name")
+
+    def __init__(self, owner: Global, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._global = owner
+        self.name = name
+        self._args = args
+        self._kwargs = kwargs
+
+    def __repr__(self) -> str:
+        return f"<remote call {self.name}(...)>"
+
+    def __and__(self, modifier: Modifier | type[Modifier]) -> Any:
+        if isinstance(modifier, type) and issubclass(modifier, Modifier):
+            modifier = modifier()
+        if not isinstance(modifier, Modifier):
+            return NotImplemented
+        return self._apply(modifier, in_async_code())
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        modifier = modifier_after_await(sys._getframe(1))
+        if isinstance(modifier, type) and issubclass(modifier, Modifier):
+            modifier = modifier()
+        outcome = self._apply(modifier if isinstance(modifier, Modifier) else FG(), True)
+        if asyncio.iscoroutine(outcome) or isinstance(outcome, asyncio.Future):
+            outcome = yield from outcome.__await__()
+        return outcome if modifier is None else _Settled(outcome)
+
+    def fg(self, timeout: float | None = None) -> Any:
+        """Same as ``& FG(timeout=timeout)``."""
+        return self._apply(FG(timeout), in_async_code())
+
+    def bg(self, timeout: float | None = None, eta: float = 0.0) -> AsyncResult:
+        """Same as ``& BG(timeout=timeout, eta=eta)``."""
+        result: AsyncResult = self._apply(BG(timeout, eta), in_async_code())
+        return result
+
+    def no_return(self, eta: float = 0.0) -> None:
+        """Same as ``& NO_RETURN(eta=eta)``."""
+        self._apply(NO_RETURN(eta), in_async_code())
+
+    def period(self, at_time: Any = None, period: float | None = None) -> Any:
+        """Same as ``& PERIOD(at_time=at_time, period=period)``."""
+        return self._apply(PERIOD(at_time, period), in_async_code())
+
+    def broadcast(self, timeout: float | None = None, eta: float = 0.0, return_result: bool = False) -> Any:
+        """Same as ``& BROADCAST(timeout=timeout, eta=eta, return_result=return_result)``."""
+        return self._apply(BROADCAST(timeout, eta, return_result), in_async_code())
+
+    # ------------------------------------------------------------------ carrying out
+
+    def _apply(self, modifier: Modifier, async_face: bool) -> Any:
+        owner = self._global
+        loop = owner._loop
+        node = owner._ready_node()
+        name, args, kwargs = self.name, self._args, self._kwargs
+
+        if isinstance(modifier, FG):
+            if node is None or async_face:
+                return run_on(loop, owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout)))
+            member, encoded = node.prepare(name, args, kwargs)
+            return run_blocking(loop, node.invoke(member, name, args, kwargs, encoded, modifier.timeout))
+
+        if isinstance(modifier, BG):
+            if node is not None:
+                member, encoded = node.prepare(name, args, kwargs)
+                coro = owner._with_node(lambda n: n.invoke(member, name, args, kwargs, encoded, modifier.timeout))
+            else:
+                coro = owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout))
+            return AsyncResult(asyncio.run_coroutine_threadsafe(_after(modifier.eta, coro), loop), name, loop)
+
+        if isinstance(modifier, NO_RETURN):
+            if node is not None:
+                member, encoded = node.prepare(name, args, kwargs)
+                send = node.send_no_return
+                if modifier.eta:
+                    loop.call_soon_threadsafe(loop.call_later, modifier.eta, send, member, name, args, kwargs, encoded)
+                elif _running_loop() is loop:
+                    send(member, name, args, kwargs, encoded)
+                else:
+                    loop.call_soon_threadsafe(send, member, name, args, kwargs, encoded)
+            else:
+                asyncio.run_coroutine_threadsafe(_after(0, owner._with_node(lambda n: _no_return_later(n, self))), loop)
+            return None
+
+        if isinstance(modifier, PERIOD):
+            times = list(modifier.times)
+            coro = owner._with_node(lambda n: _schedule(n, name, args, kwargs, times, modifier.period))
+            return run_on(loop, coro) if async_face else run_blocking(loop, coro)
+
+        if isinstance(modifier, BROADCAST):
+            timeout, wanted = modifier.timeout, modifier.return_result
+            if node is not None and not node.membership.providers(name):
+                raise UnknownCallback(name)
+            coro = _after(modifier.eta, owner._with_node(lambda n: n.broadcast(name, args, kwargs, timeout, wanted)))
+            if not wanted:
+                asyncio.run_coroutine_threadsafe(coro, loop)
+                return None
+            return run_on(loop, coro) if async_face else run_blocking(loop, coro)
+
+        raise UsageError(f"unknown modifier {modifier!r}")
+
+
+async def _after(delay: float, coro: Awaitable[Any]) -> Any:
+    if delay:
+        await asyncio.sleep(delay)
+    return await coro
+
+
+async def _no_return_later(node: Node, call: RemoteCall) -> None:
+    member, encoded = node.prepare(call.name, call._args, call._kwargs)
+    node.send_no_return(member, call.name, call._args, call._kwargs, encoded)
+
+
+async def _schedule(
+    node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], times: list[float], period: float | None
+) -> ScheduledCall:
+    link, key = await node.schedule(name, args, kwargs, times, period)
+    return ScheduledCall(node, link, key, name)
+
+
+class _Settled:
+    """What ``await g.call.fn()`` gives back when an ``& MODIFIER`` follows: the outcome, waiting for it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __and__(self, modifier: Any) -> Any:
+        return self.value
+
+
+class AsyncResult:
+    """The future of a BG call.
+
+    ``get(timeout)`` waits in sync code, ``await get_async(timeout)`` (or ``await result``) in async
+    code; ``done()`` and ``cancel()`` as for any future.
+    """
+
+    __slots__ = ("_future", "_loop", "name")
+
+    def __init__(self, future: concurrent.futures.Future[Any], name: str, loop: asyncio.AbstractEventLoop) -> None:
+        self._future = future
+        self._loop = loop
+        self.name = name
+
+    def __repr__(self) -> str:
+        state = "done" if self._future.done() else "pending"
+        return f"<AsyncResult of {self.name!r}: {state}>"
+
+    def done(self) -> bool:
+        """True once the call has a result, an error, or was cancelled."""
+        return self._future.done()
+
+    def cancel(self) -> bool:
+        """Cancel the call (the callee is asked to stop it). False if it had already finished."""
+        return self._future.cancel()
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Wait up to ``timeout`` seconds (None: no limit) and return the result, or raise its error.
+
+        Raises:
+            CallTimeout: no result within ``timeout``; the call goes on.
+            CallCancelled: the call was cancelled.
+            UsageError: called on the node's own event loop, where it would deadlock.
+        """
+        if _running_loop() is self._loop:
+            raise UsageError("AsyncResult.get() would block the node's event loop; use await result.get_async()")
+        try:
+            return self._future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise CallTimeout(f"result of {self.name!r} not ready within {timeout} s") from None
+        except concurrent.futures.CancelledError:
+            raise CallCancelled(f"call of {self.name!r} was cancelled") from None
+
+    async def get_async(self, timeout: float | None = None) -> Any:
+        """Like :meth:`get`, without blocking the event loop."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._future)), timeout)
+        except asyncio.TimeoutError:
+            raise CallTimeout(f"result of {self.name!r} not ready within {timeout} s") from None
+        except asyncio.CancelledError:
+            if self._future.cancelled():
+                raise CallCancelled(f"call of {self.name!r} was cancelled") from None
+            raise
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.get_async().__await__()
+
+
+class ScheduledCall:
+    """The handle of a PERIOD call; :meth:`cancel` ends the schedule on the callee."""
+
+    __slots__ = ("_key", "_link", "_node", "name")
+
+    def __init__(self, node: Node, link: PeerLink | None, key: int, name: str) -> None:
+        self._node = node
+        self._link = link
+        self._key = key
+        self.name = name
+
+    def __repr__(self) -> str:
+        where = self._link.peer_name if self._link is not None else self._node.name
+        return f"<ScheduledCall of {self.name!r} on {where!r}>"
+
+    def cancel(self) -> None:
+        """Stop the schedule; safe from any thread, and more than once."""
+        loop = self._node.loop
+        if loop.is_closed():
+            return
+        if _running_loop() is loop:
+            self._node.cancel_schedule(self._link, self._key)
+        else:
+            loop.call_soon_threadsafe(self._node.cancel_schedule, self._link, self._key)
+

@@ -1,0 +1,119 @@
+"""Turning Python values into wire bytes and back.
+
+Plain pickle (protocol 5) is tried first because it is several times faster than dill; dill takes
+over for what pickle cannot write (lambdas, closures, functions and classes of ``__main__``). Large
+``bytes``, ``bytearray`` and ``memoryview`` values travel as out-of-band buffers, so they are not
+copied into the pickle stream.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import dill
+
+from .errors import PayloadTooLarge, SerializationError
+
+PROTOCOL = 5
+OUT_OF_BAND_MIN = 64 * 1024
+_MAIN_MARKER = b"__main__"
+
+
+class _OutOfBandBytes:
+    """Pickles a large ``bytes`` object as an out-of-band buffer that loads back as ``bytes``."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        return (bytes, (pickle.PickleBuffer(self.data),))
+
+
+@dataclass(slots=True)
+class Encoded:
+    """An encoded value: the pickle stream, its out-of-band buffers, and whether dill wrote it."""
+
+    data: bytes
+    buffers: list[bytes | pickle.PickleBuffer]
+    dill: bool
+    size: int
+
+
+def wrap_large_bytes(value: Any) -> Any:
+    """Mark a top-level large ``bytes`` value to travel out of band."""
+    if type(value) is bytes and len(value) >= OUT_OF_BAND_MIN:
+        return _OutOfBandBytes(value)
+    return value
+
+
+def encode(value: Any, max_size: int, describe: str) -> Encoded:
+    """Pickle ``value``; ``describe`` names it in errors (e.g. "arguments of callback 'f'").
+
+    Raises:
+        SerializationError: neither pickle nor dill can write the value.
+        PayloadTooLarge: the encoded value is larger than ``max_size`` bytes.
+    """
+    buffers: list[bytes | pickle.PickleBuffer] = []
+    used_dill = False
+    try:
+        data = pickle.dumps(value, PROTOCOL, buffer_callback=buffers.append)
+        if _MAIN_MARKER in data:
+            raise pickle.PicklingError("refers to __main__, which the peer does not share")
+    except Exception:
+        buffers.clear()
+        used_dill = True
+        try:
+            data = dill.dumps(value, PROTOCOL, recurse=True, buffer_callback=buffers.append)
+        except Exception as exc:
+            culprit = _find_unpicklable(value)
+            raise SerializationError(
+                f"cannot encode {describe}: {type(culprit).__qualname__} object "
+                f"{_short_repr(culprit)} cannot be pickled ({exc})"
+            ) from exc
+    size = len(data)
+    for buffer in buffers:
+        size += buffer.raw().nbytes if isinstance(buffer, pickle.PickleBuffer) else len(buffer)
+    if size > max_size:
+        raise PayloadTooLarge(
+            f"cannot send {describe}: encoded size {size} bytes is over the limit of {max_size} "
+            "bytes; raise max_message_size on every node, or send the data through storage"
+        )
+    return Encoded(data, buffers, used_dill, size)
+
+
+def decode(data: bytes, buffers: Any, used_dill: bool, describe: str) -> Any:
+    """Load a value written by :func:`encode`.
+
+    Raises:
+        SerializationError: the value cannot be loaded here (a missing module or class, ...).
+    """
+    try:
+        if used_dill:
+            return dill.loads(data, buffers=buffers)
+        return pickle.loads(data, buffers=buffers)
+    except Exception as exc:
+        raise SerializationError(f"cannot decode {describe}: {type(exc).__name__}: {exc}") from exc
+
+
+def _find_unpicklable(value: Any) -> Any:
+    """Return the innermost part of an argument tuple or container that dill cannot write."""
+    parts: list[Any] = []
+    if isinstance(value, tuple | list | set | frozenset):
+        parts = list(value)
+    elif isinstance(value, dict):
+        parts = list(value.values())
+    for part in parts:
+        try:
+            dill.dumps(part, PROTOCOL, recurse=True)
+        except Exception:
+            return _find_unpicklable(part)
+    return value
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,323 @@
+"""``Global``: the entry point that runs this process's node (and optionally the controller)."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import secrets
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import _transport
+from ._call import Caller, in_async_code, run_blocking, run_on
+from ._node import Node, NodeConfig, member_list
+from .errors import CallTimeout, NodeStopped, UsageError
+
+if TYPE_CHECKING:
+    from controller import ControllerServer
+
+
+class Global:
+    """This process's place in the mesh: runs a node (and optionally the controller) and makes calls.
+
+    In a sync program the node runs on an event loop in a background thread and the constructor
+    returns once the node has joined. Created inside a running event loop (an async program), the
+    node runs on that loop; it starts in the background and calls wait for it.
+
+    Args:
+        process_name: this node's name, unique in the mesh; random when omitted.
+        init_controller: also run the controller in this process.
+        init_node: run a node (False with ``init_controller=True`` runs only the controller).
+        host: the controller's host. With neither ``host`` nor ``port``, the controller is a UNIX
+            socket, ``<temp dir>/grpcmesh/controller.sock``.
+        port: the controller's port; with ``init_controller`` and no port, a free one is picked.
+        listen: this node's own address, ``host:port`` (port 0 picks one) or ``unix:/path``.
+            Default: a UNIX socket beside a UNIX-socket controller, else ``<host>:0``.
+        mesh_name: nodes of different mesh names refuse each other's links.
+        peers: addresses of nodes to link to directly, with or without a controller.
+        max_message_size: largest encoded argument or result in bytes (default 128 MiB); larger
+            ones fail with :class:`~mesh.errors.PayloadTooLarge` on the side that sends them.
+        max_workers: threads that run sync callbacks.
+        connect_timeout: seconds to wait for the controller at start.
+        stop_grace: seconds :meth:`stop` lets running calls finish.
+
+    Raises:
+        UsageError: the arguments contradict each other.
+        ControllerUnavailable: no controller answered within ``connect_timeout`` (sync programs).
+        NameTaken: another live node has ``process_name`` (sync programs).
+    """
+
+    def __init__(
+        self,
+        process_name: str | None = None,
+        init_controller: bool = False,
+        init_node: bool = True,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        listen: str | None = None,
+        mesh_name: str = "default",
+        peers: Sequence[str] = (),
+        max_message_size: int = _transport.DEFAULT_MAX_MESSAGE_SIZE,
+        max_workers: int = 32,
+        connect_timeout: float = 10.0,
+        stop_grace: float = 5.0,
+    ) -> None:
+        if not init_node and not init_controller:
+            raise UsageError("Global needs init_node or init_controller (or both)")
+        if port is not None and (not isinstance(port, int) or not 0 <= port <= 65535):
+            raise UsageError(f"port must be an integer from 0 to 65535, not {port!r}")
+        if init_node and not init_controller and host is not None and not port and not peers:
+            raise UsageError(f"port is needed to reach the controller on host {host!r}")
+        self.process_name = process_name or f"node-{secrets.token_hex(4)}"
+        self.init_controller = init_controller
+        self.init_node = init_node
+        self.stop_grace = stop_grace
+        self._use_controller = init_controller or not peers or host is not None or port is not None
+        if host is None and port is None:
+            self._controller_address = _transport.default_controller_address()
+        else:
+            self._controller_address = _transport.tcp_address(host or "localhost", port or 0)
+        node_id = secrets.token_hex(16)
+        if listen is None:
+            if _transport.unix_path(self._controller_address) is not None:
+                listen = _transport.default_node_address(node_id)
+            else:
+                listen = _transport.tcp_address(host or "localhost", 0)
+        self._config = NodeConfig(
+            name=self.process_name,
+            listen=listen,
+            mesh_name=mesh_name,
+            peers=tuple(peers),
+            max_message_size=max_message_size,
+            max_workers=max_workers,
+            connect_timeout=connect_timeout,
+            node_id=node_id,
+        )
+        self._node: Node | None = None
+        self._controller: ControllerServer | None = None
+        self._stopped = threading.Event()
+        self._stopping: asyncio.Future[None] | None = None
+        self._thread: threading.Thread | None = None
+        self.call = Caller(self)
+
+        running = asyncio._get_running_loop()
+        if running is not None:
+            self._loop = running
+            self._started: asyncio.Future[Node | None] = running.create_future()
+            self._start_task = running.create_task(self._start())
+            return
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name=f"mesh-{self.process_name}", daemon=True)
+        self._thread.start()
+        self._started = run_blocking(self._loop, _create_future())
+        try:
+            run_blocking(self._loop, self._start())
+        except BaseException:
+            self._close_loop()
+            raise
+        atexit.register(_stop_at_exit, weakref.ref(self))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        self._loop.close()
+
+    def _close_loop(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if threading.current_thread() is not self._thread:
+                self._thread.join(5.0)
+
+    async def _start(self) -> None:
+        try:
+            if self.init_controller:
+                from controller import ControllerServer
+
+                self._controller = ControllerServer(self._controller_address, self._config.max_message_size)
+                await self._controller.start()
+                self._controller_address = self._controller.address
+            if self.init_node:
+                config = self._config
+                if self._use_controller:
+                    config = _replace(config, controller=self._controller_address)
+                node = Node(config)
+                await node.start()
+                self._node = node
+            self._started.set_result(self._node)
+        except BaseException as exc:
+            if self._controller is not None:
+                await self._controller.stop()
+            self._started.set_exception(exc)
+            self._started.exception()
+            self._stopped.set()
+            raise
+
+    @property
+    def node_name(self) -> str:
+        """This node's name (``process_name``)."""
+        return self.process_name
+
+    @property
+    def address(self) -> str:
+        """The address this node listens on (empty until it has started)."""
+        return self._node.address if self._node is not None else ""
+
+    @property
+    def controller_address(self) -> str:
+        """The controller's address."""
+        return self._controller_address
+
+    def _ready_node(self) -> Node | None:
+        node = self._node
+        if node is None:
+            if self._stopped.is_set():
+                raise NodeStopped(f"node {self.process_name!r} is stopped")
+            if self._started.done() and not self.init_node:
+                raise UsageError("this Global runs only a controller (init_node=False): it cannot make calls")
+        return node
+
+    async def _with_node(self, use: Callable[[Node], Awaitable[Any]]) -> Any:
+        node = await asyncio.shield(self._started)
+        if node is None:
+            raise UsageError("this Global runs only a controller (init_node=False): it cannot make calls")
+        return await use(node)
+
+    def stop(self) -> Any:
+        """Leave the mesh and stop the node (and controller) of this process. Idempotent.
+
+        Running calls get ``stop_grace`` seconds to finish; calls still pending then fail with
+        :class:`~mesh.errors.PeerUnavailable` on their callers. In sync code this blocks until done;
+        in async code it returns an awaitable (which may be ignored: the stop goes on).
+        """
+        if in_async_code():
+            return asyncio.ensure_future(self.stop_async())
+        if self._stopped.is_set():
+            self._close_loop()
+            return None
+        run_blocking(self._loop, self._shutdown())
+        self._close_loop()
+        return None
+
+    async def stop_async(self) -> None:
+        """The async form of :meth:`stop`."""
+        if not self._loop.is_closed() and not self._stopped.is_set():
+            await run_on(self._loop, self._shutdown())
+        if self._thread is not None and self._thread is not threading.current_thread():
+            await asyncio.to_thread(self._close_loop)
+
+    async def _shutdown(self) -> None:
+        if self._stopping is None:
+            self._stopping = self._loop.create_future()
+            try:
+                if not self._started.done():
+                    self._start_task_cancel()
+                if self._node is not None:
+                    await self._node.stop(self.stop_grace)
+                if self._controller is not None:
+                    await self._controller.stop(0.5)
+            finally:
+                self._stopped.set()
+                self._stopping.set_result(None)
+        await asyncio.shield(self._stopping)
+
+    def _start_task_cancel(self) -> None:
+        task = getattr(self, "_start_task", None)
+        if task is not None:
+            task.cancel()
+
+    def join(self) -> None:
+        """Block until this Global is stopped (by :meth:`stop` from another thread, or Ctrl-C)."""
+        if in_async_code():
+            raise UsageError("join() would block the event loop; use await g.join_async()")
+        try:
+            while not self._stopped.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            self.stop()
+
+    async def join_async(self) -> None:
+        """Wait until this Global is stopped, without blocking the event loop."""
+        while not self._stopped.is_set():
+            await asyncio.sleep(0.2)
+
+    def __enter__(self) -> Global:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Global:
+        await run_on(self._loop, _wait(self._started))
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop_async()
+
+    # ------------------------------------------------------------------ waiting and looking
+
+    def wait_process(self, name: str, timeout: float | None = None) -> Any:
+        """Wait until a node named ``name`` is in the mesh (awaitable in async code).
+
+        Raises:
+            CallTimeout: it did not join within ``timeout`` seconds.
+        """
+        return self._wait(lambda n: n.wait_process(name), timeout, f"process {name!r} did not join the mesh")
+
+    def wait_function(self, name: str, timeout: float | None = None) -> Any:
+        """Wait until some node offers a callback named ``name`` (awaitable in async code).
+
+        Raises:
+            CallTimeout: none offered it within ``timeout`` seconds.
+        """
+        return self._wait(lambda n: n.wait_function(name), timeout, f"no node offered callback {name!r}")
+
+    def _wait(self, use: Callable[[Node], Awaitable[None]], timeout: float | None, what: str) -> Any:
+        async def waiting() -> None:
+            try:
+                await asyncio.wait_for(self._with_node(use), timeout)
+            except asyncio.TimeoutError:
+                raise CallTimeout(f"{what} within {timeout} s") from None
+
+        if in_async_code():
+            return run_on(self._loop, waiting())
+        return run_blocking(self._loop, waiting())
+
+    def members(self) -> list[dict[str, Any]]:
+        """The members this node knows: name, node id, address and callbacks of each."""
+        node = self._ready_node()
+        return [] if node is None else member_list(node.membership.members())
+
+    def statistics(self) -> dict[str, int]:
+        """Counters of this node: members, links, calls in flight."""
+        node = self._ready_node()
+        return {} if node is None else node.statistics()
+
+    def __repr__(self) -> str:
+        return f"<Global {self.process_name!r} address={self.address!r}>"
+
+
+async def _create_future() -> asyncio.Future[Any]:
+    return asyncio.get_running_loop().create_future()
+
+
+async def _wait(future: asyncio.Future[Any]) -> Any:
+    return await asyncio.shield(future)
+
+
+def _replace(config: NodeConfig, **changes: Any) -> NodeConfig:
+    from dataclasses import replace
+
+    return replace(config, **changes)
+
+
+def _stop_at_exit(ref: weakref.ref[Global]) -> None:
+    owner = ref()
+    if owner is not None and not owner._stopped.is_set():
+        owner.stop_grace = min(owner.stop_grace, 1.0)
+        owner.stop()

@@ -1,0 +1,256 @@
+"""A peer link: the one bidirectional ``Connect`` stream between two nodes.
+
+Calls travel both ways, multiplexed by call id. Envelopes queued while a write is in flight are
+coalesced into one ``Frame`` (batching is how Python gRPC goes fast), split only where a frame would
+pass the message size limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import pickle
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import grpc
+
+from ._codec import Encoded
+from ._proto import mesh_pb2 as pb
+from .errors import MeshError, PeerUnavailable
+
+if TYPE_CHECKING:
+    from ._node import Node
+
+logger = logging.getLogger("mesh")
+
+Reply = pb.Result | pb.Error
+
+
+class FrameStream(Protocol):
+    """The read/write face shared by a client call and a server context."""
+
+    def read(self) -> Awaitable[Any]: ...
+
+    def write(self, frame: pb.Frame) -> Awaitable[None]: ...
+
+
+def as_bytes(buffer: bytes | pickle.PickleBuffer) -> bytes:
+    """A pickle out-of-band buffer as ``bytes``, without copying when it already wraps ``bytes``."""
+    if isinstance(buffer, bytes):
+        return buffer
+    view = buffer.raw()
+    if type(view.obj) is bytes and view.nbytes == len(view.obj):
+        return view.obj
+    return view.tobytes()
+
+
+class PeerLink:
+    """One live link to one peer node."""
+
+    def __init__(
+        self,
+        node: Node,
+        hello: pb.Hello,
+        stream: FrameStream,
+        dialled_by: str,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.node = node
+        self.peer_id = hello.node_id
+        self.peer_name = hello.node_name
+        self.peer_address = hello.address
+        self.dialled_by = dialled_by
+        self.closed = False
+        self.close_reason = ""
+        self.incoming: dict[int, asyncio.Future[Any]] = {}
+        self.schedules: dict[int, Any] = {}
+        self._stream = stream
+        self._on_close = on_close
+        self._frames: list[pb.Frame] = [pb.Frame()]
+        self._frame_bytes = 0
+        self._max_frame = node.config.max_message_size
+        self._wakeup = asyncio.Event()
+        self._pending: dict[int, asyncio.Future[Reply]] = {}
+        self._ids = itertools.count(1)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Calls sent and not yet answered, plus calls received and still running."""
+        return len(self._pending) + len(self.incoming)
+
+    # ------------------------------------------------------------------ outgoing
+
+    def _envelope(self, size: int) -> pb.Envelope:
+        frame = self._frames[-1]
+        if self._frame_bytes and self._frame_bytes + size > self._max_frame:
+            frame = pb.Frame()
+            self._frames.append(frame)
+            self._frame_bytes = 0
+        self._frame_bytes += size
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+        return frame.items.add()
+
+    def send_call(
+        self,
+        name: str,
+        encoded: Encoded,
+        flags: int,
+        timeout: float | None,
+        schedule: pb.Schedule | None = None,
+    ) -> tuple[int, asyncio.Future[Reply] | None]:
+        """Queue a call; returns its id and, unless it is NO_RETURN, the future of its reply."""
+        if self.closed:
+            raise PeerUnavailable(self.peer_name, self.close_reason or "the link is closed")
+        call_id = next(self._ids)
+        envelope = self._envelope(encoded.size + len(name) + 32)
+        envelope.id = call_id
+        call = envelope.call
+        call.name = name
+        call.args = encoded.data
+        if encoded.buffers:
+            call.buffers.extend([as_bytes(b) for b in encoded.buffers])
+        if encoded.dill:
+            flags |= pb.CALL_FLAG_DILL
+        call.flags = flags
+        if timeout:
+            call.timeout = timeout
+        if schedule is not None:
+            call.schedule.CopyFrom(schedule)
+        if flags & pb.CALL_FLAG_NO_RETURN:
+            return call_id, None
+        future: asyncio.Future[Reply] = self.node.loop.create_future()
+        self._pending[call_id] = future
+        return call_id, future
+
+    def forget_call(self, call_id: int, tell_peer: bool) -> None:
+        """Stop waiting for ``call_id``; with ``tell_peer`` ask the callee to cancel it."""
+        self._pending.pop(call_id, None)
+        if tell_peer and not self.closed:
+            envelope = self._envelope(16)
+            envelope.id = call_id
+            envelope.cancel.SetInParent()
+
+    def send_result(self, call_id: int, encoded: Encoded) -> None:
+        if self.closed:
+            return
+        envelope = self._envelope(encoded.size + 16)
+        envelope.id = call_id
+        result = envelope.result
+        result.value = encoded.data
+        if encoded.buffers:
+            result.buffers.extend([as_bytes(b) for b in encoded.buffers])
+        if encoded.dill:
+            result.dill = True
+
+    def send_error(self, call_id: int, error: pb.Error) -> None:
+        if self.closed:
+            return
+        envelope = self._envelope(error.ByteSize() + 16)
+        envelope.id = call_id
+        envelope.error.CopyFrom(error)
+
+    def send_offer(self, callbacks: list[str]) -> None:
+        if self.closed:
+            return
+        envelope = self._envelope(sum(len(c) + 2 for c in callbacks) + 16)
+        envelope.offer.callbacks.extend(callbacks)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            frames, self._frames = self._frames, [pb.Frame()]
+            self._frame_bytes = 0
+            for frame in frames:
+                if frame.items:
+                    await self._stream.write(frame)
+
+    # ------------------------------------------------------------------ incoming
+
+    async def run(self) -> None:
+        """Read frames until the stream ends, then close the link. Returns when closed."""
+        self._task = asyncio.current_task()
+        writer = asyncio.create_task(self._write_loop())
+        writer.add_done_callback(self._writer_done)
+        reason = "the peer closed the link"
+        try:
+            while True:
+                frame = await self._stream.read()
+                if frame is grpc.aio.EOF:
+                    break
+                for envelope in frame.items:
+                    self._dispatch(envelope)
+        except asyncio.CancelledError:
+            reason = self.close_reason or "the link was closed"
+            raise
+        except grpc.aio.AioRpcError as exc:
+            reason = f"{exc.code().name}: {exc.details()}"
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            logger.warning("link to %s failed: %s", self.peer_name, reason)
+        finally:
+            writer.cancel()
+            self._closed(reason)
+
+    def _writer_done(self, writer: asyncio.Task[None]) -> None:
+        if writer.cancelled() or self.closed:
+            return
+        exc = writer.exception()
+        if exc is not None:
+            detail = f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.aio.AioRpcError) else repr(exc)
+            self.close(f"sending to the peer failed: {detail}")
+
+    async def wait_closed(self) -> None:
+        """Wait for the reading task to finish."""
+        if self._task is not None and self._task is not asyncio.current_task():
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def _dispatch(self, envelope: pb.Envelope) -> None:
+        kind = envelope.WhichOneof("body")
+        if kind == "result" or kind == "error":
+            future = self._pending.pop(envelope.id, None)
+            if future is not None and not future.done():
+                future.set_result(envelope.result if kind == "result" else envelope.error)
+        elif kind == "call":
+            self.node.on_call(self, envelope.id, envelope.call)
+        elif kind == "cancel":
+            self.node.on_cancel(self, envelope.id)
+        elif kind == "offer":
+            self.node.on_offer(self, list(envelope.offer.callbacks))
+        else:
+            logger.warning("link to %s: ignored an envelope of kind %s", self.peer_name, kind)
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self, reason: str) -> None:
+        """Close the link; pending calls fail with :class:`PeerUnavailable` naming ``reason``."""
+        if not self.close_reason:
+            self.close_reason = reason
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        else:
+            self._closed(reason)
+
+    def _closed(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = self.close_reason or reason
+        error: MeshError = PeerUnavailable(self.peer_name, self.close_reason)
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error)
+        for task in list(self.incoming.values()):
+            task.cancel()
+        self.incoming.clear()
+        for schedule in list(self.schedules.values()):
+            schedule.cancel()
+        self.schedules.clear()
+        if self._on_close is not None:
+            self._on_close()
+        self.node.on_link_closed(self)

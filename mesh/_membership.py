@@ -1,0 +1,117 @@
+"""Who is in the mesh, where they listen, and which callbacks each offers.
+
+A member is kept while any source vouches for it: the controller, a live peer link, or discovery.
+So calls between connected peers keep working while the controller is away, and a member the
+controller dropped disappears once its link is gone too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+SELF = "self"
+CONTROLLER = "controller"
+LINK = "link"
+DISCOVERY = "discovery"
+
+
+@dataclass(slots=True)
+class Member:
+    """One node of the mesh as this node sees it."""
+
+    node_id: str
+    name: str
+    address: str
+    callbacks: frozenset[str]
+    sources: set[str] = field(default_factory=set)
+
+
+class Membership:
+    """The membership view of one node. Lives on the node's event loop; reads from other threads
+    only look at immutable snapshots (``providers``) and so are safe."""
+
+    def __init__(self, on_removed: Callable[[Member], None]) -> None:
+        self._members: dict[str, Member] = {}
+        self._by_name: dict[str, str] = {}
+        self._index: dict[str, tuple[Member, ...]] = {}
+        self._changed: asyncio.Event | None = None
+        self._on_removed = on_removed
+
+    def upsert(self, node_id: str, name: str, address: str, callbacks: Iterable[str], source: str) -> None:
+        member = self._members.get(node_id)
+        if member is None:
+            member = Member(node_id, name, address, frozenset(callbacks), {source})
+            self._members[node_id] = member
+        else:
+            member.name = name
+            member.address = address or member.address
+            member.callbacks = frozenset(callbacks)
+            member.sources.add(source)
+        self._by_name[name] = node_id
+        self._rebuild()
+
+    def drop(self, node_id: str, source: str) -> None:
+        member = self._members.get(node_id)
+        if member is None:
+            return
+        member.sources.discard(source)
+        if not member.sources:
+            del self._members[node_id]
+            if self._by_name.get(member.name) == node_id:
+                del self._by_name[member.name]
+                for other in self._members.values():
+                    if other.name == member.name:
+                        self._by_name[member.name] = other.node_id
+            self._rebuild()
+            self._on_removed(member)
+
+    def replace_source(self, source: str, members: Iterable[tuple[str, str, str, Iterable[str]]]) -> None:
+        """Make ``source`` vouch for exactly ``members`` (node_id, name, address, callbacks)."""
+        seen = set()
+        for node_id, name, address, callbacks in members:
+            seen.add(node_id)
+            self.upsert(node_id, name, address, callbacks, source)
+        for node_id in [n for n, m in self._members.items() if source in m.sources and n not in seen]:
+            self.drop(node_id, source)
+        self._rebuild()
+
+    def get(self, node_id: str) -> Member | None:
+        return self._members.get(node_id)
+
+    def by_name(self, name: str) -> Member | None:
+        node_id = self._by_name.get(name)
+        return None if node_id is None else self._members.get(node_id)
+
+    def members(self) -> list[Member]:
+        return list(self._members.values())
+
+    def providers(self, callback: str) -> tuple[Member, ...]:
+        """Every member offering ``callback``; safe to call from any thread."""
+        return self._index.get(callback, ())
+
+    def pick(self, callback: str) -> Member | None:
+        """One member offering ``callback``, at random, or None."""
+        found = self._index.get(callback)
+        if not found:
+            return None
+        return found[0] if len(found) == 1 else random.choice(found)
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds; it is checked after every change."""
+        while not predicate():
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            await self._changed.wait()
+
+    def _rebuild(self) -> None:
+        index: dict[str, list[Member]] = {}
+        for member in self._members.values():
+            for name in member.callbacks:
+                index.setdefault(name, []).append(member)
+        self._index = {name: tuple(found) for name, found in index.items()}
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None

@@ -1,0 +1,654 @@
+"""The node runtime: one asyncio loop serving a gRPC endpoint, holding peer links, running callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from . import _transport
+from ._codec import Encoded, decode, encode, wrap_large_bytes
+from ._link import PeerLink, Reply
+from ._membership import LINK, SELF, Member, Membership
+from ._outcome import error_reply, exception_reply, value_of
+from ._proto import mesh_pb2 as pb
+from ._proto import mesh_pb2_grpc as pb_grpc
+from ._registry import REGISTRY, CallbackRegistry, LocalCallback
+from ._schedule import Recurring
+from .errors import (
+    BadArguments,
+    BroadcastError,
+    CallTimeout,
+    MeshError,
+    NodeStopped,
+    PeerUnavailable,
+    SerializationError,
+    UnknownCallback,
+    UsageError,
+)
+
+logger = logging.getLogger("mesh")
+
+PROTOCOL_VERSION = 1
+HELLO_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Settings of one node; see :class:`mesh.Global` for their meaning."""
+
+    name: str
+    listen: str
+    mesh_name: str = "default"
+    controller: str | None = None
+    peers: tuple[str, ...] = ()
+    max_message_size: int = _transport.DEFAULT_MAX_MESSAGE_SIZE
+    max_workers: int = 32
+    connect_timeout: float = 10.0
+    node_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise UsageError("process_name must not be empty")
+        if self.max_message_size <= 0:
+            raise UsageError(f"max_message_size must be positive, not {self.max_message_size!r}")
+        if self.max_workers <= 0:
+            raise UsageError(f"max_workers must be positive, not {self.max_workers!r}")
+        if self.connect_timeout <= 0:
+            raise UsageError(f"connect_timeout must be positive, not {self.connect_timeout!r}")
+
+
+class Node:
+    """One process's membership of the mesh. All methods but :meth:`prepare` run on ``self.loop``."""
+
+    def __init__(self, config: NodeConfig, registry: CallbackRegistry = REGISTRY) -> None:
+        self.config = config
+        self.name = config.name
+        self.node_id = config.node_id
+        self.registry = registry
+        self.address = ""
+        self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
+        self.membership = Membership(on_removed=self._member_removed)
+        self.links: dict[str, PeerLink] = {}
+        self.stopping = False
+        self._all_links: set[PeerLink] = set()
+        self._dials: dict[str, asyncio.Task[PeerLink]] = {}
+        self._channels: dict[PeerLink, grpc.aio.Channel] = {}
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            config.max_workers, thread_name_prefix=f"mesh-{config.name}"
+        )
+        self._server: grpc.aio.Server | None = None
+        self._controller: Any = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Serve the node's endpoint, join the controller or peers."""
+        server = grpc.aio.server(options=_transport.server_options(self.config.max_message_size))
+        pb_grpc.add_MeshServicer_to_server(_MeshService(self), server)
+        self.address = _transport.bind(server, self.config.listen, f"node {self.name!r}")
+        await server.start()
+        self._server = server
+        self.membership.upsert(self.node_id, self.name, self.address, self.registry.names(), SELF)
+        self.registry.add_listener(self._registry_changed)
+        if self.config.controller is not None:
+            from ._controller_client import ControllerClient
+
+            self._controller = ControllerClient(self, self.config.controller)
+            await self._controller.start()
+        for address in self.config.peers:
+            self.spawn(self._dial_address(address))
+
+    async def stop(self, grace: float) -> None:
+        """Leave the mesh: let running calls finish for up to ``grace`` seconds, then close all."""
+        if self.stopping:
+            return
+        self.stopping = True
+        self.registry.remove_listener(self._registry_changed)
+        if self._controller is not None:
+            await self._controller.stop()
+        deadline = self.loop.time() + grace
+        while any(link.in_flight for link in self._all_links) and self.loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for link in list(self._all_links):
+            link.close(f"node {self.name!r} stopped")
+        for task in list(self._dials.values()) + list(self._background):
+            task.cancel()
+        await asyncio.gather(*(link.wait_closed() for link in list(self._all_links)), return_exceptions=True)
+        for channel in list(self._channels.values()):
+            await channel.close(None)
+        self._channels.clear()
+        if self._server is not None:
+            await self._server.stop(None)
+        _transport.remove_unix_socket(self.address)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, keeping a reference until it ends."""
+        task = self.loop.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # ------------------------------------------------------------------ calling
+
+    def prepare(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Member, Encoded | None]:
+        """Choose the node to call and encode the arguments. Safe from any thread.
+
+        Raises:
+            UnknownCallback: no node offers ``name``.
+            SerializationError: the arguments cannot be pickled.
+        """
+        if self.stopping:
+            raise NodeStopped(f"node {self.name!r} is stopped; no more calls can be made through it")
+        member = self.membership.pick(name)
+        if member is None:
+            raise UnknownCallback(name)
+        if member.node_id == self.node_id:
+            return member, None
+        return member, self.encode_args(name, args, kwargs)
+
+    def encode_args(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Encoded:
+        return encode(
+            (tuple(wrap_large_bytes(a) for a in args), kwargs),
+            self.config.max_message_size,
+            f"arguments of callback {name!r}",
+        )
+
+    async def call(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
+    ) -> Any:
+        """Call ``name`` on one node that offers it and return its result."""
+        member, encoded = self.prepare(name, args, kwargs)
+        return await self.invoke(member, name, args, kwargs, encoded, timeout)
+
+    async def invoke(
+        self,
+        member: Member,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        encoded: Encoded | None,
+        timeout: float | None,
+    ) -> Any:
+        """Call ``name`` on ``member`` (chosen by :meth:`prepare`) and return its result.
+
+        If ``member`` cannot be reached, another node offering ``name`` is tried: nothing was sent.
+        """
+        if member.node_id == self.node_id:
+            return await self._with_timeout(self._run_local(name, args, kwargs), name, timeout)
+        assert encoded is not None
+        link = await self._link_or_alternative(member, name)
+        if link is None:
+            return await self.invoke(self.node_as_member(), name, args, kwargs, None, timeout)
+        return await self.await_reply(link, name, encoded, timeout)
+
+    def node_as_member(self) -> Member:
+        member = self.membership.get(self.node_id)
+        assert member is not None
+        return member
+
+    async def await_reply(
+        self,
+        link: PeerLink,
+        name: str,
+        encoded: Encoded,
+        timeout: float | None,
+        schedule: pb.Schedule | None = None,
+    ) -> Any:
+        call_id, future = link.send_call(name, encoded, 0, timeout, schedule)
+        assert future is not None
+        timer = None
+        if timeout:
+            timer = self.loop.call_later(timeout, _expire, future, name, link.peer_name, timeout)
+        try:
+            reply: Reply = await future
+        except BaseException:
+            link.forget_call(call_id, tell_peer=True)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return value_of(reply, name, link.peer_name)
+
+    async def _with_timeout(self, coro: Any, name: str, timeout: float | None) -> Any:
+        if not timeout:
+            return await coro
+        try:
+            return await asyncio.wait_for(coro, timeout)
+        except asyncio.TimeoutError:
+            raise CallTimeout(f"callback {name!r} on node {self.name!r} did not finish within {timeout} s") from None
+
+    async def _link_or_alternative(self, member: Member, name: str) -> PeerLink | None:
+        """A link to ``member``, else to another provider of ``name``; None means "run it here"."""
+        tried: set[str] = set()
+        while True:
+            try:
+                return await self.link_to(member)
+            except PeerUnavailable:
+                tried.add(member.node_id)
+                others = [m for m in self.membership.providers(name) if m.node_id not in tried]
+                if not others:
+                    raise
+                member = others[0]
+                if member.node_id == self.node_id:
+                    return None
+
+    def send_no_return(self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Encoded | None) -> None:
+        """Send a call whose result nobody waits for; failures are logged."""
+        if member.node_id == self.node_id:
+            self.spawn(self._logged(self._run_local(name, args, kwargs), name))
+            return
+        assert encoded is not None
+        link = self.links.get(member.node_id)
+        if link is not None and not link.closed:
+            link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
+            return
+        self.spawn(self._logged(self._send_no_return_later(member, name, encoded), name))
+
+    async def _send_no_return_later(self, member: Member, name: str, encoded: Encoded) -> None:
+        link = await self._link_or_alternative(member, name)
+        if link is None:
+            logger.warning("NO_RETURN call of %r dropped: no reachable node offers it", name)
+            return
+        link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
+
+    async def _logged(self, coro: Any, name: str) -> None:
+        try:
+            await coro
+        except Exception as exc:
+            logger.warning("call of %r whose result nobody waits for failed: %r", name, exc)
+
+    async def schedule(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], at_time: list[float], period: float | None
+    ) -> tuple[PeerLink | None, int]:
+        """Have one node offering ``name`` run it at ``at_time`` or every ``period`` seconds.
+
+        Returns the link and call id that identify the schedule (None link: kept on this node).
+        """
+        member, encoded = self.prepare(name, args, kwargs)
+        plan = pb.Schedule(at_time=at_time, period=period or 0.0)
+        if member.node_id == self.node_id:
+            callback = self._local(name)
+            recurring = Recurring(self, callback, args, kwargs, plan)
+            recurring.start()
+            return None, recurring.key
+        assert encoded is not None
+        link = await self._link_or_alternative(member, name)
+        if link is None:
+            return await self.schedule(name, args, kwargs, at_time, period)
+        call_id, future = link.send_call(name, encoded, 0, None, plan)
+        assert future is not None
+        value_of(await future, name, link.peer_name)
+        return link, call_id
+
+    def cancel_schedule(self, link: PeerLink | None, key: int) -> None:
+        if link is None:
+            Recurring.cancel_local(self, key)
+        else:
+            link.forget_call(key, tell_peer=True)
+
+    async def broadcast(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None, return_result: bool
+    ) -> dict[str, Any] | None:
+        """Call ``name`` on every node that offers it."""
+        members = self.membership.providers(name)
+        if not members:
+            raise UnknownCallback(name)
+        encoded = self.encode_args(name, args, kwargs) if len(members) > 1 or members[0].node_id != self.node_id else None
+        if not return_result:
+            for member in members:
+                self.send_no_return(member, name, args, kwargs, None if member.node_id == self.node_id else encoded)
+            return None
+        outcomes = await asyncio.gather(
+            *(self._invoke_one(m, name, args, kwargs, encoded, timeout) for m in members), return_exceptions=True
+        )
+        results: dict[str, Any] = {}
+        errors: dict[str, BaseException] = {}
+        for member, outcome in zip(members, outcomes, strict=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                errors[member.name] = outcome
+            else:
+                results[member.name] = outcome
+        if errors:
+            raise BroadcastError(results, errors)
+        return results
+
+    async def _invoke_one(
+        self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Encoded | None, timeout: float | None
+    ) -> Any:
+        if member.node_id == self.node_id:
+            return await self._with_timeout(self._run_local(name, args, kwargs), name, timeout)
+        assert encoded is not None
+        return await self.await_reply(await self.link_to(member), name, encoded, timeout)
+
+    # ------------------------------------------------------------------ local execution
+
+    def _local(self, name: str) -> LocalCallback:
+        callback = self.registry.get(name)
+        if callback is None:
+            raise UnknownCallback(name, f"node {self.name!r} no longer offers it")
+        return callback
+
+    async def _run_local(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        callback = self._local(name)
+        try:
+            if callback.is_async:
+                return await callback.fn(*args, **kwargs)
+            return await self.loop.run_in_executor(self._executor, lambda: callback.fn(*args, **kwargs))
+        except TypeError as exc:
+            problem = callback.arguments_error(args, kwargs)
+            if problem is not None:
+                raise BadArguments(problem) from exc
+            raise
+
+    def run_callback(self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+        """Start ``callback`` (async on the loop, sync in a worker thread); the future has its value."""
+        if callback.is_async:
+            return self.loop.create_task(callback.fn(*args, **kwargs))
+        return self.loop.run_in_executor(self._executor, lambda: callback.fn(*args, **kwargs))
+
+    # ------------------------------------------------------------------ serving calls
+
+    def on_call(self, link: PeerLink, call_id: int, call: pb.Call) -> None:
+        no_return = bool(call.flags & pb.CALL_FLAG_NO_RETURN)
+        if self.stopping:
+            if not no_return:
+                link.send_error(call_id, error_reply(pb.ERROR_KIND_STOPPING, f"node {self.name!r} is stopping"))
+            return
+        callback = self.registry.get(call.name)
+        if callback is None:
+            if no_return:
+                logger.warning("node %s: %s called unknown callback %r", self.name, link.peer_name, call.name)
+            else:
+                link.send_error(call_id, error_reply(pb.ERROR_KIND_UNKNOWN_CALLBACK, call.name))
+            return
+        if call.HasField("schedule"):
+            self._start_schedule(link, call_id, callback, call)
+            return
+        if callback.is_async:
+            future: asyncio.Future[Any] = self.loop.create_task(self._serve_async(callback, call))
+        else:
+            future = self.loop.run_in_executor(self._executor, self._serve_sync, callback, call)
+        link.incoming[call_id] = future
+        future.add_done_callback(lambda done: self._reply(link, call_id, no_return, done))
+
+    def _reply(self, link: PeerLink, call_id: int, no_return: bool, done: asyncio.Future[Any]) -> None:
+        link.incoming.pop(call_id, None)
+        if done.cancelled():
+            return
+        exc = done.exception()
+        outcome = exception_reply(exc) if exc is not None else done.result()
+        if no_return:
+            if isinstance(outcome, pb.Error):
+                logger.warning("node %s: NO_RETURN call from %s failed: %s: %s", self.name, link.peer_name, outcome.type, outcome.message)
+            return
+        if isinstance(outcome, pb.Error):
+            link.send_error(call_id, outcome)
+        else:
+            link.send_result(call_id, outcome)
+
+    def _serve_sync(self, callback: LocalCallback, call: pb.Call) -> Encoded | pb.Error:
+        try:
+            args, kwargs = self._decode_args(callback, call)
+        except SerializationError as exc:
+            return exception_reply(exc)
+        try:
+            value = callback.fn(*args, **kwargs)
+        except TypeError as exc:
+            return self._type_error_reply(callback, exc, args, kwargs)
+        except Exception as exc:
+            return exception_reply(exc)
+        return self._encode_result(callback, value)
+
+    async def _serve_async(self, callback: LocalCallback, call: pb.Call) -> Encoded | pb.Error:
+        try:
+            args, kwargs = self._decode_args(callback, call)
+        except SerializationError as exc:
+            return exception_reply(exc)
+        try:
+            value = await callback.fn(*args, **kwargs)
+        except TypeError as exc:
+            return self._type_error_reply(callback, exc, args, kwargs)
+        except Exception as exc:
+            return exception_reply(exc)
+        return self._encode_result(callback, value)
+
+    def _decode_args(self, callback: LocalCallback, call: pb.Call) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        args, kwargs = decode(
+            call.args, call.buffers, bool(call.flags & pb.CALL_FLAG_DILL), f"arguments of callback {callback.name!r}"
+        )
+        return args, kwargs
+
+    def _type_error_reply(
+        self, callback: LocalCallback, exc: TypeError, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> pb.Error:
+        problem = callback.arguments_error(args, kwargs)
+        if problem is not None:
+            return error_reply(pb.ERROR_KIND_BAD_ARGUMENTS, problem)
+        return exception_reply(exc)
+
+    def _encode_result(self, callback: LocalCallback, value: Any) -> Encoded | pb.Error:
+        try:
+            return encode(wrap_large_bytes(value), self.config.max_message_size, f"result of callback {callback.name!r}")
+        except SerializationError as exc:
+            return exception_reply(exc)
+
+    def _start_schedule(self, link: PeerLink, call_id: int, callback: LocalCallback, call: pb.Call) -> None:
+        try:
+            args, kwargs = self._decode_args(callback, call)
+        except SerializationError as exc:
+            link.send_error(call_id, exception_reply(exc))
+            return
+        problem = callback.arguments_error(args, kwargs)
+        if problem is not None:
+            link.send_error(call_id, error_reply(pb.ERROR_KIND_BAD_ARGUMENTS, problem))
+            return
+        recurring = Recurring(self, callback, args, kwargs, call.schedule, link=link, key=call_id)
+        recurring.start()
+        link.send_result(call_id, encode(None, self.config.max_message_size, "schedule acknowledgement"))
+
+    def on_cancel(self, link: PeerLink, call_id: int) -> None:
+        schedule = link.schedules.pop(call_id, None)
+        if schedule is not None:
+            schedule.cancel()
+        task = link.incoming.pop(call_id, None)
+        if task is not None:
+            task.cancel()
+
+    # ------------------------------------------------------------------ links
+
+    def hello(self) -> pb.Hello:
+        return pb.Hello(
+            node_id=self.node_id,
+            node_name=self.name,
+            mesh_name=self.config.mesh_name,
+            protocol_version=PROTOCOL_VERSION,
+            callbacks=self.registry.names(),
+            address=self.address,
+        )
+
+    def check_hello(self, hello: pb.Hello) -> str | None:
+        """Why a peer's Hello is refused, or None when it is welcome."""
+        if hello.protocol_version != PROTOCOL_VERSION:
+            return f"protocol version {hello.protocol_version} is not {PROTOCOL_VERSION}"
+        if hello.mesh_name != self.config.mesh_name:
+            return f"mesh {hello.mesh_name!r} is not {self.config.mesh_name!r}"
+        if hello.node_id == self.node_id:
+            return "a node cannot link to itself"
+        if not hello.node_id or not hello.node_name:
+            return "Hello has no node id or name"
+        return None
+
+    async def link_to(self, member: Member) -> PeerLink:
+        """The live link to ``member``, dialling it when there is none.
+
+        Raises:
+            PeerUnavailable: the member cannot be reached.
+        """
+        link = self.links.get(member.node_id)
+        if link is not None and not link.closed:
+            return link
+        if self.stopping:
+            raise NodeStopped(f"node {self.name!r} is stopped")
+        dial = self._dials.get(member.node_id)
+        if dial is None:
+            dial = self.loop.create_task(self._dial(member.address, member.name))
+            self._dials[member.node_id] = dial
+            dial.add_done_callback(lambda _: self._dials.pop(member.node_id, None))
+        return await asyncio.shield(dial)
+
+    async def _dial_address(self, address: str) -> None:
+        try:
+            await self._dial(address, address)
+        except PeerUnavailable as exc:
+            logger.warning("node %s: cannot reach peer %s: %s", self.name, address, exc)
+
+    async def _dial(self, address: str, peer_name: str) -> PeerLink:
+        channel = grpc.aio.insecure_channel(address, options=_transport.channel_options(self.config.max_message_size))
+        try:
+            stream = pb_grpc.MeshStub(channel).Connect()
+            await stream.write(pb.Frame(items=[pb.Envelope(hello=self.hello())]))
+            frame = await asyncio.wait_for(stream.read(), HELLO_TIMEOUT)
+            if frame is grpc.aio.EOF or len(frame.items) != 1 or not frame.items[0].HasField("hello"):
+                raise PeerUnavailable(peer_name, "it did not answer with a Hello")
+            hello = frame.items[0].hello
+            refusal = self.check_hello(hello)
+            if refusal is not None:
+                raise PeerUnavailable(peer_name, f"refused its Hello: {refusal}")
+        except grpc.aio.AioRpcError as exc:
+            await channel.close(None)
+            raise PeerUnavailable(peer_name, f"{exc.code().name}: {exc.details()}") from None
+        except asyncio.TimeoutError:
+            await channel.close(None)
+            raise PeerUnavailable(peer_name, f"no Hello within {HELLO_TIMEOUT} s") from None
+        except BaseException:
+            await channel.close(None)
+            raise
+        link = PeerLink(self, hello, stream, dialled_by=self.node_id, on_close=stream.cancel)
+        self._channels[link] = channel
+        self.register_link(link, hello)
+        self.spawn(link.run())
+        return link
+
+    def register_link(self, link: PeerLink, hello: pb.Hello) -> None:
+        """Make ``link`` the link to its peer, unless a link dialled by the smaller node id exists."""
+        self._all_links.add(link)
+        current = self.links.get(link.peer_id)
+        winner_dialler = min(self.node_id, link.peer_id)
+        if current is None or current.closed or link.dialled_by == winner_dialler:
+            self.links[link.peer_id] = link
+            if current is not None and not current.closed:
+                self.spawn(self._retire(current))
+        else:
+            self.spawn(self._retire(link))
+        self.membership.upsert(link.peer_id, hello.node_name, hello.address, hello.callbacks, LINK)
+
+    async def _retire(self, link: PeerLink) -> None:
+        """Close a duplicate link once no call uses it."""
+        while link.in_flight and not link.closed:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        if link.dialled_by == self.node_id and not link.in_flight:
+            link.close("replaced by the link dialled by the smaller node id")
+
+    def on_link_closed(self, link: PeerLink) -> None:
+        self._all_links.discard(link)
+        channel = self._channels.pop(link, None)
+        if channel is not None:
+            self.spawn(channel.close(None))
+        if self.links.get(link.peer_id) is link:
+            del self.links[link.peer_id]
+            self.membership.drop(link.peer_id, LINK)
+
+    def on_offer(self, link: PeerLink, callbacks: list[str]) -> None:
+        self.membership.upsert(link.peer_id, link.peer_name, link.peer_address, callbacks, LINK)
+
+    def _member_removed(self, member: Member) -> None:
+        logger.debug("node %s: member %s left", self.name, member.name)
+
+    def _registry_changed(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._announce_callbacks)
+
+    def _announce_callbacks(self) -> None:
+        if self.stopping:
+            return
+        names = self.registry.names()
+        self.membership.upsert(self.node_id, self.name, self.address, names, SELF)
+        for link in self.links.values():
+            link.send_offer(names)
+        if self._controller is not None:
+            self._controller.announce()
+
+    async def wait_process(self, name: str) -> None:
+        await self.membership.wait_for(lambda: self.membership.by_name(name) is not None)
+
+    async def wait_function(self, name: str) -> None:
+        await self.membership.wait_for(lambda: bool(self.membership.providers(name)))
+
+    def statistics(self) -> dict[str, int]:
+        """Counters of this node: members, links, calls in flight."""
+        return {
+            "members": len(self.membership.members()),
+            "links": len(self.links),
+            "in_flight": sum(link.in_flight for link in self._all_links),
+        }
+
+
+def _expire(future: asyncio.Future[Any], name: str, peer: str, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(CallTimeout(f"callback {name!r} on node {peer!r} did not answer within {timeout} s"))
+
+
+class _MeshService(pb_grpc.MeshServicer):
+    """The server side of peer links."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    async def Connect(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
+        node = self._node
+        try:
+            frame = await asyncio.wait_for(context.read(), HELLO_TIMEOUT)
+        except asyncio.TimeoutError:
+            logger.warning("node %s: refused a link from %s: no Hello within %s s", node.name, context.peer(), HELLO_TIMEOUT)
+            return
+        refusal = _hello_problem(node, frame)
+        if refusal is not None:
+            logger.warning("node %s: refused a link from %s: %s", node.name, context.peer(), refusal)
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, refusal)
+        hello = frame.items[0].hello
+        await context.write(pb.Frame(items=[pb.Envelope(hello=node.hello())]))
+        link = PeerLink(node, hello, context, dialled_by=hello.node_id)
+        node.register_link(link, hello)
+        await link.run()
+
+
+def _hello_problem(node: Node, frame: Any) -> str | None:
+    if frame is grpc.aio.EOF:
+        return "the stream ended before a Hello"
+    if len(frame.items) != 1 or not frame.items[0].HasField("hello"):
+        return "the first frame is not a single Hello"
+    if node.stopping:
+        return f"node {node.name!r} is stopping"
+    return node.check_hello(frame.items[0].hello)
+
+
+def member_list(members: Iterable[Member]) -> list[dict[str, Any]]:
+    """Members as plain dicts, for display."""
+    return [
+        {"name": m.name, "node_id": m.node_id, "address": m.address, "callbacks": sorted(m.callbacks)}
+        for m in sorted(members, key=lambda m: m.name)
+    ]
+

@@ -1,0 +1,138 @@
+"""gRPC channel and server settings, and the addresses nodes and controllers listen on."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from .errors import MeshError
+
+DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024
+# Room for the envelope around the largest payload, so the payload limit is the one that bites.
+_FRAME_OVERHEAD = 1024 * 1024
+KEEPALIVE_MS = 1000
+
+GrpcOptions = list[tuple[str, Any]]
+
+
+def channel_options(max_message_size: int) -> GrpcOptions:
+    """Options for every channel: large messages, and a dead or hung peer noticed within ~2 s."""
+    limit = max_message_size + _FRAME_OVERHEAD
+    return [
+        ("grpc.max_send_message_length", limit),
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_MS),
+        ("grpc.http2.ping_timeout_ms", KEEPALIVE_MS),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 1000),
+        ("grpc.enable_retries", 0),
+        # Each peer link gets its own TCP connection instead of sharing a subchannel.
+        ("grpc.use_local_subchannel_pool", 1),
+    ]
+
+
+def server_options(max_message_size: int) -> GrpcOptions:
+    """Options for every server: accept frequent keepalive pings instead of answering GOAWAY."""
+    limit = max_message_size + _FRAME_OVERHEAD
+    return [
+        ("grpc.max_send_message_length", limit),
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_MS),
+        ("grpc.http2.ping_timeout_ms", KEEPALIVE_MS),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS // 2),
+        ("grpc.http2.max_ping_strikes", 0),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+def socket_dir() -> Path:
+    """The folder for default UNIX sockets: ``<temp dir>/grpcmesh``."""
+    path = Path(tempfile.gettempdir()) / "grpcmesh"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def default_controller_address() -> str:
+    return f"unix:{socket_dir() / 'controller.sock'}"
+
+
+def default_node_address(node_id: str) -> str:
+    return f"unix:{socket_dir() / f'node-{node_id[:16]}.sock'}"
+
+
+def unix_path(address: str) -> str | None:
+    """The filesystem path of a ``unix:`` address, else None."""
+    if address.startswith("unix://"):
+        return address[len("unix://") :]
+    if address.startswith("unix:"):
+        return address[len("unix:") :]
+    return None
+
+
+def tcp_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """``"host:port"`` or ``"[v6]:port"`` -> ``(host, port)``."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise MeshError(f"address {address!r} is not host:port or unix:/path")
+    return host.strip("[]"), int(port)
+
+
+def bind(server: grpc.aio.Server, address: str, what: str) -> str:
+    """Bind ``server`` to ``address`` (port 0 picks a free port) and return the address to announce."""
+    path = unix_path(address)
+    if path is not None:
+        if _unix_socket_answers(path):
+            raise MeshError(f"cannot listen on {address} for the {what}: another process is serving there")
+        if os.path.exists(path):
+            os.unlink(path)
+        target = f"unix:{path}"
+    else:
+        split_host_port(address)
+        target = address
+    try:
+        port = server.add_insecure_port(target)
+    except RuntimeError as exc:
+        raise MeshError(f"cannot listen on {address} for the {what}: {exc} (is the port in use?)") from exc
+    if path is not None:
+        return target
+    host, _ = split_host_port(address)
+    return tcp_address(host, port)
+
+
+def _unix_socket_answers(path: str) -> bool:
+    if not os.path.exists(path):
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(0.5)
+        probe.connect(path)
+    except OSError:
+        return False
+    else:
+        return True
+    finally:
+        probe.close()
+
+
+def remove_unix_socket(address: str) -> None:
+    path = unix_path(address)
+    if path is not None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,114 @@
+"""``mesh demo``: a controller and a few worker processes on this machine, every modifier at work."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+
+from . import BG, BROADCAST, FG, NO_RETURN, PERIOD, Global, callback
+from ._transport import split_host_port
+
+WORKERS = 3
+
+
+def _worker(name: str, port: int) -> None:
+    """Body of one worker process: offer a few callbacks and serve until told to leave."""
+    ticks = 0
+
+    @callback
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @callback
+    def whoami() -> str:
+        return f"{name} (pid {os.getpid()})"
+
+    @callback
+    def slow_square(x: int) -> int:
+        time.sleep(0.5)
+        return x * x
+
+    @callback
+    def log(text: str) -> None:
+        print(f"  [{name}] log: {text}", flush=True)
+
+    @callback
+    def tick() -> None:
+        nonlocal ticks
+        ticks += 1
+
+    @callback
+    def tick_count() -> int:
+        return ticks
+
+    @callback
+    def leave() -> None:
+        threading.Thread(target=g.stop).start()
+
+    g = Global(process_name=name, host="127.0.0.1", port=port)
+    g.join()
+
+
+def _step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def main() -> int:
+    """Run the demo; returns the process exit code."""
+    print("grpcmesh demo: a controller and node 'main' here, three worker processes beside it")
+    g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=0)
+    _, port = split_host_port(g.controller_address)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker, args=(f"worker-{i}", port)) for i in range(1, WORKERS + 1)]
+    for process in workers:
+        process.start()
+    try:
+        for i in range(1, WORKERS + 1):
+            g.wait_process(f"worker-{i}", timeout=30)
+        print(f"controller at {g.controller_address}; members:")
+        for member in g.members():
+            print(f"  {member['name']:<10} {member['address']:<22} {', '.join(member['callbacks']) or '-'}")
+
+        _step("FG: block for the result")
+        print("  add(2, 3) & FG ->", g.call.add(2, 3) & FG)
+        print("  whoami().fg(timeout=5) ->", g.call.whoami().fg(timeout=5))
+
+        _step("BG: a future now, the result later")
+        started = time.perf_counter()
+        futures = [g.call.slow_square(x) & BG(timeout=10) for x in range(6)]
+        print("  six slow_square calls sent; results:", [f.get(timeout=10) for f in futures])
+        print(f"  took {time.perf_counter() - started:.2f} s for 6 x 0.5 s of work spread over the workers")
+
+        _step("NO_RETURN: fire and forget")
+        g.call.log("hello from main") & NO_RETURN
+        time.sleep(0.3)
+
+        _step("PERIOD: a schedule kept on the callee")
+        task = g.call.tick() & PERIOD(period=0.2)
+        time.sleep(1.1)
+        task.cancel()
+        time.sleep(0.2)
+        print("  tick() ran on schedule; count on the callee:", max((g.call.tick_count() & BROADCAST(return_result=True)).values()))
+
+        _step("BROADCAST: every node that offers the callback")
+        for node, who in sorted((g.call.whoami() & BROADCAST(timeout=5, return_result=True)).items()):
+            print(f"  {node}: {who}")
+
+        _step("leaving")
+        g.call.leave() & BROADCAST
+    finally:
+        for process in workers:
+            process.join(10)
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+        g.stop()
+    codes = [p.exitcode for p in workers]
+    print(f"workers exited with {codes}; demo done")
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""Every error grpcmesh raises, in one hierarchy.
+
+::
+
+    MeshError
+    ├── UsageError                 you used the API wrongly (also a ValueError)
+    │   └── BadArguments           arguments do not fit the callback's signature (also a TypeError)
+    ├── UnknownCallback            no node offers that callback (also a LookupError)
+    ├── SerializationError         a value could not be pickled or unpickled
+    │   └── PayloadTooLarge        an encoded value is over the size limit
+    ├── TransportError             the link between nodes failed
+    │   ├── PeerUnavailable        the peer left, died or cannot be reached
+    │   ├── ControllerUnavailable  the controller cannot be reached
+    │   └── AuthenticationError    a peer or the controller refused our proof, or we refused theirs
+    ├── CallTimeout                the call did not finish in time (also a TimeoutError)
+    ├── CallCancelled              the call was cancelled before it finished
+    ├── NodeStopped                the node is stopping or stopped
+    ├── NameTaken                  another live node already has this process name
+    ├── RemoteError                the callback raised an exception that cannot be rebuilt here
+    └── BroadcastError             some nodes of a BROADCAST failed
+
+A callback that raises an exception whose type unpickles on the caller is re-raised there as its own
+type, with the remote traceback text attached as ``__notes__``; other exceptions arrive as
+:class:`RemoteError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "BadArguments",
+    "BroadcastError",
+    "CallCancelled",
+    "CallTimeout",
+    "ControllerUnavailable",
+    "MeshError",
+    "NameTaken",
+    "NodeStopped",
+    "PayloadTooLarge",
+    "PeerUnavailable",
+    "RemoteError",
+    "SerializationError",
+    "TransportError",
+    "UnknownCallback",
+    "UsageError",
+]
+
+
+class MeshError(Exception):
+    """Base class of every error grpcmesh raises."""
+
+
+class UsageError(MeshError, ValueError):
+    """The API was used wrongly: a bad modifier argument, a sync call on the node's loop, ..."""
+
+
+class BadArguments(UsageError, TypeError):
+    """The arguments of a call do not fit the callback's signature."""
+
+
+class UnknownCallback(MeshError, LookupError):
+    """No node of the mesh offers a callback of that name."""
+
+    def __init__(self, name: str, detail: str = "") -> None:
+        self.name = name
+        super().__init__(
+            f"no node in the mesh offers a callback named {name!r}"
+            + (f" ({detail})" if detail else "")
+            + "; check the name, or wait for it with wait_function()"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.name,))
+
+
+class SerializationError(MeshError):
+    """A value could not be pickled (encode) or unpickled (decode)."""
+
+
+class PayloadTooLarge(SerializationError):
+    """An encoded argument or result is larger than the ``max_message_size`` setting."""
+
+
+class TransportError(MeshError):
+    """The link between two nodes, or to the controller, failed."""
+
+
+class PeerUnavailable(TransportError):
+    """The peer left the mesh, died, or cannot be reached."""
+
+    def __init__(self, peer: str, reason: str = "") -> None:
+        self.peer = peer
+        self.reason = reason
+        super().__init__(f"peer {peer!r} is unavailable" + (f": {reason}" if reason else ""))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.peer, self.reason))
+
+
+class ControllerUnavailable(TransportError):
+    """The controller cannot be reached."""
+
+
+class AuthenticationError(TransportError):
+    """A peer or the controller refused our proof of membership, or we refused theirs."""
+
+
+class CallTimeout(MeshError, TimeoutError):
+    """A call did not finish within its timeout."""
+
+
+class CallCancelled(MeshError):
+    """A call was cancelled before it finished."""
+
+
+class NodeStopped(MeshError):
+    """The node is stopping or has stopped; no more calls can be made through it."""
+
+
+class NameTaken(MeshError):
+    """Another live node of the mesh already uses this process name."""
+
+
+class RemoteError(MeshError):
+    """A callback raised an exception that could not be rebuilt on the caller.
+
+    Attributes:
+        type_name: qualified name of the remote exception's type.
+        remote_message: ``str()`` of the remote exception.
+        remote_traceback: the formatted remote traceback.
+    """
+
+    def __init__(self, type_name: str, remote_message: str, remote_traceback: str = "") -> None:
+        self.type_name = type_name
+        self.remote_message = remote_message
+        self.remote_traceback = remote_traceback
+        text = f"{type_name}: {remote_message}"
+        if remote_traceback:
+            text += "\n\nRemote traceback:\n" + remote_traceback
+        super().__init__(text)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.type_name, self.remote_message, self.remote_traceback))
+
+
+class BroadcastError(MeshError):
+    """One or more nodes of a BROADCAST failed.
+
+    Attributes:
+        results: ``{node_name: result}`` of the nodes that succeeded.
+        errors: ``{node_name: exception}`` of the nodes that failed.
+    """
+
+    def __init__(self, results: Mapping[str, Any], errors: Mapping[str, BaseException]) -> None:
+        self.results = dict(results)
+        self.errors = dict(errors)
+        failed = ", ".join(f"{name}: {exc!r}" for name, exc in self.errors.items())
+        super().__init__(f"{len(self.errors)} node(s) failed during BROADCAST: {failed}")
