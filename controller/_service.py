@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from mesh import _transport
+from mesh._membership import Member
 from mesh._proto import mesh_pb2 as pb
 from mesh._proto import mesh_pb2_grpc as pb_grpc
 
@@ -32,6 +33,13 @@ class ControllerService(pb_grpc.ControllerServicer):
 
     def __init__(self) -> None:
         self.members: dict[str, _Joined] = {}
+
+    def member_views(self) -> list[Member]:
+        """The current members, in the form nodes keep them."""
+        return [
+            Member(j.member.node_id, j.member.name, j.member.address, frozenset(j.member.callbacks))
+            for j in self.members.values()
+        ]
 
     async def Join(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
         first = await context.read()

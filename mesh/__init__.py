@@ -32,20 +32,50 @@ from ._modifiers import PERIOD as PERIOD
 from ._registry import callback as callback
 from .errors import (
     AuthenticationError as AuthenticationError,
+)
+from .errors import (
     BadArguments as BadArguments,
+)
+from .errors import (
     BroadcastError as BroadcastError,
+)
+from .errors import (
     CallCancelled as CallCancelled,
+)
+from .errors import (
     CallTimeout as CallTimeout,
+)
+from .errors import (
     ControllerUnavailable as ControllerUnavailable,
+)
+from .errors import (
     MeshError as MeshError,
+)
+from .errors import (
     NameTaken as NameTaken,
+)
+from .errors import (
     NodeStopped as NodeStopped,
+)
+from .errors import (
     PayloadTooLarge as PayloadTooLarge,
+)
+from .errors import (
     PeerUnavailable as PeerUnavailable,
+)
+from .errors import (
     RemoteError as RemoteError,
+)
+from .errors import (
     SerializationError as SerializationError,
+)
+from .errors import (
     TransportError as TransportError,
+)
+from .errors import (
     UnknownCallback as UnknownCallback,
+)
+from .errors import (
     UsageError as UsageError,
 )
 

@@ -23,7 +23,7 @@ def modifier_after_await(frame: FrameType) -> Any:
     compiled = _modifier_code(code.co_filename, frame.f_lineno, position)
     if compiled is None:
         return None
-    return eval(compiled, frame.f_globals, frame.f_locals)  # noqa: S307 - the caller's own source
+    return eval(compiled, frame.f_globals, frame.f_locals)
 
 
 def _instruction_position(frame: FrameType) -> tuple[int, int] | None:

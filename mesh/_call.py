@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from ._await_source import modifier_after_await
@@ -296,4 +296,3 @@ class ScheduledCall:
             self._node.cancel_schedule(self._link, self._key)
         else:
             loop.call_soon_threadsafe(self._node.cancel_schedule, self._link, self._key)
-

@@ -243,7 +243,9 @@ class Global:
 
     async def join_async(self) -> None:
         """Wait until this Global is stopped, without blocking the event loop."""
-        while not self._stopped.is_set():
+        # Polled: the stop may come from any thread or event loop, and a thread blocked on an event
+        # would keep asyncio.run() from returning.
+        while not self._stopped.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.2)
 
     def __enter__(self) -> Global:
@@ -289,7 +291,10 @@ class Global:
         return run_blocking(self._loop, waiting())
 
     def members(self) -> list[dict[str, Any]]:
-        """The members this node knows: name, node id, address and callbacks of each."""
+        """The members this node knows (the controller's, for a controller-only Global): name, node id,
+        address and callbacks of each."""
+        if self._node is None and self._controller is not None:
+            return member_list(self._controller.service.member_views())
         node = self._ready_node()
         return [] if node is None else member_list(node.membership.members())
 

@@ -75,6 +75,7 @@ class PeerLink:
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
+        self._close_error: MeshError | None = None
 
     @property
     def in_flight(self) -> int:
@@ -92,7 +93,8 @@ class PeerLink:
         self._frame_bytes += size
         if not self._wakeup.is_set():
             self._wakeup.set()
-        return frame.items.add()
+        envelope: pb.Envelope = frame.items.add()
+        return envelope
 
     def send_call(
         self,
@@ -226,10 +228,11 @@ class PeerLink:
 
     # ------------------------------------------------------------------ closing
 
-    def close(self, reason: str) -> None:
-        """Close the link; pending calls fail with :class:`PeerUnavailable` naming ``reason``."""
+    def close(self, reason: str, error: MeshError | None = None) -> None:
+        """Close the link; pending calls fail with ``error``, by default :class:`PeerUnavailable`."""
         if not self.close_reason:
             self.close_reason = reason
+            self._close_error = error
         if self._task is not None and not self._task.done():
             self._task.cancel()
         else:
@@ -240,7 +243,7 @@ class PeerLink:
             return
         self.closed = True
         self.close_reason = self.close_reason or reason
-        error: MeshError = PeerUnavailable(self.peer_name, self.close_reason)
+        error = self._close_error or PeerUnavailable(self.peer_name, self.close_reason)
         pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():

@@ -77,7 +77,7 @@ class NO_RETURN(Modifier):  # noqa: N801 - daffi's name
 
 
 @dataclass(frozen=True, slots=True)
-class PERIOD(Modifier):  # noqa: N801 - daffi's name
+class PERIOD(Modifier):
     """Run the callback at given times, or every ``period`` seconds, on the node that offers it.
 
     The schedule is kept by the callee's node; it ends on :meth:`~mesh.ScheduledCall.cancel`, when
@@ -116,7 +116,7 @@ class PERIOD(Modifier):  # noqa: N801 - daffi's name
 
 
 @dataclass(frozen=True, slots=True)
-class BROADCAST(Modifier):  # noqa: N801 - daffi's name
+class BROADCAST(Modifier):
     """Call every node that offers the callback.
 
     With ``return_result=True`` wait and return ``{node_name: result}``; if any node fails,

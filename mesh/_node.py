@@ -26,7 +26,6 @@ from .errors import (
     BadArguments,
     BroadcastError,
     CallTimeout,
-    MeshError,
     NodeStopped,
     PeerUnavailable,
     SerializationError,
@@ -116,10 +115,10 @@ class Node:
         if self._controller is not None:
             await self._controller.stop()
         deadline = self.loop.time() + grace
-        while any(link.in_flight for link in self._all_links) and self.loop.time() < deadline:
+        while any(link.in_flight for link in self._all_links) and self.loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         for link in list(self._all_links):
-            link.close(f"node {self.name!r} stopped")
+            link.close(f"node {self.name!r} stopped", NodeStopped(f"node {self.name!r} stopped before the reply came"))
         for task in list(self._dials.values()) + list(self._background):
             task.cancel()
         await asyncio.gather(*(link.wait_closed() for link in list(self._all_links)), return_exceptions=True)
@@ -163,9 +162,7 @@ class Node:
             f"arguments of callback {name!r}",
         )
 
-    async def call(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
-    ) -> Any:
+    async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> Any:
         """Call ``name`` on one node that offers it and return its result."""
         member, encoded = self.prepare(name, args, kwargs)
         return await self.invoke(member, name, args, kwargs, encoded, timeout)
@@ -242,7 +239,9 @@ class Node:
                 if member.node_id == self.node_id:
                     return None
 
-    def send_no_return(self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Encoded | None) -> None:
+    def send_no_return(
+        self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Encoded | None
+    ) -> None:
         """Send a call whose result nobody waits for; failures are logged."""
         if member.node_id == self.node_id:
             self.spawn(self._logged(self._run_local(name, args, kwargs), name))
@@ -303,7 +302,9 @@ class Node:
         members = self.membership.providers(name)
         if not members:
             raise UnknownCallback(name)
-        encoded = self.encode_args(name, args, kwargs) if len(members) > 1 or members[0].node_id != self.node_id else None
+        encoded = (
+            self.encode_args(name, args, kwargs) if len(members) > 1 or members[0].node_id != self.node_id else None
+        )
         if not return_result:
             for member in members:
                 self.send_no_return(member, name, args, kwargs, None if member.node_id == self.node_id else encoded)
@@ -325,7 +326,13 @@ class Node:
         return results
 
     async def _invoke_one(
-        self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Encoded | None, timeout: float | None
+        self,
+        member: Member,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        encoded: Encoded | None,
+        timeout: float | None,
     ) -> Any:
         if member.node_id == self.node_id:
             return await self._with_timeout(self._run_local(name, args, kwargs), name, timeout)
@@ -352,7 +359,9 @@ class Node:
                 raise BadArguments(problem) from exc
             raise
 
-    def run_callback(self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+    def run_callback(
+        self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> asyncio.Future[Any]:
         """Start ``callback`` (async on the loop, sync in a worker thread); the future has its value."""
         if callback.is_async:
             return self.loop.create_task(callback.fn(*args, **kwargs))
@@ -391,7 +400,13 @@ class Node:
         outcome = exception_reply(exc) if exc is not None else done.result()
         if no_return:
             if isinstance(outcome, pb.Error):
-                logger.warning("node %s: NO_RETURN call from %s failed: %s: %s", self.name, link.peer_name, outcome.type, outcome.message)
+                logger.warning(
+                    "node %s: NO_RETURN call from %s failed: %s: %s",
+                    self.name,
+                    link.peer_name,
+                    outcome.type,
+                    outcome.message,
+                )
             return
         if isinstance(outcome, pb.Error):
             link.send_error(call_id, outcome)
@@ -440,7 +455,9 @@ class Node:
 
     def _encode_result(self, callback: LocalCallback, value: Any) -> Encoded | pb.Error:
         try:
-            return encode(wrap_large_bytes(value), self.config.max_message_size, f"result of callback {callback.name!r}")
+            return encode(
+                wrap_large_bytes(value), self.config.max_message_size, f"result of callback {callback.name!r}"
+            )
         except SerializationError as exc:
             return exception_reply(exc)
 
@@ -506,7 +523,12 @@ class Node:
             dial = self.loop.create_task(self._dial(member.address, member.name))
             self._dials[member.node_id] = dial
             dial.add_done_callback(lambda _: self._dials.pop(member.node_id, None))
-        return await asyncio.shield(dial)
+        try:
+            return await asyncio.shield(dial)
+        except asyncio.CancelledError:
+            if dial.cancelled() and self.stopping:
+                raise NodeStopped(f"node {self.name!r} stopped while linking to {member.name!r}") from None
+            raise
 
     async def _dial_address(self, address: str) -> None:
         try:
@@ -556,7 +578,7 @@ class Node:
 
     async def _retire(self, link: PeerLink) -> None:
         """Close a duplicate link once no call uses it."""
-        while link.in_flight and not link.closed:
+        while link.in_flight and not link.closed:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
         if link.dialled_by == self.node_id and not link.in_flight:
@@ -622,7 +644,9 @@ class _MeshService(pb_grpc.MeshServicer):
         try:
             frame = await asyncio.wait_for(context.read(), HELLO_TIMEOUT)
         except asyncio.TimeoutError:
-            logger.warning("node %s: refused a link from %s: no Hello within %s s", node.name, context.peer(), HELLO_TIMEOUT)
+            logger.warning(
+                "node %s: refused a link from %s: no Hello within %s s", node.name, context.peer(), HELLO_TIMEOUT
+            )
             return
         refusal = _hello_problem(node, frame)
         if refusal is not None:
@@ -651,4 +675,3 @@ def member_list(members: Iterable[Member]) -> list[dict[str, Any]]:
         {"name": m.name, "node_id": m.node_id, "address": m.address, "callbacks": sorted(m.callbacks)}
         for m in sorted(members, key=lambda m: m.name)
     ]
-

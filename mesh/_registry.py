@@ -33,7 +33,7 @@ class LocalCallback:
         try:
             self._signature.bind(*args, **kwargs)
         except TypeError as exc:
-            return f"callback {self.name!r}{self._signature}: {exc}"
+            return f"callback {self.name!r}{_bare(self._signature)}: {exc}"
         return None
 
 
@@ -79,6 +79,15 @@ class CallbackRegistry:
         with self._lock:
             if listener in self._listeners:
                 self._listeners.remove(listener)
+
+
+def _bare(signature: inspect.Signature) -> inspect.Signature:
+    """``signature`` without annotations, which may be unevaluated strings."""
+    empty = inspect.Parameter.empty
+    return signature.replace(
+        parameters=[p.replace(annotation=empty) for p in signature.parameters.values()],
+        return_annotation=empty,
+    )
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
@@ -133,7 +142,7 @@ def _offer_class(cls: type[T]) -> type[T]:
     created = False
 
     @functools.wraps(original_init)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
         nonlocal created
         if created:
             raise UsageError(
@@ -145,7 +154,7 @@ def _offer_class(cls: type[T]) -> type[T]:
         for method_name in instance_methods:
             REGISTRY.register(method_name, getattr(self, method_name))
 
-    cls.__init__ = __init__  # type: ignore[misc]
+    cls.__init__ = __init__  # type: ignore[method-assign]
     return cls
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -132,7 +133,5 @@ def _unix_socket_answers(path: str) -> bool:
 def remove_unix_socket(address: str) -> None:
     path = unix_path(address)
     if path is not None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass

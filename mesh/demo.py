@@ -90,7 +90,10 @@ def main() -> int:
         time.sleep(1.1)
         task.cancel()
         time.sleep(0.2)
-        print("  tick() ran on schedule; count on the callee:", max((g.call.tick_count() & BROADCAST(return_result=True)).values()))
+        print(
+            "  tick() ran on schedule; count on the callee:",
+            max((g.call.tick_count() & BROADCAST(return_result=True)).values()),
+        )
 
         _step("BROADCAST: every node that offers the callback")
         for node, who in sorted((g.call.whoami() & BROADCAST(timeout=5, return_result=True)).items()):

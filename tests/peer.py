@@ -1,0 +1,185 @@
+"""A peer node for the tests, run as ``python -m tests.peer --name N [options]``.
+
+It offers the callbacks below, prints ``READY <address>`` once joined, and serves until stopped
+(the ``leave`` callback) or killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import threading
+import time
+from typing import Any
+
+from mesh import Global, callback
+from tests.shapes import Point, Refused
+
+state: dict[str, Any] = {"count": 0, "ticks": 0, "name": ""}
+node: Global | None = None
+
+
+@callback
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@callback
+async def async_add(a: int, b: int) -> int:
+    await asyncio.sleep(0)
+    return a + b
+
+
+@callback
+def whoami() -> str:
+    return str(state["name"])
+
+
+@callback
+def pid() -> int:
+    return os.getpid()
+
+
+@callback
+def echo(value: Any) -> Any:
+    return value
+
+
+@callback
+def sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@callback
+async def async_sleep(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@callback
+def apply(fn: Any, *args: Any) -> Any:
+    return fn(*args)
+
+
+@callback
+def gather(gen_fn: Any, n: int) -> list[Any]:
+    return list(gen_fn(n))
+
+
+@callback
+def make_point(x: int, y: int) -> Point:
+    return Point(x, y)
+
+
+@callback
+def refuse(text: str) -> None:
+    raise Refused(text)
+
+
+@callback
+def raise_local() -> None:
+    class LocalOnly(Exception):
+        def __reduce__(self) -> Any:
+            raise TypeError("LocalOnly cannot be pickled")
+
+    raise LocalOnly("only here")
+
+
+@callback
+def unpicklable_result() -> Any:
+    return (x for x in range(3))
+
+
+@callback
+def big(n: int) -> bytes:
+    return b"\x01" * n
+
+
+@callback
+def bump() -> None:
+    state["count"] += 1
+
+
+@callback
+def count() -> int:
+    return int(state["count"])
+
+
+@callback
+def tick() -> None:
+    state["ticks"] += 1
+
+
+@callback
+def ticks() -> int:
+    return int(state["ticks"])
+
+
+@callback
+def leave() -> None:
+    assert node is not None
+    threading.Thread(target=node.stop).start()
+
+
+@callback
+class Calc:
+    def __init__(self, base: int) -> None:
+        self.base = base
+
+    def plus_base(self, x: int) -> int:
+        return self.base + x
+
+    @staticmethod
+    def twice(x: int) -> int:
+        return 2 * x
+
+    @classmethod
+    def kind(cls) -> str:
+        return cls.__name__
+
+    def _hidden(self) -> None: ...
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--listen")
+    parser.add_argument("--controller", action="store_true", help="run the controller in this process")
+    parser.add_argument("--max-message-size", type=int, default=128 * 1024 * 1024)
+    parser.add_argument("--calc-base", type=int, help="create the Calc instance with this base")
+    parser.add_argument("--async", dest="use_async", action="store_true", help="run the node on asyncio.run's loop")
+    options = parser.parse_args()
+    state["name"] = options.name
+    if options.calc_base is not None:
+        Calc(options.calc_base)
+    settings: dict[str, Any] = {
+        "process_name": options.name,
+        "init_controller": options.controller,
+        "host": options.host,
+        "port": options.port,
+        "listen": options.listen,
+        "max_message_size": options.max_message_size,
+    }
+    global node
+    if options.use_async:
+
+        async def run() -> None:
+            global node
+            async with Global(**settings) as g:
+                node = g
+                print(f"READY {g.address}", flush=True)
+                await g.join_async()
+
+        asyncio.run(run())
+    else:
+        node = Global(**settings)
+        print(f"READY {node.address}", flush=True)
+        node.join()
+
+
+if __name__ == "__main__":
+    main()

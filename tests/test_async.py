@@ -1,0 +1,108 @@
+"""The async face: a node on the program's own event loop, awaited modifiers, async callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+from mesh import BG, BROADCAST, FG, NO_RETURN, PERIOD, CallTimeout, Global, ScheduledCall, UsageError, callback
+from tests.conftest import Proc, free_port
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_awaited_modifiers_on_the_programs_loop(peer: Callable[..., tuple[Proc, str]]) -> None:
+    port = free_port()
+
+    async def scenario() -> None:
+        g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
+        try:
+            assert g._loop is asyncio.get_running_loop()
+            await asyncio.to_thread(peer, "--name", "peer", "--host", "127.0.0.1", "--port", str(port))
+            await g.wait_process("peer", timeout=10)
+            assert await g.call.add(1, 2) & FG == 3
+            assert await g.call.add(1, 2) & FG(timeout=5) == 3
+            modifier = FG(timeout=5)
+            assert await g.call.add(3, 4) & modifier == 7
+            assert await (g.call.async_add(5, 5) & FG) == 10
+            assert await g.call.add(2, 2).fg(timeout=5) == 4
+            assert await g.call.add(20, 1) == 21
+
+            future = g.call.sleep(0.2) & BG
+            assert not future.done()
+            assert await future.get_async(timeout=5) == 0.2
+            assert await (g.call.add(1, 1) & BG) == 2
+            with pytest.raises(UsageError, match="get_async"):
+                (g.call.add(1, 1) & BG).get()
+
+            with pytest.raises(CallTimeout):
+                await g.call.sleep(2) & FG(timeout=0.2)
+
+            g.call.bump() & NO_RETURN
+            schedule = await g.call.tick() & PERIOD(period=0.1)
+            assert isinstance(schedule, ScheduledCall)
+            await asyncio.sleep(0.5)
+            schedule.cancel()
+            assert await g.call.ticks() & FG >= 3
+            assert await g.call.count() & FG == 1
+            assert await g.call.whoami() & BROADCAST(return_result=True) == {"peer": "peer"}
+        finally:
+            await g.stop_async()
+
+    asyncio.run(scenario())
+
+
+def test_async_with_and_join_async() -> None:
+    @callback
+    async def async_local(x: int) -> int:
+        await asyncio.sleep(0)
+        return x + 1
+
+    async def scenario() -> None:
+        async with Global(process_name="solo", init_controller=True) as g:
+            waiter = asyncio.create_task(g.join_async())
+            assert await g.call.async_local(1) & FG == 2
+            assert not waiter.done()
+            await g.stop()
+            await asyncio.wait_for(waiter, 5)
+
+    asyncio.run(scenario())
+
+
+def test_calls_made_before_the_node_started_wait_for_it(peer: Callable[..., tuple[Proc, str]]) -> None:
+    """As in daffi's Process2: a BG call right after Global() in async code, before any await."""
+    port = free_port()
+    peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port), "--controller")
+
+    async def scenario() -> None:
+        g = Global(process_name="late", host="127.0.0.1", port=port)
+        future = g.call.add(40, 2) & BG
+        try:
+            assert await future.get_async(timeout=10) == 42
+        finally:
+            await g.stop_async()
+
+    asyncio.run(scenario())
+
+
+def test_sync_global_awaited_from_another_loop(peer: Callable[..., tuple[Proc, str]]) -> None:
+    port = free_port()
+    g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
+    try:
+        peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port), "--async")
+        g.wait_process("peer", timeout=10)
+
+        async def from_other_loop() -> None:
+            assert await g.call.add(1, 2) & FG == 3
+            assert await (g.call.add(2, 3) & BG).get_async(5) == 5
+            assert await g.call.whoami() & BROADCAST(return_result=True) == {"peer": "peer"}
+
+        asyncio.run(from_other_loop())
+        started = time.monotonic()
+        assert g.call.async_sleep(0.1) & FG == 0.1
+        assert time.monotonic() - started < 5
+    finally:
+        g.stop()

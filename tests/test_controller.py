@@ -1,0 +1,127 @@
+"""The controller: standalone or in-process, membership pushed to every node, dead nodes noticed."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+
+from mesh import FG, ControllerUnavailable, Global, NameTaken
+from tests.conftest import Proc, free_port
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _names(g: Global) -> set[str]:
+    return {m["name"] for m in g.members()}
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float) -> float:
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < timeout, f"not within {timeout} s"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_standalone_controller_tracks_joins_and_leaves(
+    controller: Callable[[], tuple[Proc, int]], peer: Callable[..., tuple[Proc, str]]
+) -> None:
+    _, port = controller()
+    with Global(process_name="watcher", host="127.0.0.1", port=port) as g:
+        assert _names(g) == {"watcher"}
+        proc, address = peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port))
+        _wait_until(lambda: "peer" in _names(g), 5)
+        member = next(m for m in g.members() if m["name"] == "peer")
+        assert member["address"] == address
+        assert "add" in member["callbacks"]
+        g.call.leave() & FG
+        _wait_until(lambda: "peer" not in _names(g), 5)
+        proc.popen.wait(5)
+
+
+def test_node_killed_with_sigkill_is_removed_within_3_s(
+    controller: Callable[[], tuple[Proc, int]], peer: Callable[..., tuple[Proc, str]]
+) -> None:
+    _, port = controller()
+    with Global(process_name="watcher", host="127.0.0.1", port=port) as g:
+        proc, _ = peer("--name", "victim", "--host", "127.0.0.1", "--port", str(port))
+        _wait_until(lambda: "victim" in _names(g), 5)
+        proc.signal(signal.SIGKILL)
+        assert _wait_until(lambda: "victim" not in _names(g), 3) < 3
+
+
+def test_calls_go_node_to_node_not_through_the_controller(
+    controller: Callable[[], tuple[Proc, int]], peer: Callable[..., tuple[Proc, str]]
+) -> None:
+    ctl, port = controller()
+    with Global(process_name="caller", host="127.0.0.1", port=port) as g:
+        peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port))
+        g.wait_process("peer", timeout=10)
+        assert g.call.add(1, 2) & FG == 3
+        ctl.signal(signal.SIGKILL)
+        ctl.popen.wait(5)
+        for i in range(20):
+            assert g.call.add(i, 1) & FG == i + 1
+
+
+def test_nodes_rejoin_a_restarted_controller(spawn: Callable[..., Proc], peer: Callable[..., tuple[Proc, str]]) -> None:
+    port = free_port()
+    args = ("--host", "127.0.0.1", "--port", str(port))
+    first = spawn(*args, module="controller")
+    first.wait_line("controller listening")
+    peer("--name", "peer", *args)
+    first.signal(signal.SIGKILL)
+    first.popen.wait(5)
+    second = spawn(*args, module="controller")
+    second.wait_line("controller listening")
+    with Global(process_name="newcomer", host="127.0.0.1", port=port) as g:
+        g.wait_process("peer", timeout=5)
+        assert g.call.whoami() & FG == "peer"
+
+
+def test_mesh_controller_command(spawn: Callable[..., Proc]) -> None:
+    port = free_port()
+    proc = spawn("controller", "--host", "127.0.0.1", "--port", str(port), module="mesh")
+    proc.wait_line("controller listening on 127.0.0.1:")
+    with Global(process_name="probe", host="127.0.0.1", port=port) as g:
+        assert _names(g) == {"probe"}
+    proc.signal(signal.SIGTERM)
+    assert proc.popen.wait(5) == 0
+
+
+def test_process_names_are_unique(controller: Callable[[], tuple[Proc, int]]) -> None:
+    _, port = controller()
+    with Global(process_name="only-one", host="127.0.0.1", port=port), pytest.raises(NameTaken, match="only-one"):
+        Global(process_name="only-one", host="127.0.0.1", port=port)
+
+
+def test_no_controller_fails_clearly_within_connect_timeout() -> None:
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(ControllerUnavailable, match=f"127.0.0.1:{port}"):
+        Global(process_name="lonely", host="127.0.0.1", port=port, connect_timeout=1)
+    assert time.monotonic() - started < 3
+
+
+def test_controller_only_global(peer: Callable[..., tuple[Proc, str]]) -> None:
+    port = free_port()
+    with (
+        Global(process_name="ctl", init_controller=True, init_node=False, host="127.0.0.1", port=port) as ctl,
+        Global(process_name="user", host="127.0.0.1", port=port) as g,
+    ):
+        peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port))
+        g.wait_process("peer", timeout=10)
+        assert "ctl" not in _names(g)
+        assert g.call.add(2, 2) & FG == 4
+        assert {m["name"] for m in ctl.members()} == {"user", "peer"}
+
+
+def test_python_m_controller_prints_usage() -> None:
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "controller", "--help"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and "--port" in done.stdout

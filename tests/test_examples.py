@@ -1,0 +1,58 @@
+"""The daffi README's two scripts, with only the import line changed, and the ``mesh demo``."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MESH_COMMAND, Proc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _wait_for_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def test_examples_differ_from_daffi_only_in_the_import() -> None:
+    seed = (ROOT.parent / "shared" / "seeds" / "daffi.md").read_text()
+    for name in ("process1.py", "process2.py"):
+        ours = (ROOT / "examples" / name).read_text()
+        assert "from mesh import" in ours
+        assert ours.replace("from mesh import", "from daffi import") in seed
+
+
+@pytest.mark.timeout(150)
+def test_daffi_process1_and_process2(spawn: Callable[..., Proc]) -> None:
+    """Process1 (sync, runs the controller on localhost:8888) and Process2 (async) as daffi documents them."""
+    process1 = spawn(module="examples.process1")
+    _wait_for_port(8888, 20)
+    time.sleep(0.5)
+    process2 = spawn(module="examples.process2")
+    assert process1.popen.wait(120) == 0, process1.text()
+    output1, output2 = process1.text(), process2.text()
+    assert output1.count("Calculated delta = 7") == 10
+    assert output2.count("Func2 has been triggered!") == 10
+    assert output2.count("Calculated sum is 10") == 5
+
+
+@pytest.mark.timeout(120)
+def test_mesh_demo_runs_every_modifier() -> None:
+    done = subprocess.run([MESH_COMMAND, "demo"], capture_output=True, text=True, timeout=100, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for heading in ("FG", "BG", "NO_RETURN", "PERIOD", "BROADCAST"):
+        assert f"== {heading}" in done.stdout
+    assert "add(2, 3) & FG -> 5" in done.stdout
+    assert "results: [0, 1, 4, 9, 16, 25]" in done.stdout
+    assert "workers exited with [0, 0, 0]" in done.stdout

@@ -1,0 +1,103 @@
+"""The package's surface: exported names, typing marker, generated code, imports, console script."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mesh
+from tests.conftest import MESH_COMMAND
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTED = {
+    "AsyncResult",
+    "AuthenticationError",
+    "BG",
+    "BROADCAST",
+    "BadArguments",
+    "BroadcastError",
+    "CallCancelled",
+    "CallTimeout",
+    "ControllerUnavailable",
+    "FG",
+    "Global",
+    "MeshError",
+    "NO_RETURN",
+    "NameTaken",
+    "NodeStopped",
+    "PERIOD",
+    "PayloadTooLarge",
+    "PeerUnavailable",
+    "RemoteCall",
+    "RemoteError",
+    "ScheduledCall",
+    "SerializationError",
+    "TransportError",
+    "UnknownCallback",
+    "UsageError",
+    "callback",
+}
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_exported_names_are_the_documented_ones() -> None:
+    assert set(mesh.__all__) == DOCUMENTED
+    assert mesh.__all__ == sorted(mesh.__all__, key=lambda n: (not n.isupper(), n))
+    for name in mesh.__all__:
+        assert getattr(mesh, name).__doc__, f"{name} has no docstring"
+    reference = (ROOT / "docs" / "api.md").read_text()
+    for name in DOCUMENTED:
+        assert f"`{name}" in reference, f"{name} is missing from docs/api.md"
+
+
+def test_py_typed_ships() -> None:
+    assert (Path(mesh.__file__).parent / "py.typed").exists()
+
+
+def test_generated_protobuf_code_is_fresh() -> None:
+    done = subprocess.run(
+        [sys.executable, "scripts/gen_proto.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _modules() -> list[str]:
+    names = []
+    for package in ("mesh", "controller"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if parts[-1] == "__main__":
+                continue
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+@pytest.mark.parametrize("module", _modules())
+def test_every_module_imports_alone(module: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_runtime_core_imports_neither_cli_nor_demo() -> None:
+    """The layering of docs/architecture.md: the core never imports the CLI or the demo at module level."""
+    outer = {"mesh.cli", "mesh.demo"}
+    for path in (ROOT / "mesh").glob("_[!_]*.py"):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module:
+                target = ("mesh." + node.module) if node.level else node.module
+                assert target not in outer, f"{path.name} imports {target}"
+
+
+def test_mesh_console_script() -> None:
+    done = subprocess.run([MESH_COMMAND, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for command in ("demo", "controller", "ls"):
+        assert command in done.stdout

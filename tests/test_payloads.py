@@ -1,0 +1,75 @@
+"""Payloads: dill values, large bytes both ways, and the size limit on the side that sends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from mesh import FG, Global, PayloadTooLarge
+from tests.conftest import Proc, free_port
+from tests.shapes import Point
+
+pytestmark = pytest.mark.timeout(90)
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def pair(peer: Callable[..., tuple[Proc, str]]) -> Iterator[Global]:
+    port = free_port()
+    g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
+    peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port), "--max-message-size", str(80 * MIB))
+    g.wait_process("peer", timeout=10)
+    yield g
+    g.stop()
+
+
+def test_lambdas_closures_and_generator_functions(pair: Global) -> None:
+    g = pair
+    offset = 10
+    assert g.call.apply(lambda x: x * 3, 7) & FG == 21
+
+    def closure(x: int) -> int:
+        return x + offset
+
+    assert g.call.apply(closure, 5) & FG == 15
+
+    def countdown(n: int) -> Iterator[int]:
+        while n:
+            yield n
+            n -= 1
+
+    assert g.call.gather(countdown, 3) & FG == [3, 2, 1]
+
+
+def test_dataclasses_and_exceptions_as_values(pair: Global) -> None:
+    g = pair
+    assert g.call.make_point(1, 2) & FG == Point(1, 2)
+    assert g.call.echo(Point(3, 4)) & FG == Point(3, 4)
+    returned = g.call.echo(ValueError("as a value")) & FG
+    assert isinstance(returned, ValueError) and returned.args == ("as a value",)
+
+
+def test_64_mib_argument_and_result(pair: Global) -> None:
+    g = pair
+    data = bytes(range(256)) * (64 * MIB // 256)
+    assert g.call.echo(data) & FG == data
+    result = g.call.big(64 * MIB) & FG
+    assert len(result) == 64 * MIB and result[:3] == b"\x01\x01\x01"
+    assert g.call.echo(bytearray(b"xy") * MIB) & FG == bytearray(b"xy") * MIB
+
+
+def test_oversized_argument_fails_on_the_caller(peer: Callable[..., tuple[Proc, str]]) -> None:
+    port = free_port()
+    peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port), "--controller")
+    with Global(process_name="small", host="127.0.0.1", port=port, max_message_size=MIB) as g:
+        assert g.call.echo(b"x" * (MIB // 2)) & FG == b"x" * (MIB // 2)
+        with pytest.raises(PayloadTooLarge, match="echo") as caught:
+            g.call.echo(b"x" * (2 * MIB)) & FG
+        assert "max_message_size" in str(caught.value)
+
+
+def test_oversized_result_fails_on_the_callee(pair: Global) -> None:
+    with pytest.raises(PayloadTooLarge, match="result of callback 'big'"):
+        pair.call.big(81 * MIB) & FG
