@@ -34,6 +34,7 @@ class ControllerClient:
         self._stream: Any = None
         self._task: asyncio.Task[None] | None = None
         self._last_error = "not tried yet"
+        self._joined_last_session = False
 
     async def start(self) -> None:
         """Join, waiting up to the node's ``connect_timeout`` for the first membership snapshot.
@@ -95,18 +96,15 @@ class ControllerClient:
                     return
                 self._last_error = str(exc)
                 logger.warning("node %s: controller refused the rejoin: %s", self._node.name, exc)
-            if self._first_join.done():
-                delay = RETRY_MIN if self._stream_was_good else min(delay * 2, RETRY_MAX)
+            delay = RETRY_MIN if self._joined_last_session else min(delay * 2, RETRY_MAX)
             await asyncio.sleep(delay)
-
-    _stream_was_good = False
 
     async def _session(self) -> None:
         node = self._node
         options = _transport.channel_options(node.config.max_message_size)
         async with grpc.aio.insecure_channel(self._address, options=options) as channel:
             stream = pb_grpc.ControllerStub(channel).Join()
-            self._stream_was_good = False
+            self._joined_last_session = False
             try:
                 await stream.write(pb.MemberUpdate(member=self._member()))
                 while True:
@@ -138,7 +136,7 @@ class ControllerClient:
                 ],
             )
             self._stream = stream
-            self._stream_was_good = True
+            self._joined_last_session = True
             if not self._first_join.done():
                 self._first_join.set_result(None)
             elif sorted(self._member().callbacks) != self._node.registry.names():
