@@ -10,10 +10,11 @@ from typing import Any
 
 import grpc
 
-from mesh import _transport
+from mesh import _handshake, _transport
 from mesh._membership import Member
 from mesh._proto import mesh_pb2 as pb
 from mesh._proto import mesh_pb2_grpc as pb_grpc
+from mesh._security import TLSConfig, resolve_secret
 
 logger = logging.getLogger("mesh.controller")
 
@@ -31,8 +32,9 @@ class ControllerService(pb_grpc.ControllerServicer):
     a hung one is caught by the server's keepalive pings (about 2 s).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, secret: bytes | None = None) -> None:
         self.members: dict[str, _Joined] = {}
+        self._secret = secret
 
     def member_views(self) -> list[Member]:
         """The current members, in the form nodes keep them."""
@@ -42,10 +44,7 @@ class ControllerService(pb_grpc.ControllerServicer):
         ]
 
     async def Join(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
-        first = await context.read()
-        if first is grpc.aio.EOF or not first.member.node_id or not first.member.name:
-            return
-        member = first.member
+        member = await _handshake.join_as_controller(context, self._secret)
         taken = next(
             (j for j in self.members.values() if j.member.name == member.name and j.member.node_id != member.node_id),
             None,
@@ -101,19 +100,33 @@ class ControllerService(pb_grpc.ControllerServicer):
 
 
 class ControllerServer:
-    """A controller served on one address (``host:port`` or ``unix:/path``); port 0 picks one."""
+    """A controller served on one address (``host:port`` or ``unix:/path``); port 0 picks one.
 
-    def __init__(self, address: str, max_message_size: int = _transport.DEFAULT_MAX_MESSAGE_SIZE) -> None:
+    ``secret`` (default: ``$MESH_SECRET``) makes every joining node prove it knows the mesh secret,
+    and the controller prove it in turn; ``tls`` serves over mutual TLS. Without either, only UNIX
+    sockets and loopback addresses may be served.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        max_message_size: int = _transport.DEFAULT_MAX_MESSAGE_SIZE,
+        *,
+        secret: str | bytes | None = None,
+        tls: TLSConfig | None = None,
+    ) -> None:
         self.requested = address
+        self.secret = resolve_secret(secret)
+        self.tls = tls
         self.address = ""
-        self.service = ControllerService()
+        self.service = ControllerService(self.secret)
         self._max_message_size = max_message_size
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
         server = grpc.aio.server(options=_transport.server_options(self._max_message_size))
         pb_grpc.add_ControllerServicer_to_server(self.service, server)
-        self.address = _transport.bind(server, self.requested, "controller")
+        self.address = _transport.bind(server, self.requested, "controller", self.secret, self.tls)
         await server.start()
         self._server = server
         logger.info("controller listening on %s", self.address)

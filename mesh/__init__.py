@@ -30,6 +30,7 @@ from ._modifiers import FG as FG
 from ._modifiers import NO_RETURN as NO_RETURN
 from ._modifiers import PERIOD as PERIOD
 from ._registry import callback as callback
+from ._security import TLSConfig as TLSConfig
 from .errors import (
     AuthenticationError as AuthenticationError,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "RemoteError",
     "ScheduledCall",
     "SerializationError",
+    "TLSConfig",
     "TransportError",
     "UnknownCallback",
     "UsageError",

@@ -27,11 +27,16 @@ def modifier_after_await(frame: FrameType) -> Any:
 
 
 def _instruction_position(frame: FrameType) -> tuple[int, int] | None:
-    positions = getattr(frame.f_code, "co_positions", None)
-    if positions is None or frame.f_lasti < 0:
+    return _position_in(frame.f_code, frame.f_lasti)
+
+
+@functools.lru_cache(maxsize=1024)
+def _position_in(code: CodeType, lasti: int) -> tuple[int, int] | None:
+    positions = getattr(code, "co_positions", None)
+    if positions is None or lasti < 0:
         return None
     for index, (line, _, column, _) in enumerate(positions()):
-        if index == frame.f_lasti // 2:
+        if index == lasti // 2:
             return (line, column) if line is not None and column is not None else None
     return None
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import sys
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from ._await_source import modifier_after_await
+from ._handoff import ReplyFuture
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
+from ._node import broadcast_results
 from .errors import CallCancelled, CallTimeout, UnknownCallback, UsageError
 
 if TYPE_CHECKING:
@@ -47,6 +50,10 @@ async def run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]
     if _running_loop() is loop:
         return await coro
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+
+# ``& FG`` used as a class: the modifiers are frozen, so one instance with the defaults serves every call.
+_PLAIN: dict[type[Modifier], Modifier] = {FG: FG(), BG: BG(), NO_RETURN: NO_RETURN()}
 
 
 class Caller:
@@ -95,7 +102,7 @@ class RemoteCall:
 
     def __and__(self, modifier: Modifier | type[Modifier]) -> Any:
         if isinstance(modifier, type) and issubclass(modifier, Modifier):
-            modifier = modifier()
+            modifier = _PLAIN.get(modifier) or modifier()
         if not isinstance(modifier, Modifier):
             return NotImplemented
         return self._apply(modifier, in_async_code())
@@ -139,18 +146,24 @@ class RemoteCall:
         name, args, kwargs = self.name, self._args, self._kwargs
 
         if isinstance(modifier, FG):
+            if node is not None and async_face and _running_loop() is loop:
+                return node.call(name, args, kwargs, modifier.timeout)
             if node is None or async_face:
                 return run_on(loop, owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout)))
-            member, encoded = node.prepare(name, args, kwargs)
-            return run_blocking(loop, node.invoke(member, name, args, kwargs, encoded, modifier.timeout))
+            reply = _start(node, name, args, kwargs, modifier.timeout)
+            try:
+                return reply.value()
+            except BaseException:
+                reply.abandon()
+                raise
 
         if isinstance(modifier, BG):
-            if node is not None:
-                member, encoded = node.prepare(name, args, kwargs)
-                coro = owner._with_node(lambda n: n.invoke(member, name, args, kwargs, encoded, modifier.timeout))
-            else:
-                coro = owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout))
-            return AsyncResult(asyncio.run_coroutine_threadsafe(_after(modifier.eta, coro), loop), name, loop)
+            if node is not None and not modifier.eta:
+                return AsyncResult(_start(node, name, args, kwargs, modifier.timeout), name, loop)
+            reply = ReplyFuture(loop, name, modifier.timeout)
+            coro = owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout))
+            asyncio.run_coroutine_threadsafe(reply.settle(_after(modifier.eta, coro)), loop)
+            return AsyncResult(reply, name, loop)
 
         if isinstance(modifier, NO_RETURN):
             if node is not None:
@@ -161,7 +174,7 @@ class RemoteCall:
                 elif _running_loop() is loop:
                     send(member, name, args, kwargs, encoded)
                 else:
-                    loop.call_soon_threadsafe(send, member, name, args, kwargs, encoded)
+                    node.handoff(send, member, name, args, kwargs, encoded)
             else:
                 asyncio.run_coroutine_threadsafe(_after(0, owner._with_node(lambda n: _no_return_later(n, self))), loop)
             return None
@@ -175,6 +188,8 @@ class RemoteCall:
             timeout, wanted = modifier.timeout, modifier.return_result
             if node is not None and not node.membership.providers(name):
                 raise UnknownCallback(name)
+            if wanted and node is not None and not async_face and not modifier.eta:
+                return _broadcast(node, name, args, kwargs, timeout)
             coro = _after(modifier.eta, owner._with_node(lambda n: n.broadcast(name, args, kwargs, timeout, wanted)))
             if not wanted:
                 asyncio.run_coroutine_threadsafe(coro, loop)
@@ -182,6 +197,42 @@ class RemoteCall:
             return run_on(loop, coro) if async_face else run_blocking(loop, coro)
 
         raise UsageError(f"unknown modifier {modifier!r}")
+
+
+def _start(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> ReplyFuture:
+    """Encode a call in this thread and hand it to the node's loop; the future gets its reply."""
+    member, encoded = node.prepare(name, args, kwargs)
+    reply = ReplyFuture(node.loop, name, timeout)
+    node.handoff(node.start_call, member, name, args, kwargs, encoded, reply)
+    return reply
+
+
+def _broadcast(
+    node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
+) -> dict[str, Any]:
+    """BROADCAST with results from a thread other than the loop: every call sent in one hand-off."""
+    members = node.membership.providers(name)
+    if not members:
+        raise UnknownCallback(name)
+    encoded = node.encode_args(name, args, kwargs)
+    replies = []
+    for member in members:
+        reply = ReplyFuture(node.loop, name, timeout)
+        own = member.node_id == node.node_id
+        node.handoff(node.start_call, member, name, args, kwargs, None if own else encoded, reply, True)
+        replies.append(reply)
+    outcomes: list[Any] = []
+    try:
+        for reply in replies:
+            try:
+                outcomes.append(reply.value())
+            except Exception as exc:
+                outcomes.append(exc)
+    except BaseException:
+        for reply in replies:
+            reply.abandon()
+        raise
+    return broadcast_results(members, outcomes)
 
 
 async def _after(delay: float, coro: Awaitable[Any]) -> Any:
@@ -223,7 +274,7 @@ class AsyncResult:
 
     __slots__ = ("_future", "_loop", "name")
 
-    def __init__(self, future: concurrent.futures.Future[Any], name: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, future: ReplyFuture, name: str, loop: asyncio.AbstractEventLoop) -> None:
         self._future = future
         self._loop = loop
         self.name = name
@@ -238,7 +289,10 @@ class AsyncResult:
 
     def cancel(self) -> bool:
         """Cancel the call (the callee is asked to stop it). False if it had already finished."""
-        return self._future.cancel()
+        if self._future.done():
+            return self._future.cancelled()
+        self._future.abandon()
+        return self._future.cancelled()
 
     def get(self, timeout: float | None = None) -> Any:
         """Wait up to ``timeout`` seconds (None: no limit) and return the result, or raise its error.
@@ -250,26 +304,33 @@ class AsyncResult:
         """
         if _running_loop() is self._loop:
             raise UsageError("AsyncResult.get() would block the node's event loop; use await result.get_async()")
-        try:
-            return self._future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            raise CallTimeout(f"result of {self.name!r} not ready within {timeout} s") from None
-        except concurrent.futures.CancelledError:
-            raise CallCancelled(f"call of {self.name!r} was cancelled") from None
+        return self._future.value(timeout)
 
     async def get_async(self, timeout: float | None = None) -> Any:
         """Like :meth:`get`, without blocking the event loop."""
-        try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._future)), timeout)
-        except asyncio.TimeoutError:
-            raise CallTimeout(f"result of {self.name!r} not ready within {timeout} s") from None
-        except asyncio.CancelledError:
-            if self._future.cancelled():
-                raise CallCancelled(f"call of {self.name!r} was cancelled") from None
-            raise
+        if not self._future.done():
+            loop = asyncio.get_running_loop()
+            done = loop.create_future()
+            self._future.add_done_callback(lambda _: _wake_soon(loop, done))
+            try:
+                await asyncio.wait_for(done, timeout)
+            except asyncio.TimeoutError:
+                raise CallTimeout(f"result of {self.name!r} not ready within {timeout} s") from None
+        return self._future.value(0)
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self.get_async().__await__()
+
+
+def _wake_soon(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
+    """Resolve ``done`` on its own loop, from whatever thread finished the call."""
+    with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(_resolve, done)
+
+
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
 
 
 class ScheduledCall:

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from . import _transport
+from ._handshake import authentication_error, join_as_node
 from ._membership import CONTROLLER
 from ._proto import mesh_pb2 as pb
 from ._proto import mesh_pb2_grpc as pb_grpc
-from .errors import ControllerUnavailable, MeshError, NameTaken
+from .errors import AuthenticationError, ControllerUnavailable, MeshError, NameTaken
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -89,24 +90,38 @@ class ControllerClient:
                 await self._session()
                 self._last_error = "the controller closed the stream"
             except grpc.aio.AioRpcError as exc:
-                self._last_error = f"{exc.code().name}: {exc.details()}"
-            except NameTaken as exc:
-                if not self._first_join.done():
-                    self._first_join.set_exception(exc)
+                refusal = authentication_error(
+                    exc, f"the controller at {self._address}", self._node.config.tls is not None
+                )
+                if refusal is None:
+                    self._last_error = f"{exc.code().name}: {exc.details()}"
+                elif self._refused(refusal):
                     return
+            except (NameTaken, AuthenticationError) as exc:
+                if self._refused(exc):
+                    return
+            except ControllerUnavailable as exc:
                 self._last_error = str(exc)
-                logger.warning("node %s: controller refused the rejoin: %s", self._node.name, exc)
             delay = RETRY_MIN if self._joined_last_session else min(delay * 2, RETRY_MAX)
             await asyncio.sleep(delay)
 
+    def _refused(self, exc: MeshError) -> bool:
+        """Fail the first join with ``exc`` (True); later, log it and keep trying (False)."""
+        if not self._first_join.done():
+            self._first_join.set_exception(exc)
+            return True
+        self._last_error = str(exc)
+        logger.warning("node %s: the controller refused the rejoin: %s", self._node.name, exc)
+        return False
+
     async def _session(self) -> None:
         node = self._node
-        options = _transport.channel_options(node.config.max_message_size)
-        async with grpc.aio.insecure_channel(self._address, options=options) as channel:
+        config = node.config
+        async with _transport.open_channel(self._address, config.max_message_size, config.tls) as channel:
             stream = pb_grpc.ControllerStub(channel).Join()
             self._joined_last_session = False
             try:
-                await stream.write(pb.MemberUpdate(member=self._member()))
+                await join_as_node(stream, config.secret, self._member(), self._address)
                 while True:
                     event = await stream.read()
                     if event is grpc.aio.EOF:

@@ -10,13 +10,16 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import _transport
+from . import _interfaces, _transport
 from ._call import Caller, in_async_code, run_blocking, run_on
 from ._node import Node, NodeConfig, member_list
+from ._security import TLSConfig, resolve_secret
 from .errors import CallTimeout, NodeStopped, UsageError
 
 if TYPE_CHECKING:
     from controller import ControllerServer
+
+    from .discovery import MdnsEndpoint
 
 
 class Global:
@@ -31,20 +34,34 @@ class Global:
         init_controller: also run the controller in this process.
         init_node: run a node (False with ``init_controller=True`` runs only the controller).
         host: the controller's host. With neither ``host`` nor ``port``, the controller is a UNIX
-            socket, ``<temp dir>/grpcmesh/controller.sock``.
+            socket, ``<temp dir>/grpcmesh/controller.sock`` (with ``discovery``: the controller
+            found on the LAN, if any; none is needed).
         port: the controller's port; with ``init_controller`` and no port, a free one is picked.
         listen: this node's own address, ``host:port`` (port 0 picks one) or ``unix:/path``.
-            Default: a UNIX socket beside a UNIX-socket controller, else ``<host>:0``.
+            Default: a UNIX socket beside a UNIX-socket controller, else ``<host>:0``; with
+            ``discovery`` and no host or port, the one address of ``interfaces``, else ``0.0.0.0:0``
+            (announced as the concrete addresses of the interfaces).
         mesh_name: nodes of different mesh names refuse each other's links.
         peers: addresses of nodes to link to directly, with or without a controller.
+        discovery: find the other nodes of ``mesh_name`` on the LAN over mDNS (zeroconf), announce
+            this node, and join a controller announced there (see docs/discovery.md).
+        interfaces: where discovery runs: IP addresses of this host or interface names
+            (default: every interface).
         max_message_size: largest encoded argument or result in bytes (default 128 MiB); larger
             ones fail with :class:`~mesh.errors.PayloadTooLarge` on the side that sends them.
         max_workers: threads that run sync callbacks.
         connect_timeout: seconds to wait for the controller at start.
         stop_grace: seconds :meth:`stop` lets running calls finish.
+        secret: the mesh secret (default: ``$MESH_SECRET``). Every link and every join proves
+            knowledge of it (HMAC challenge-response) before any payload is decoded; peers without
+            it are refused with :class:`~mesh.errors.AuthenticationError`. It authenticates but
+            does not encrypt: use ``tls`` on untrusted networks.
+        tls: mutual TLS for links and the controller (:class:`TLSConfig`).
 
     Raises:
-        UsageError: the arguments contradict each other.
+        UsageError: the arguments contradict each other, or a non-loopback address is to be
+            served without ``secret`` or ``tls``.
+        AuthenticationError: the controller refused this node's proof, or this node refused its.
         ControllerUnavailable: no controller answered within ``connect_timeout`` (sync programs).
         NameTaken: another live node has ``process_name`` (sync programs).
     """
@@ -64,6 +81,10 @@ class Global:
         max_workers: int = 32,
         connect_timeout: float = 10.0,
         stop_grace: float = 5.0,
+        secret: str | bytes | None = None,
+        tls: TLSConfig | None = None,
+        discovery: bool = False,
+        interfaces: Sequence[str] | None = None,
     ) -> None:
         if not init_node and not init_controller:
             raise UsageError("Global needs init_node or init_controller (or both)")
@@ -75,14 +96,20 @@ class Global:
         self.init_controller = init_controller
         self.init_node = init_node
         self.stop_grace = stop_grace
-        self._use_controller = init_controller or not peers or host is not None or port is not None
-        if host is None and port is None:
+        interfaces = _interfaces.as_tuple(interfaces)
+        on_lan = discovery and host is None and port is None
+        self._use_controller = init_controller or host is not None or port is not None or not (peers or discovery)
+        if on_lan:
+            self._controller_address = _interfaces.default_listen(interfaces)
+        elif host is None and port is None:
             self._controller_address = _transport.default_controller_address()
         else:
             self._controller_address = _transport.tcp_address(host or "localhost", port or 0)
         node_id = secrets.token_hex(16)
         if listen is None:
-            if _transport.unix_path(self._controller_address) is not None:
+            if on_lan:
+                listen = self._controller_address
+            elif _transport.unix_path(self._controller_address) is not None:
                 listen = _transport.default_node_address(node_id)
             else:
                 listen = _transport.tcp_address(host or "localhost", 0)
@@ -95,9 +122,14 @@ class Global:
             max_workers=max_workers,
             connect_timeout=connect_timeout,
             node_id=node_id,
+            secret=resolve_secret(secret),
+            tls=tls,
+            discovery=discovery,
+            interfaces=interfaces,
         )
         self._node: Node | None = None
         self._controller: ControllerServer | None = None
+        self._controller_mdns: MdnsEndpoint | None = None
         self._stopped = threading.Event()
         self._stopping: asyncio.Future[None] | None = None
         self._thread: threading.Thread | None = None
@@ -139,9 +171,20 @@ class Global:
             if self.init_controller:
                 from controller import ControllerServer
 
-                self._controller = ControllerServer(self._controller_address, self._config.max_message_size)
+                self._controller = ControllerServer(
+                    self._controller_address,
+                    self._config.max_message_size,
+                    secret=self._config.secret,
+                    tls=self._config.tls,
+                )
                 await self._controller.start()
                 self._controller_address = self._controller.address
+                if self._config.discovery:
+                    from .discovery import announce_controller
+
+                    self._controller_mdns = await announce_controller(
+                        self._controller_address, self._config.mesh_name, self._config.interfaces
+                    )
             if self.init_node:
                 config = self._config
                 if self._use_controller:
@@ -151,6 +194,7 @@ class Global:
                 self._node = node
             self._started.set_result(self._node)
         except BaseException as exc:
+            await self._withdraw_controller()
             if self._controller is not None:
                 await self._controller.stop()
             self._started.set_exception(exc)
@@ -219,12 +263,19 @@ class Global:
                     self._start_task_cancel()
                 if self._node is not None:
                     await self._node.stop(self.stop_grace)
+                await self._withdraw_controller()
                 if self._controller is not None:
                     await self._controller.stop(0.5)
             finally:
                 self._stopped.set()
                 self._stopping.set_result(None)
         await asyncio.shield(self._stopping)
+
+    async def _withdraw_controller(self) -> None:
+        """Say goodbye for the controller on mDNS, if it was announced."""
+        mdns, self._controller_mdns = self._controller_mdns, None
+        if mdns is not None:
+            await mdns.aclose()
 
     def _start_task_cancel(self) -> None:
         task = getattr(self, "_start_task", None)

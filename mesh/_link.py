@@ -8,6 +8,7 @@ pass the message size limit.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import logging
 import pickle
@@ -18,7 +19,7 @@ import grpc
 
 from ._codec import Encoded
 from ._proto import mesh_pb2 as pb
-from .errors import MeshError, PeerUnavailable
+from .errors import MeshError, PayloadTooLarge, PeerUnavailable
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mesh")
 
 Reply = pb.Result | pb.Error
+
+
+class ReplyWaiter(Protocol):
+    """Where a reply goes: the loop's own future, or a caller thread's :class:`~mesh._handoff.ReplyFuture`."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Any) -> None: ...
+
+    def set_exception(self, exception: BaseException) -> None: ...
 
 
 class FrameStream(Protocol):
@@ -64,18 +75,22 @@ class PeerLink:
         self.dialled_by = dialled_by
         self.closed = False
         self.close_reason = ""
-        self.incoming: dict[int, asyncio.Future[Any]] = {}
+        self.incoming: dict[int, asyncio.Future[Any] | concurrent.futures.Future[Any]] = {}
         self.schedules: dict[int, Any] = {}
         self._stream = stream
         self._on_close = on_close
         self._frames: list[pb.Frame] = [pb.Frame()]
         self._frame_bytes = 0
-        self._max_frame = node.config.max_message_size
+        own_limit = node.config.max_message_size
+        # The peer's receive limit bounds what this link may send; 0 means it did not say.
+        self.peer_limit = min(own_limit, hello.max_message_size or own_limit)
+        self._max_frame = self.peer_limit
         self._wakeup = asyncio.Event()
-        self._pending: dict[int, asyncio.Future[Reply]] = {}
+        self._pending: dict[int, ReplyWaiter] = {}
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
         self._close_error: MeshError | None = None
+        self._done = asyncio.Event()
 
     @property
     def in_flight(self) -> int:
@@ -103,10 +118,17 @@ class PeerLink:
         flags: int,
         timeout: float | None,
         schedule: pb.Schedule | None = None,
+        waiter: ReplyWaiter | None = None,
     ) -> tuple[int, asyncio.Future[Reply] | None]:
-        """Queue a call; returns its id and, unless it is NO_RETURN, the future of its reply."""
+        """Queue a call; returns its id and the future of its reply.
+
+        The future is None for a NO_RETURN call, and when ``waiter`` is given: the reply goes to it.
+        """
         if self.closed:
             raise PeerUnavailable(self.peer_name, self.close_reason or "the link is closed")
+        too_large = self.too_large(f"the arguments of callback {name!r}", encoded.size)
+        if too_large is not None:
+            raise too_large
         call_id = next(self._ids)
         envelope = self._envelope(encoded.size + len(name) + 32)
         envelope.id = call_id
@@ -124,9 +146,22 @@ class PeerLink:
             call.schedule.CopyFrom(schedule)
         if flags & pb.CALL_FLAG_NO_RETURN:
             return call_id, None
+        if waiter is not None:
+            self._pending[call_id] = waiter
+            return call_id, None
         future: asyncio.Future[Reply] = self.node.loop.create_future()
         self._pending[call_id] = future
         return call_id, future
+
+    def too_large(self, describe: str, size: int) -> PayloadTooLarge | None:
+        """The error for sending ``size`` encoded bytes to the peer, or None when they fit its limit."""
+        if size <= self.peer_limit:
+            return None
+        return PayloadTooLarge(
+            f"cannot send {describe} to node {self.peer_name!r}: encoded size {size} bytes is over the "
+            f"limit of {self.peer_limit} bytes (the max_message_size of both nodes must allow it); raise "
+            "max_message_size on every node, or send the data through storage"
+        )
 
     def forget_call(self, call_id: int, tell_peer: bool) -> None:
         """Stop waiting for ``call_id``; with ``tell_peer`` ask the callee to cancel it."""
@@ -175,6 +210,8 @@ class PeerLink:
 
     async def run(self) -> None:
         """Read frames until the stream ends, then close the link. Returns when closed."""
+        if self.closed:
+            return
         self._task = asyncio.current_task()
         writer = asyncio.create_task(self._write_loop())
         writer.add_done_callback(self._writer_done)
@@ -207,7 +244,8 @@ class PeerLink:
             self.close(f"sending to the peer failed: {detail}")
 
     async def wait_closed(self) -> None:
-        """Wait for the reading task to finish."""
+        """Wait until the link is closed and its reading task has finished."""
+        await self._done.wait()
         if self._task is not None and self._task is not asyncio.current_task():
             await asyncio.gather(self._task, return_exceptions=True)
 
@@ -242,6 +280,7 @@ class PeerLink:
         if self.closed:
             return
         self.closed = True
+        self._done.set()
         self.close_reason = self.close_reason or reason
         error = self._close_error or PeerUnavailable(self.peer_name, self.close_reason)
         pending, self._pending = self._pending, {}

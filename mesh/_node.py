@@ -7,25 +7,30 @@ import concurrent.futures
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
-from . import _transport
+from . import _handshake, _interfaces, _transport
 from ._codec import Encoded, decode, encode, wrap_large_bytes
+from ._controller_client import RETRY_MAX, RETRY_MIN
+from ._handoff import Handoff, ReplyFuture
 from ._link import PeerLink, Reply
-from ._membership import LINK, SELF, Member, Membership
+from ._membership import CONTROLLER, LINK, SELF, Member, Membership
 from ._outcome import error_reply, exception_reply, value_of
 from ._proto import mesh_pb2 as pb
 from ._proto import mesh_pb2_grpc as pb_grpc
 from ._registry import REGISTRY, CallbackRegistry, LocalCallback
 from ._schedule import Recurring
+from ._security import TLSConfig
 from .errors import (
+    AuthenticationError,
     BadArguments,
     BroadcastError,
     CallTimeout,
+    MeshError,
     NodeStopped,
     PeerUnavailable,
     SerializationError,
@@ -36,7 +41,6 @@ from .errors import (
 logger = logging.getLogger("mesh")
 
 PROTOCOL_VERSION = 1
-HELLO_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,12 @@ class NodeConfig:
     max_workers: int = 32
     connect_timeout: float = 10.0
     node_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    secret: bytes | None = field(default=None, repr=False)
+    tls: TLSConfig | None = None
+    discovery: bool = False
+    interfaces: tuple[str, ...] | None = None
+    # False: discover without being announced (``mesh ls``).
+    announce: bool = True
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -62,6 +72,23 @@ class NodeConfig:
             raise UsageError(f"max_workers must be positive, not {self.max_workers!r}")
         if self.connect_timeout <= 0:
             raise UsageError(f"connect_timeout must be positive, not {self.connect_timeout!r}")
+        if self.secret is not None and (not isinstance(self.secret, bytes) or not self.secret):
+            raise UsageError("secret must be non-empty bytes or None")
+        if self.tls is not None and not isinstance(self.tls, TLSConfig):
+            raise UsageError(f"tls must be a TLSConfig or None, not {type(self.tls).__name__}")
+        if self.discovery:
+            from .discovery import check_announceable
+
+            check_announceable(process_name=self.name, mesh_name=self.mesh_name)
+        if self.interfaces is not None:
+            if not self.discovery:
+                raise UsageError("interfaces= chooses where discovery runs: it needs discovery=True")
+            _interfaces.resolve(self.interfaces)
+        if self.discovery and _transport.unix_path(self.listen) is not None:
+            raise UsageError(
+                f"discovery announces a TCP address, but listen={self.listen!r} is a UNIX socket; "
+                "listen on host:port (port 0 picks one)"
+            )
 
 
 class Node:
@@ -73,7 +100,10 @@ class Node:
         self.node_id = config.node_id
         self.registry = registry
         self.address = ""
+        # Every address peers can dial, best first; ``address`` is the first.
+        self.addresses: list[str] = []
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
+        self.handoff = Handoff(self.loop)
         self.membership = Membership(on_removed=self._member_removed)
         self.links: dict[str, PeerLink] = {}
         self.stopping = False
@@ -85,6 +115,7 @@ class Node:
         )
         self._server: grpc.aio.Server | None = None
         self._controller: Any = None
+        self._discovery: Any = None
         self._background: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -93,18 +124,53 @@ class Node:
         """Serve the node's endpoint, join the controller or peers."""
         server = grpc.aio.server(options=_transport.server_options(self.config.max_message_size))
         pb_grpc.add_MeshServicer_to_server(_MeshService(self), server)
-        self.address = _transport.bind(server, self.config.listen, f"node {self.name!r}")
+        self.address = _transport.bind(
+            server, self.config.listen, f"node {self.name!r}", self.config.secret, self.config.tls
+        )
+        self.addresses = _interfaces.reachable_addresses(self.address, self.config.interfaces)
+        self.address = self.addresses[0]
         await server.start()
         self._server = server
         self.membership.upsert(self.node_id, self.name, self.address, self.registry.names(), SELF)
         self.registry.add_listener(self._registry_changed)
         if self.config.controller is not None:
-            from ._controller_client import ControllerClient
-
-            self._controller = ControllerClient(self, self.config.controller)
-            await self._controller.start()
+            await self.join_controller(self.config.controller)
         for address in self.config.peers:
-            self.spawn(self._dial_address(address))
+            self.spawn(self._keep_linked(address))
+        if self.config.discovery:
+            from .discovery import NodeDiscovery
+
+            try:
+                self._discovery = NodeDiscovery(self)
+                await self._discovery.start()
+            except BaseException:
+                await self.stop(0.0)
+                raise
+
+    async def join_controller(self, address: str) -> None:
+        """Join the controller at ``address`` and keep joined.
+
+        Raises:
+            ControllerUnavailable: no controller answered within ``connect_timeout``.
+            NameTaken: the controller refused this node's process name.
+        """
+        from ._controller_client import ControllerClient
+
+        client = ControllerClient(self, address)
+        self._controller = client
+        try:
+            await client.start()
+        except BaseException:
+            if self._controller is client:
+                self._controller = None
+            raise
+
+    async def leave_controller(self) -> None:
+        """Stop following the controller (it said goodbye); members it alone vouched for leave."""
+        client, self._controller = self._controller, None
+        if client is not None:
+            await client.stop()
+        self.membership.replace_source(CONTROLLER, [])
 
     async def stop(self, grace: float) -> None:
         """Leave the mesh: let running calls finish for up to ``grace`` seconds, then close all."""
@@ -112,6 +178,8 @@ class Node:
             return
         self.stopping = True
         self.registry.remove_listener(self._registry_changed)
+        if self._discovery is not None:
+            await self._discovery.stop()
         if self._controller is not None:
             await self._controller.stop()
         deadline = self.loop.time() + grace
@@ -157,7 +225,7 @@ class Node:
 
     def encode_args(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Encoded:
         return encode(
-            (tuple(wrap_large_bytes(a) for a in args), kwargs),
+            (tuple([wrap_large_bytes(a) for a in args]), kwargs),
             self.config.max_message_size,
             f"arguments of callback {name!r}",
         )
@@ -215,6 +283,38 @@ class Node:
             if timer is not None:
                 timer.cancel()
         return value_of(reply, name, link.peer_name)
+
+    def start_call(
+        self,
+        member: Member,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        encoded: Encoded | None,
+        reply: ReplyFuture,
+        exact: bool = False,
+    ) -> None:
+        """Send a call for a caller in another thread (through :attr:`handoff`); ``reply`` gets its outcome.
+
+        With a live link this is one envelope and no Task: the link's reader sets ``reply``. Else the
+        call goes the long way (:meth:`invoke`: dial, another provider, or this node itself; with
+        ``exact``, as for BROADCAST, never another provider).
+        """
+        if reply.done():
+            return
+        link = self.links.get(member.node_id)
+        if encoded is None or link is None or link.closed:
+            invoke = self._invoke_one if exact else self.invoke
+            self.spawn(reply.settle(invoke(member, name, args, kwargs, encoded, reply.timeout)))
+            return
+        try:
+            reply.call_id, _ = link.send_call(name, encoded, 0, reply.timeout, waiter=reply)
+        except MeshError as exc:
+            reply.set_exception(exc)
+            return
+        reply.link = link
+        if reply.timeout:
+            self.loop.call_later(reply.timeout, _expire_reply, reply, link, reply.timeout)
 
     async def _with_timeout(self, coro: Any, name: str, timeout: float | None) -> Any:
         if not timeout:
@@ -312,18 +412,7 @@ class Node:
         outcomes = await asyncio.gather(
             *(self._invoke_one(m, name, args, kwargs, encoded, timeout) for m in members), return_exceptions=True
         )
-        results: dict[str, Any] = {}
-        errors: dict[str, BaseException] = {}
-        for member, outcome in zip(members, outcomes, strict=True):
-            if isinstance(outcome, asyncio.CancelledError):
-                raise outcome
-            if isinstance(outcome, BaseException):
-                errors[member.name] = outcome
-            else:
-                results[member.name] = outcome
-        if errors:
-            raise BroadcastError(results, errors)
-        return results
+        return broadcast_results(members, outcomes)
 
     async def _invoke_one(
         self,
@@ -385,19 +474,36 @@ class Node:
         if call.HasField("schedule"):
             self._start_schedule(link, call_id, callback, call)
             return
-        if callback.is_async:
-            future: asyncio.Future[Any] = self.loop.create_task(self._serve_async(callback, call))
+        name = call.name
+        if callback.inline and not callback.is_async:
+            self._send_outcome(link, call_id, name, no_return, self._serve_sync(callback, call))
+        elif callback.is_async:
+            task = self.loop.create_task(self._serve_async(callback, call))
+            link.incoming[call_id] = task
+            task.add_done_callback(lambda done: self._reply(link, call_id, name, no_return, done))
         else:
-            future = self.loop.run_in_executor(self._executor, self._serve_sync, callback, call)
-        link.incoming[call_id] = future
-        future.add_done_callback(lambda done: self._reply(link, call_id, no_return, done))
+            job = self._executor.submit(self._serve_sync, callback, call)
+            link.incoming[call_id] = job
+            # Runs in the worker thread: the replies of a burst of calls wake the loop once.
+            job.add_done_callback(lambda done: self.handoff(self._reply, link, call_id, name, no_return, done))
 
-    def _reply(self, link: PeerLink, call_id: int, no_return: bool, done: asyncio.Future[Any]) -> None:
+    def _reply(
+        self,
+        link: PeerLink,
+        call_id: int,
+        name: str,
+        no_return: bool,
+        done: asyncio.Future[Any] | concurrent.futures.Future[Any],
+    ) -> None:
         link.incoming.pop(call_id, None)
         if done.cancelled():
             return
         exc = done.exception()
-        outcome = exception_reply(exc) if exc is not None else done.result()
+        self._send_outcome(link, call_id, name, no_return, exception_reply(exc) if exc is not None else done.result())
+
+    def _send_outcome(
+        self, link: PeerLink, call_id: int, name: str, no_return: bool, outcome: Encoded | pb.Error
+    ) -> None:
         if no_return:
             if isinstance(outcome, pb.Error):
                 logger.warning(
@@ -408,6 +514,12 @@ class Node:
                     outcome.message,
                 )
             return
+        if isinstance(outcome, pb.Error):
+            too_large = link.too_large(f"the exception raised by callback {name!r}", outcome.ByteSize())
+        else:
+            too_large = link.too_large(f"the result of callback {name!r}", outcome.size)
+        if too_large is not None:
+            outcome = exception_reply(too_large)
         if isinstance(outcome, pb.Error):
             link.send_error(call_id, outcome)
         else:
@@ -485,7 +597,7 @@ class Node:
 
     # ------------------------------------------------------------------ links
 
-    def hello(self) -> pb.Hello:
+    def hello(self, nonce: bytes, proof: bytes = b"") -> pb.Hello:
         return pb.Hello(
             node_id=self.node_id,
             node_name=self.name,
@@ -493,6 +605,9 @@ class Node:
             protocol_version=PROTOCOL_VERSION,
             callbacks=self.registry.names(),
             address=self.address,
+            nonce=nonce,
+            proof=proof,
+            max_message_size=self.config.max_message_size,
         )
 
     def check_hello(self, hello: pb.Hello) -> str | None:
@@ -530,30 +645,41 @@ class Node:
                 raise NodeStopped(f"node {self.name!r} stopped while linking to {member.name!r}") from None
             raise
 
-    async def _dial_address(self, address: str) -> None:
-        try:
-            await self._dial(address, address)
-        except PeerUnavailable as exc:
-            logger.warning("node %s: cannot reach peer %s: %s", self.name, address, exc)
+    async def _keep_linked(self, address: str) -> None:
+        """Keep a link to the configured peer at ``address``: dial again whenever there is none."""
+        delay = RETRY_MIN
+        unreachable = False
+        while not self.stopping:
+            try:
+                link = await self._dial(address, address)
+            except (PeerUnavailable, AuthenticationError) as exc:
+                if not unreachable:
+                    logger.warning("node %s: cannot reach peer %s (will keep trying): %s", self.name, address, exc)
+                unreachable = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            if unreachable:
+                logger.info("node %s: reached peer %s again", self.name, address)
+            unreachable, delay = False, RETRY_MIN
+            # The peer's own link to us may be the one kept: wait until there is no live link at all.
+            while (current := self.links.get(link.peer_id, link)) and not current.closed:
+                await current.wait_closed()
 
     async def _dial(self, address: str, peer_name: str) -> PeerLink:
-        channel = grpc.aio.insecure_channel(address, options=_transport.channel_options(self.config.max_message_size))
+        """Open a link to the node at ``address``.
+
+        Raises:
+            PeerUnavailable: it cannot be reached, or its Hello is refused.
+            AuthenticationError: it refused our proof or certificate, or we refused its.
+        """
+        channel = _transport.open_channel(address, self.config.max_message_size, self.config.tls)
         try:
             stream = pb_grpc.MeshStub(channel).Connect()
-            await stream.write(pb.Frame(items=[pb.Envelope(hello=self.hello())]))
-            frame = await asyncio.wait_for(stream.read(), HELLO_TIMEOUT)
-            if frame is grpc.aio.EOF or len(frame.items) != 1 or not frame.items[0].HasField("hello"):
-                raise PeerUnavailable(peer_name, "it did not answer with a Hello")
-            hello = frame.items[0].hello
-            refusal = self.check_hello(hello)
-            if refusal is not None:
-                raise PeerUnavailable(peer_name, f"refused its Hello: {refusal}")
+            hello = await _handshake.as_dialler(self, stream, peer_name)
         except grpc.aio.AioRpcError as exc:
             await channel.close(None)
-            raise PeerUnavailable(peer_name, f"{exc.code().name}: {exc.details()}") from None
-        except asyncio.TimeoutError:
-            await channel.close(None)
-            raise PeerUnavailable(peer_name, f"no Hello within {HELLO_TIMEOUT} s") from None
+            raise _handshake.rpc_error(exc, peer_name, self.config.tls is not None) from None
         except BaseException:
             await channel.close(None)
             raise
@@ -592,6 +718,8 @@ class Node:
         if self.links.get(link.peer_id) is link:
             del self.links[link.peer_id]
             self.membership.drop(link.peer_id, LINK)
+            if self._discovery is not None:
+                self._discovery.link_lost(link.peer_id)
 
     def on_offer(self, link: PeerLink, callbacks: list[str]) -> None:
         self.membership.upsert(link.peer_id, link.peer_name, link.peer_address, callbacks, LINK)
@@ -620,17 +748,42 @@ class Node:
         await self.membership.wait_for(lambda: bool(self.membership.providers(name)))
 
     def statistics(self) -> dict[str, int]:
-        """Counters of this node: members, links, calls in flight."""
+        """Counters of this node: members, links, calls in flight. Safe from any thread."""
         return {
             "members": len(self.membership.members()),
             "links": len(self.links),
-            "in_flight": sum(link.in_flight for link in self._all_links),
+            # list() copies the set in one step, while the loop thread may be adding or dropping links.
+            "in_flight": sum(link.in_flight for link in list(self._all_links)),
         }
+
+
+def broadcast_results(members: Sequence[Member], outcomes: Sequence[Any]) -> dict[str, Any]:
+    """``{node name: result}`` of a BROADCAST; :class:`BroadcastError` with results and errors if any failed."""
+    results: dict[str, Any] = {}
+    errors: dict[str, BaseException] = {}
+    for member, outcome in zip(members, outcomes, strict=True):
+        if isinstance(outcome, asyncio.CancelledError):
+            raise outcome
+        if isinstance(outcome, BaseException):
+            errors[member.name] = outcome
+        else:
+            results[member.name] = outcome
+    if errors:
+        raise BroadcastError(results, errors)
+    return results
 
 
 def _expire(future: asyncio.Future[Any], name: str, peer: str, timeout: float) -> None:
     if not future.done():
         future.set_exception(CallTimeout(f"callback {name!r} on node {peer!r} did not answer within {timeout} s"))
+
+
+def _expire_reply(reply: ReplyFuture, link: PeerLink, timeout: float) -> None:
+    if not reply.done():
+        link.forget_call(reply.call_id, tell_peer=True)
+        reply.set_exception(
+            CallTimeout(f"callback {reply.name!r} on node {link.peer_name!r} did not answer within {timeout} s")
+        )
 
 
 class _MeshService(pb_grpc.MeshServicer):
@@ -641,32 +794,10 @@ class _MeshService(pb_grpc.MeshServicer):
 
     async def Connect(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
         node = self._node
-        try:
-            frame = await asyncio.wait_for(context.read(), HELLO_TIMEOUT)
-        except asyncio.TimeoutError:
-            logger.warning(
-                "node %s: refused a link from %s: no Hello within %s s", node.name, context.peer(), HELLO_TIMEOUT
-            )
-            return
-        refusal = _hello_problem(node, frame)
-        if refusal is not None:
-            logger.warning("node %s: refused a link from %s: %s", node.name, context.peer(), refusal)
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, refusal)
-        hello = frame.items[0].hello
-        await context.write(pb.Frame(items=[pb.Envelope(hello=node.hello())]))
+        hello = await _handshake.as_listener(node, context)
         link = PeerLink(node, hello, context, dialled_by=hello.node_id)
         node.register_link(link, hello)
         await link.run()
-
-
-def _hello_problem(node: Node, frame: Any) -> str | None:
-    if frame is grpc.aio.EOF:
-        return "the stream ended before a Hello"
-    if len(frame.items) != 1 or not frame.items[0].HasField("hello"):
-        return "the first frame is not a single Hello"
-    if node.stopping:
-        return f"node {node.name!r} is stopping"
-    return node.check_hello(frame.items[0].hello)
 
 
 def member_list(members: Iterable[Member]) -> list[dict[str, Any]]:

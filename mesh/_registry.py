@@ -12,6 +12,7 @@ from typing import Any, TypeVar, overload
 from .errors import UsageError
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 
 @dataclass(slots=True)
@@ -21,6 +22,7 @@ class LocalCallback:
     name: str
     fn: Callable[..., Any]
     is_async: bool
+    inline: bool = False
     _signature: inspect.Signature | None = field(default=None, repr=False)
 
     def arguments_error(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
@@ -49,8 +51,8 @@ class CallbackRegistry:
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
-    def register(self, name: str, fn: Callable[..., Any]) -> None:
-        entry = LocalCallback(name, fn, _is_async(fn))
+    def register(self, name: str, fn: Callable[..., Any], inline: bool = False) -> None:
+        entry = LocalCallback(name, fn, _is_async(fn), inline)
         with self._lock:
             self._callbacks[name] = entry
             listeners = list(self._listeners)
@@ -101,19 +103,24 @@ REGISTRY = CallbackRegistry()
 
 
 @overload
-def callback(target: type[T]) -> type[T]: ...
+def callback(target: type[T], *, inline: bool = False) -> type[T]: ...
 
 
 @overload
-def callback(target: Callable[..., T]) -> Callable[..., T]: ...
+def callback(target: Callable[..., T], *, inline: bool = False) -> Callable[..., T]: ...
 
 
-def callback(target: Any) -> Any:
+@overload
+def callback(*, inline: bool) -> Callable[[D], D]: ...
+
+
+def callback(target: Any = None, *, inline: bool = False) -> Any:
     """Offer a function, or the public methods of a class, to every node of the mesh.
 
     A function (sync or async) is offered under its ``__name__`` and returned unchanged, so it can
     still be called locally. A sync callback runs in the node's worker threads; an async one on the
-    node's event loop.
+    node's event loop. ``@callback(inline=True)`` runs a sync callback on the event loop too, with
+    no thread hop: only for short functions that never block, since the node waits for them.
 
     A class offers its public methods (names not starting with ``_``). Static and class methods
     are offered at once; instance methods once the class's single instance exists. A decorated class
@@ -122,19 +129,21 @@ def callback(target: Any) -> Any:
     Raises:
         UsageError: ``target`` is neither a function nor a class.
     """
+    if target is None:
+        return functools.partial(callback, inline=inline)
     if inspect.isclass(target):
-        return _offer_class(target)
+        return _offer_class(target, inline)
     if callable(target):
-        REGISTRY.register(target.__name__, target)
+        REGISTRY.register(target.__name__, target, inline)
         return target
     raise UsageError(f"@callback decorates functions and classes, not {type(target).__name__}")
 
 
-def _offer_class(cls: type[T]) -> type[T]:
+def _offer_class(cls: type[T], inline: bool) -> type[T]:
     instance_methods: list[str] = []
     for name, member in _public_members(cls):
         if isinstance(member, staticmethod | classmethod):
-            REGISTRY.register(name, getattr(cls, name))
+            REGISTRY.register(name, getattr(cls, name), inline)
         elif inspect.isfunction(member):
             instance_methods.append(name)
 
@@ -152,7 +161,7 @@ def _offer_class(cls: type[T]) -> type[T]:
         original_init(self, *args, **kwargs)
         created = True
         for method_name in instance_methods:
-            REGISTRY.register(method_name, getattr(self, method_name))
+            REGISTRY.register(method_name, getattr(self, method_name), inline)
 
     cls.__init__ = __init__  # type: ignore[method-assign]
     return cls

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from ._security import TLSConfig, check_listen_address
 from .errors import MeshError
 
 DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024
@@ -93,8 +94,18 @@ def split_host_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def bind(server: grpc.aio.Server, address: str, what: str) -> str:
-    """Bind ``server`` to ``address`` (port 0 picks a free port) and return the address to announce."""
+def bind(
+    server: grpc.aio.Server, address: str, what: str, secret: bytes | None = None, tls: TLSConfig | None = None
+) -> str:
+    """Bind ``server`` to ``address`` (port 0 picks a free port) and return the address to announce.
+
+    With ``tls`` the port requires client certificates. Without ``secret`` or ``tls``, only UNIX sockets
+    and loopback addresses are served.
+
+    Raises:
+        UsageError: a non-loopback address without ``secret`` or ``tls``.
+        MeshError: the address is in use or malformed.
+    """
     path = unix_path(address)
     if path is not None:
         if _unix_socket_answers(path):
@@ -103,16 +114,30 @@ def bind(server: grpc.aio.Server, address: str, what: str) -> str:
             os.unlink(path)
         target = f"unix:{path}"
     else:
-        split_host_port(address)
+        host, _ = split_host_port(address)
+        check_listen_address(host, secret, tls, what, address)
         target = address
     try:
-        port = server.add_insecure_port(target)
+        port = server.add_secure_port(target, tls.server_credentials()) if tls else server.add_insecure_port(target)
     except RuntimeError as exc:
         raise MeshError(f"cannot listen on {address} for the {what}: {exc} (is the port in use?)") from exc
     if path is not None:
         return target
     host, _ = split_host_port(address)
     return tcp_address(host, port)
+
+
+def open_channel(address: str, max_message_size: int, tls: TLSConfig | None) -> grpc.aio.Channel:
+    """A channel to a node or controller, over mutual TLS when ``tls`` is given.
+
+    Over a UNIX socket there is no host name to check, so the peer's certificate must name ``localhost``.
+    """
+    options = channel_options(max_message_size)
+    if tls is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    if unix_path(address) is not None:
+        options.append(("grpc.ssl_target_name_override", "localhost"))
+    return grpc.aio.secure_channel(address, tls.channel_credentials(), options=options)
 
 
 def _unix_socket_answers(path: str) -> bool:

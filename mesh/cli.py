@@ -1,4 +1,4 @@
-"""The ``mesh`` command: ``mesh demo``, ``mesh controller``, ``mesh ls``."""
+"""The ``mesh`` command: ``mesh demo``, ``mesh controller``, ``mesh ls``, ``mesh bench``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from ._interfaces import default_listen
+from ._security import TLSConfig
 from ._transport import default_controller_address, tcp_address
+from .errors import MeshError, UsageError
 
 
 def _controller_address(host: str | None, port: int | None) -> str:
@@ -19,12 +24,26 @@ def _controller_address(host: str | None, port: int | None) -> str:
     return tcp_address(host or "localhost", port or 0)
 
 
-async def serve_controller(address: str) -> None:
-    """Serve a standalone controller on ``address`` until SIGINT or SIGTERM."""
+async def serve_controller(
+    address: str,
+    secret: str | None = None,
+    tls: TLSConfig | None = None,
+    announce_to: str | None = None,
+    interfaces: Sequence[str] | None = None,
+) -> None:
+    """Serve a standalone controller on ``address`` until SIGINT or SIGTERM.
+
+    ``secret`` defaults to ``$MESH_SECRET``; see :class:`controller.ControllerServer`. With
+    ``announce_to`` (a mesh name) the controller is announced over mDNS on ``interfaces``, and the
+    discovering nodes of that mesh join it.
+    """
     from controller import ControllerServer
 
-    server = ControllerServer(address)
+    from .discovery import announce_controller
+
+    server = ControllerServer(address, secret=secret, tls=tls)
     await server.start()
+    mdns = None if announce_to is None else await announce_controller(server.address, announce_to, interfaces)
     print(f"controller listening on {server.address}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -33,13 +52,34 @@ async def serve_controller(address: str) -> None:
     try:
         await stop.wait()
     finally:
+        if mdns is not None:
+            await mdns.aclose()
         await server.stop(1.0)
 
 
 def _cmd_controller(options: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if options.verbose else logging.WARNING, format="%(asctime)s %(message)s")
-    asyncio.run(serve_controller(_controller_address(options.host, options.port)))
+    try:
+        tls = _tls(options)
+        announce_to = (options.mesh or "default") if options.discovery else None
+        if options.discovery and options.host is None and options.port is None:
+            address = default_listen(options.interfaces)
+        else:
+            address = _controller_address(options.host, options.port)
+        asyncio.run(serve_controller(address, options.secret, tls, announce_to, options.interfaces))
+    except UsageError as exc:
+        print(f"mesh controller: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _tls(options: argparse.Namespace) -> TLSConfig | None:
+    files = (options.tls_cert, options.tls_key, options.tls_ca)
+    if not any(files):
+        return None
+    if not all(files):
+        raise UsageError("--tls-cert, --tls-key and --tls-ca go together")
+    return TLSConfig(cert=options.tls_cert, key=options.tls_key, ca=options.tls_ca)
 
 
 def _cmd_demo(options: argparse.Namespace) -> int:
@@ -49,15 +89,73 @@ def _cmd_demo(options: argparse.Namespace) -> int:
 
 
 def _cmd_ls(options: argparse.Namespace) -> int:
+    by_discovery = options.host is None and options.port is None
+    by_discovery = by_discovery and (options.discovery or options.mesh is not None or options.interfaces is not None)
+    try:
+        asyncio.run(_ls_discovered(options) if by_discovery else _ls_controller(options))
+    except MeshError as exc:
+        print(f"mesh ls: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _ls_controller(options: argparse.Namespace) -> None:
     from . import Global
 
-    with Global(process_name=None, host=options.host, port=options.port, connect_timeout=options.timeout) as g:
-        members = [m for m in g.members() if m["name"] != g.process_name]
+    name = f"mesh-ls-{secrets.token_hex(4)}"
+    async with Global(
+        name, host=options.host, port=options.port, mesh_name=options.mesh or "default", connect_timeout=options.timeout
+    ) as g:
+        await _show_members(lambda: [m for m in g.members() if m["name"] != name], options.watch)
+
+
+async def _ls_discovered(options: argparse.Namespace) -> None:
+    """Find the members by mDNS and Hello, without announcing this short-lived observer."""
+    from ._interfaces import as_tuple
+    from ._node import Node, NodeConfig, member_list
+    from ._security import resolve_secret
+
+    config = NodeConfig(
+        name=f"mesh-ls-{secrets.token_hex(4)}",
+        listen="127.0.0.1:0",
+        mesh_name=options.mesh or "default",
+        discovery=True,
+        interfaces=as_tuple(options.interfaces),
+        announce=False,
+        secret=resolve_secret(None),
+    )
+    node = Node(config)
+    await node.start()
+    try:
+        await asyncio.sleep(options.wait)
+        await _show_members(
+            lambda: [m for m in member_list(node.membership.members()) if m["node_id"] != node.node_id], options.watch
+        )
+    finally:
+        await node.stop(0.0)
+
+
+async def _show_members(members: Callable[[], list[dict[str, Any]]], watch: bool) -> None:
+    """Print the members as a table; with ``watch``, again after every change, until interrupted."""
+    shown: list[dict[str, Any]] | None = None
+    while True:
+        current = members()
+        if current != shown:
+            if shown is not None:
+                print()
+            _print_table(current)
+            shown = current
+        if not watch:
+            return
+        await asyncio.sleep(0.2)
+
+
+def _print_table(members: list[dict[str, Any]]) -> None:
     width = max([len(m["name"]) for m in members] + [4])
     print(f"{'NAME':<{width}}  {'ADDRESS':<28}  CALLBACKS")
     for member in members:
         print(f"{member['name']:<{width}}  {member['address']:<28}  {', '.join(member['callbacks']) or '-'}")
-    return 0
+    sys.stdout.flush()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,13 +169,41 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("--host", help="host to listen on (default: a UNIX socket under the temp dir)")
     ctl.add_argument("--port", type=int, help="port to listen on (0: any free port)")
     ctl.add_argument("-v", "--verbose", action="store_true", help="log joins and leaves")
+    ctl.add_argument(
+        "--secret",
+        help="the mesh secret every node must prove (default: $MESH_SECRET, which keeps it out of the process list)",
+    )
+    ctl.add_argument("--tls-cert", help="serve over mutual TLS: this controller's certificate (PEM file)")
+    ctl.add_argument("--tls-key", help="the private key of --tls-cert (PEM file)")
+    ctl.add_argument("--tls-ca", help="the CA certificate that signs every node's certificate (PEM file)")
+    ctl.add_argument(
+        "--discovery",
+        action="store_true",
+        help="announce the controller over mDNS; nodes with discovery=True join it "
+        "(default address: the one of --interfaces, else 0.0.0.0, which needs a secret)",
+    )
+    ctl.add_argument("--mesh", help="the mesh name to announce the controller to (with --discovery; default: default)")
+    ctl.add_argument("--interfaces", nargs="+", metavar="IP_OR_NAME", help="where to run mDNS (default: all)")
     ctl.set_defaults(run=_cmd_controller)
 
     ls = commands.add_parser("ls", help="list the members of a mesh: names, addresses, callbacks")
     ls.add_argument("--host", help="the controller's host (default: the UNIX socket under the temp dir)")
     ls.add_argument("--port", type=int, help="the controller's port")
     ls.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the controller")
+    ls.add_argument("--discovery", action="store_true", help="find the members on the LAN by mDNS, not by a controller")
+    ls.add_argument("--mesh", help="the mesh name (implies --discovery unless --host or --port is given)")
+    ls.add_argument(
+        "--interfaces", nargs="+", metavar="IP_OR_NAME", help="where to run mDNS (implies --discovery; default: all)"
+    )
+    ls.add_argument("--wait", type=float, default=1.5, help="seconds discovery listens before the first table")
+    ls.add_argument("--watch", action="store_true", help="print the table again whenever it changes, until Ctrl-C")
     ls.set_defaults(run=_cmd_ls)
+
+    from bench.cli import DESCRIPTION, add_arguments, run
+
+    bench = commands.add_parser("bench", help="benchmark the mesh against raw gRPC", description=DESCRIPTION)
+    add_arguments(bench)
+    bench.set_defaults(run=run)
     return parser
 
 

@@ -13,7 +13,9 @@ import threading
 import time
 from typing import Any
 
-from mesh import Global, callback
+from mesh import Global, TLSConfig, callback
+from mesh._registry import REGISTRY
+from tests.procinfo import rss
 from tests.shapes import Point, Refused
 
 state: dict[str, Any] = {"count": 0, "ticks": 0, "name": ""}
@@ -97,6 +99,21 @@ def big(n: int) -> bytes:
     return b"\x01" * n
 
 
+@callback(inline=True)
+def inline_thread() -> str:
+    return threading.current_thread().name
+
+
+@callback
+def worker_thread() -> str:
+    return threading.current_thread().name
+
+
+@callback(inline=True)
+def inline_refuse(text: str) -> None:
+    raise Refused(text)
+
+
 @callback
 def bump() -> None:
     state["count"] += 1
@@ -115,6 +132,48 @@ def tick() -> None:
 @callback
 def ticks() -> int:
     return int(state["ticks"])
+
+
+@callback
+async def vitals() -> dict[str, int]:
+    """Resource counters of this process, for leak checks: asyncio tasks, threads, RSS, node statistics."""
+    assert node is not None
+    return {"tasks": len(asyncio.all_tasks()), "threads": threading.active_count(), "rss": rss(), **node.statistics()}
+
+
+@callback
+async def gate(value: Any) -> Any:
+    """Hold the call until ``open_gate`` is called, then return ``value``."""
+    if "gate" not in state:
+        state["gate"] = asyncio.Event()
+    state["held"] = state.get("held", 0) + 1
+    await state["gate"].wait()
+    return value
+
+
+@callback
+async def held() -> int:
+    return int(state.get("held", 0))
+
+
+@callback
+async def open_gate() -> None:
+    state.setdefault("gate", asyncio.Event()).set()
+
+
+@callback
+async def tally(caller: str, seq: int) -> tuple[str, int, str]:
+    """Count the call per caller (count, sum and sum of squares of ``seq``) and echo it with this node's name."""
+    sums = state.setdefault("tallies", {}).setdefault(caller, [0, 0, 0])
+    sums[0] += 1
+    sums[1] += seq
+    sums[2] += seq * seq
+    return caller, seq, str(state["name"])
+
+
+@callback
+async def tallies() -> dict[str, list[int]]:
+    return dict(state.get("tallies", {}))
 
 
 @callback
@@ -142,6 +201,12 @@ class Calc:
     def _hidden(self) -> None: ...
 
 
+def offer_own(prefix: str) -> None:
+    """Offer some callbacks again as ``<prefix>_<callback>``, so that calls can be aimed at this node alone."""
+    for fn in (add, echo, sleep, async_sleep, whoami, vitals):
+        REGISTRY.register(f"{prefix}_{fn.__name__}", fn)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
@@ -151,11 +216,16 @@ def main() -> None:
     parser.add_argument("--controller", action="store_true", help="run the controller in this process")
     parser.add_argument("--max-message-size", type=int, default=128 * 1024 * 1024)
     parser.add_argument("--calc-base", type=int, help="create the Calc instance with this base")
+    parser.add_argument("--own", action="store_true", help="also offer some callbacks as <name>_<callback>")
+    parser.add_argument("--secret", help="the mesh secret (default: $MESH_SECRET)")
+    parser.add_argument("--tls", nargs=3, metavar=("CERT", "KEY", "CA"), help="mutual TLS with these PEM files")
     parser.add_argument("--async", dest="use_async", action="store_true", help="run the node on asyncio.run's loop")
     options = parser.parse_args()
     state["name"] = options.name
     if options.calc_base is not None:
         Calc(options.calc_base)
+    if options.own:
+        offer_own(options.name)
     settings: dict[str, Any] = {
         "process_name": options.name,
         "init_controller": options.controller,
@@ -163,6 +233,8 @@ def main() -> None:
         "port": options.port,
         "listen": options.listen,
         "max_message_size": options.max_message_size,
+        "secret": options.secret,
+        "tls": TLSConfig(*options.tls) if options.tls else None,
     }
     global node
     if options.use_async:

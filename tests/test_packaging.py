@@ -37,6 +37,7 @@ DOCUMENTED = {
     "RemoteError",
     "ScheduledCall",
     "SerializationError",
+    "TLSConfig",
     "TransportError",
     "UnknownCallback",
     "UsageError",

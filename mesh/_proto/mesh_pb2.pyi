@@ -40,7 +40,7 @@ class Frame(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("id", "hello", "call", "result", "error", "cancel", "offer")
+    __slots__ = ("id", "hello", "call", "result", "error", "cancel", "offer", "auth")
     ID_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     CALL_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,7 @@ class Envelope(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     OFFER_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
     id: int
     hello: Hello
     call: Call
@@ -55,10 +56,11 @@ class Envelope(_message.Message):
     error: Error
     cancel: Cancel
     offer: Offer
-    def __init__(self, id: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ...) -> None: ...
+    auth: Auth
+    def __init__(self, id: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ..., auth: _Optional[_Union[Auth, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("node_id", "node_name", "mesh_name", "protocol_version", "callbacks", "address", "nonce", "proof")
+    __slots__ = ("node_id", "node_name", "mesh_name", "protocol_version", "callbacks", "address", "nonce", "proof", "max_message_size")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_NAME_FIELD_NUMBER: _ClassVar[int]
     MESH_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +69,7 @@ class Hello(_message.Message):
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     node_name: str
     mesh_name: str
@@ -75,7 +78,16 @@ class Hello(_message.Message):
     address: str
     nonce: bytes
     proof: bytes
-    def __init__(self, node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., mesh_name: _Optional[str] = ..., protocol_version: _Optional[int] = ..., callbacks: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., nonce: _Optional[bytes] = ..., proof: _Optional[bytes] = ...) -> None: ...
+    max_message_size: int
+    def __init__(self, node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., mesh_name: _Optional[str] = ..., protocol_version: _Optional[int] = ..., callbacks: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., nonce: _Optional[bytes] = ..., proof: _Optional[bytes] = ..., max_message_size: _Optional[int] = ...) -> None: ...
+
+class Auth(_message.Message):
+    __slots__ = ("proof", "accepted")
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    proof: bytes
+    accepted: bool
+    def __init__(self, proof: _Optional[bytes] = ..., accepted: _Optional[bool] = ...) -> None: ...
 
 class Offer(_message.Message):
     __slots__ = ("callbacks",)
@@ -162,13 +174,17 @@ class MemberUpdate(_message.Message):
     def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., nonce: _Optional[bytes] = ..., proof: _Optional[bytes] = ...) -> None: ...
 
 class MembershipEvent(_message.Message):
-    __slots__ = ("snapshot", "upsert", "removed", "refused")
+    __slots__ = ("snapshot", "upsert", "removed", "refused", "nonce", "proof")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     UPSERT_FIELD_NUMBER: _ClassVar[int]
     REMOVED_FIELD_NUMBER: _ClassVar[int]
     REFUSED_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     snapshot: _containers.RepeatedCompositeFieldContainer[Member]
     upsert: Member
     removed: str
     refused: str
-    def __init__(self, snapshot: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., upsert: _Optional[_Union[Member, _Mapping]] = ..., removed: _Optional[str] = ..., refused: _Optional[str] = ...) -> None: ...
+    nonce: bytes
+    proof: bytes
+    def __init__(self, snapshot: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., upsert: _Optional[_Union[Member, _Mapping]] = ..., removed: _Optional[str] = ..., refused: _Optional[str] = ..., nonce: _Optional[bytes] = ..., proof: _Optional[bytes] = ...) -> None: ...

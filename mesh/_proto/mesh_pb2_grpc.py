@@ -49,8 +49,16 @@ class MeshServicer:
     """
 
     def Connect(self, request_iterator, context):
-        """One long-lived link per node pair. The first frame each way carries a
-        single Hello envelope; after it, frames carry batches of envelopes.
+        """One long-lived link per node pair, opened by a handshake of four frames,
+        each a single envelope:
+        dialler -> listener  Hello (dialler's nonce)
+        listener -> dialler  Hello (listener's nonce, listener's proof)
+        dialler -> listener  Auth (dialler's proof)
+        listener -> dialler  Auth (accepted)
+        A proof is HMAC-SHA256(mesh secret, role, dialler nonce, listener nonce),
+        empty when the mesh has no secret. Neither side decodes a payload before
+        it has checked the other's proof. After the handshake, frames carry
+        batches of envelopes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,9 +137,12 @@ class ControllerServicer:
     """
 
     def Join(self, request_iterator, context):
-        """A node joins with its first MemberUpdate and keeps the stream open; the
-        controller answers with a snapshot of the mesh, then deltas. A closed
-        stream removes the member.
+        """A node joins with its first MemberUpdate (carrying its nonce) and keeps
+        the stream open. The controller answers with a challenge (its nonce and
+        proof), the node with its proof (a MemberUpdate with only `proof`), then
+        the controller sends a snapshot of the mesh, then deltas. Proofs are as
+        for Connect, the node in the dialler's role. A closed stream removes the
+        member.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,408 @@
+"""Zero-configuration discovery: the nodes of one mesh find each other on the LAN over mDNS.
+
+Every node announces an instance of ``_grpcmesh._tcp.local.`` named after its node id (zeroconf does
+not notice two processes of one host announcing the same name), with the addresses it can be dialled
+on and TXT records: role (``node`` or ``controller``), process name, mesh name, protocol version,
+node id and an incarnation id that changes on every start. It browses the same type with multicast
+(QM) questions, which existing nodes answer at once, and links to each node of its own mesh through
+the ordinary dial and Hello; nodes of other meshes are ignored. A controller announced on the LAN is
+joined by nodes that were given no controller.
+
+Liveness never comes from mDNS: a process killed without a goodbye stays in its peers' mDNS caches
+for many minutes. Discovery vouches for a peer (the ``DISCOVERY`` membership source) only while it
+answers: when its link closes and a redial fails, the peer leaves the view at once; it is redialled,
+slowly, while mDNS still lists it, so a healed network partition joins up again. A goodbye (clean
+stop) forgets the peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from zeroconf import DNSQuestionType, InterfaceChoice, ServiceStateChange
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+from ._interfaces import ip_literals, reachable_addresses, resolve
+from ._membership import DISCOVERY, Member
+from ._transport import tcp_address
+from .errors import MeshError, UsageError
+
+if TYPE_CHECKING:
+    from ._node import Node
+
+logger = logging.getLogger("mesh")
+
+SERVICE_TYPE = "_grpcmesh._tcp.local."
+NODE = "node"
+CONTROLLER = "controller"
+# The announcement format; nodes of another protocol version never see each other.
+PROTOCOL_VERSION = 1
+RESOLVE_TIMEOUT_MS = 3000
+# How long a redial may take before the peer leaves the view (the peer may be cut off, not dead).
+REDIAL_TIMEOUT = 1.5
+RETRY_MIN = 1.0
+RETRY_MAX = 10.0
+# A TXT string holds 255 bytes, "name=" or "mesh=" included.
+_TXT_VALUE_LIMIT = 250
+
+
+def check_announceable(**values: str) -> None:
+    """Refuse values too long for the mDNS TXT records they are announced in.
+
+    Raises:
+        UsageError: naming the value that is too long.
+    """
+    for key, value in values.items():
+        size = len(value.encode())
+        if size > _TXT_VALUE_LIMIT:
+            raise UsageError(
+                f"{key} is {size} bytes long; discovery announces it in an mDNS TXT record, which holds "
+                f"at most {_TXT_VALUE_LIMIT}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """What one node (or controller) says about itself over mDNS."""
+
+    role: str
+    node_id: str
+    name: str
+    mesh_name: str
+    incarnation: str
+    ips: tuple[str, ...]
+    port: int
+
+    @classmethod
+    def of(cls, role: str, node_id: str, name: str, mesh_name: str, addresses: Sequence[str]) -> Announcement:
+        """The announcement of one server reachable at ``addresses`` (``host:port``, all one port).
+
+        Raises:
+            UsageError: an address is a UNIX socket or does not resolve.
+        """
+        ips: list[str] = []
+        for address in addresses:
+            found, port = ip_literals(address)
+            ips.extend(ip for ip in found if ip not in ips)
+        return cls(role, node_id, name, mesh_name, secrets.token_hex(8), tuple(ips), port)
+
+    @property
+    def instance(self) -> str:
+        return f"{self.node_id}.{SERVICE_TYPE}"
+
+    @property
+    def target(self) -> str:
+        """A gRPC target that tries every announced IPv4 address (the IPv6 ones when there is none)."""
+        if len(self.ips) == 1:
+            return tcp_address(self.ips[0], self.port)
+        v4 = [ip for ip in self.ips if ":" not in ip]
+        if v4:
+            return "ipv4:" + ",".join(f"{ip}:{self.port}" for ip in v4)
+        return "ipv6:" + ",".join(f"[{ip}]:{self.port}" for ip in self.ips)
+
+    def properties(self) -> dict[str, str]:
+        return {
+            "role": self.role,
+            "name": self.name,
+            "mesh": self.mesh_name,
+            "proto": str(PROTOCOL_VERSION),
+            "id": self.node_id,
+            "inc": self.incarnation,
+        }
+
+    def service_info(self) -> AsyncServiceInfo:
+        return AsyncServiceInfo(
+            SERVICE_TYPE,
+            self.instance,
+            port=self.port,
+            properties=self.properties(),
+            server=f"{self.node_id}.local.",
+            parsed_addresses=list(self.ips),
+        )
+
+    @classmethod
+    def from_info(cls, info: AsyncServiceInfo) -> Announcement | None:
+        """The announcement in a resolved service, or None when it is not one of ours."""
+        props = info.decoded_properties
+        values = [props.get(key) for key in ("role", "id", "name", "mesh", "inc", "proto")]
+        ips = tuple(info.parsed_addresses())
+        if not all(values) or info.port is None or not ips:
+            return None
+        role, node_id, name, mesh_name, incarnation, version = (str(v) for v in values)
+        if version != str(PROTOCOL_VERSION):
+            logger.warning(
+                "mDNS: ignored %s %r of mesh %r: announcement version %s, not %s",
+                role,
+                name,
+                mesh_name,
+                version,
+                PROTOCOL_VERSION,
+            )
+            return None
+        return cls(role, node_id, name, mesh_name, incarnation, ips, int(info.port))
+
+
+class MdnsEndpoint:
+    """One zeroconf responder on the chosen interfaces: announces one service and browses the type.
+
+    Create it on the event loop that will run it.
+    """
+
+    def __init__(self, interfaces: Sequence[str] | None) -> None:
+        chosen: Any = InterfaceChoice.All if interfaces is None else resolve(interfaces)
+        self._zc = AsyncZeroconf(interfaces=chosen)
+        self._browser: AsyncServiceBrowser | None = None
+        self._registration: asyncio.Task[None] | None = None
+        self._registered: AsyncServiceInfo | None = None
+
+    def browse(self, on_change: Callable[[str, bool], None]) -> None:
+        """Call ``on_change(instance, removed)`` whenever a service of the type appears, changes or
+        says goodbye."""
+
+        def changed(zeroconf: Any, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+            on_change(name, state_change is ServiceStateChange.Removed)
+
+        self._browser = AsyncServiceBrowser(
+            self._zc.zeroconf, SERVICE_TYPE, handlers=[changed], question_type=DNSQuestionType.QM
+        )
+
+    def announce(self, announcement: Announcement) -> None:
+        """Register ``announcement`` in the background (probing takes about 1.2 s)."""
+        self._registration = asyncio.get_running_loop().create_task(self._register(announcement.service_info()))
+
+    async def _register(self, info: AsyncServiceInfo) -> None:
+        try:
+            # The first await returns after probing; the task it returns sends the announcements.
+            announcing = await self._zc.async_register_service(info)
+            self._registered = info
+            await announcing
+        except Exception as exc:
+            logger.warning("mDNS: cannot announce %s: %r", info.name, exc)
+
+    async def resolve(self, instance: str) -> Announcement | None:
+        """The announcement of ``instance``, or None when it does not answer or is not ours."""
+        info = AsyncServiceInfo(SERVICE_TYPE, instance)
+        if not await info.async_request(self._zc.zeroconf, RESOLVE_TIMEOUT_MS, question_type=DNSQuestionType.QM):
+            return None
+        return Announcement.from_info(info)
+
+    async def aclose(self) -> None:
+        """Say goodbye (when announced), stop browsing, close the sockets."""
+        if self._registration is not None and not self._registration.done():
+            self._registration.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._registration
+        if self._registered is not None:
+            info, self._registered = self._registered, None
+            # Like registering: the goodbye is sent by the task the first await returns.
+            goodbye = await self._zc.async_unregister_service(info)
+            await goodbye
+        if self._browser is not None:
+            await self._browser.async_cancel()
+        await self._zc.async_close()
+
+
+async def announce_controller(address: str, mesh_name: str, interfaces: Sequence[str] | None) -> MdnsEndpoint:
+    """Announce the controller serving on ``address`` to the nodes of ``mesh_name``; ``aclose()`` the
+    returned endpoint to withdraw it."""
+    check_announceable(mesh_name=mesh_name)
+    announcement = Announcement.of(
+        CONTROLLER, secrets.token_hex(16), "controller", mesh_name, reachable_addresses(address, interfaces)
+    )
+    endpoint = MdnsEndpoint(interfaces)
+    endpoint.announce(announcement)
+    return endpoint
+
+
+@dataclass(slots=True)
+class _Peer:
+    announcement: Announcement
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    keeper: asyncio.Task[None] | None = None
+    reached: bool = False
+    warned: bool = False
+
+
+class NodeDiscovery:
+    """Discovery for one node: announce it, link to the nodes of its mesh, join a found controller."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        config = node.config
+        self._announcement = Announcement.of(NODE, node.node_id, node.name, config.mesh_name, node.addresses)
+        self._mdns: MdnsEndpoint | None = None
+        self._peers: dict[str, _Peer] = {}
+        self._by_id: dict[str, _Peer] = {}
+        self._resolving: dict[str, asyncio.Task[None]] = {}
+        self._resolve_again: set[str] = set()
+        self._controllers: dict[str, Announcement] = {}
+        self._controller: str | None = None
+
+    async def start(self) -> None:
+        """Browse at once (existing nodes answer within ~0.1 s) and announce in the background."""
+        self._mdns = MdnsEndpoint(self._node.config.interfaces)
+        self._mdns.browse(self._changed)
+        if self._node.config.announce:
+            self._mdns.announce(self._announcement)
+
+    async def stop(self) -> None:
+        """Say goodbye and stop every background task of discovery."""
+        tasks = [p.keeper for p in self._peers.values() if p.keeper is not None] + list(self._resolving.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._peers.clear()
+        self._by_id.clear()
+        if self._mdns is not None:
+            await self._mdns.aclose()
+
+    def link_lost(self, node_id: str) -> None:
+        """The current link to ``node_id`` closed: check whether the peer is still there."""
+        peer = self._by_id.get(node_id)
+        if peer is not None:
+            peer.wake.set()
+
+    # ------------------------------------------------------------------ mDNS events
+
+    def _changed(self, instance: str, removed: bool) -> None:
+        if self._node.stopping:
+            return
+        if removed:
+            self._forget(instance)
+            return
+        task = self._resolving.get(instance)
+        if task is not None and not task.done():
+            self._resolve_again.add(instance)
+            return
+        self._resolving[instance] = self._node.spawn(self._resolve(instance))
+
+    async def _resolve(self, instance: str) -> None:
+        assert self._mdns is not None
+        try:
+            while True:
+                self._resolve_again.discard(instance)
+                announcement = await self._mdns.resolve(instance)
+                if announcement is not None:
+                    self._found(instance, announcement)
+                if instance not in self._resolve_again:
+                    return
+        finally:
+            if self._resolving.get(instance) is asyncio.current_task():
+                del self._resolving[instance]
+
+    def _found(self, instance: str, announcement: Announcement) -> None:
+        node = self._node
+        if announcement.mesh_name != node.config.mesh_name or announcement.node_id == node.node_id:
+            return
+        if announcement.role == CONTROLLER:
+            self._controllers[instance] = announcement
+            self._choose_controller()
+            return
+        if announcement.role != NODE:
+            return
+        peer = self._peers.get(instance)
+        if peer is None:
+            peer = _Peer(announcement)
+            self._peers[instance] = peer
+            self._by_id[announcement.node_id] = peer
+            peer.keeper = node.spawn(self._keep(peer))
+            return
+        previous, peer.announcement = peer.announcement, announcement
+        if previous.node_id != announcement.node_id:
+            # Restarted under the same instance name with a new identity: the old one is gone.
+            self._by_id.pop(previous.node_id, None)
+            self._by_id[announcement.node_id] = peer
+            node.membership.drop(previous.node_id, DISCOVERY)
+        peer.wake.set()
+
+    def _forget(self, instance: str) -> None:
+        """A goodbye (or the end of the mDNS record's life)."""
+        task = self._resolving.pop(instance, None)
+        if task is not None:
+            task.cancel()
+        peer = self._peers.pop(instance, None)
+        if peer is not None:
+            if peer.keeper is not None:
+                peer.keeper.cancel()
+            self._by_id.pop(peer.announcement.node_id, None)
+            self._node.membership.drop(peer.announcement.node_id, DISCOVERY)
+        if self._controllers.pop(instance, None) is not None and self._controller == instance:
+            self._controller = None
+            self._node.spawn(self._leave_controller())
+
+    # ------------------------------------------------------------------ peers
+
+    async def _keep(self, peer: _Peer) -> None:
+        """Vouch for ``peer`` while it answers; redial when woken (link lost, announcement changed)."""
+        node = self._node
+        delay = RETRY_MIN
+        while True:
+            peer.wake.clear()
+            announcement = peer.announcement
+            problem = await self._reach(announcement)
+            if problem is None:
+                peer.reached = True
+                delay = RETRY_MIN
+                await peer.wake.wait()
+                continue
+            node.membership.drop(announcement.node_id, DISCOVERY)
+            # A node that leaves is ordinary; one that is announced but never answers is misconfigured.
+            level = logging.DEBUG if peer.reached or peer.warned else logging.WARNING
+            peer.warned = True
+            logger.log(
+                level,
+                "node %s: %s at %s, found by discovery, cannot be linked: %s",
+                node.name,
+                announcement.name,
+                announcement.target,
+                problem,
+            )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(peer.wake.wait(), delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+    async def _reach(self, announcement: Announcement) -> str | None:
+        """Link to the announced node (or find the live link) and vouch for it; else say why not."""
+        node = self._node
+        member = Member(announcement.node_id, announcement.name, announcement.target, frozenset())
+        try:
+            link = await asyncio.wait_for(node.link_to(member), REDIAL_TIMEOUT)
+        except asyncio.TimeoutError:
+            return f"no answer within {REDIAL_TIMEOUT} s"
+        except MeshError as exc:
+            return str(exc)
+        if link.peer_id != announcement.node_id:
+            return f"node {link.peer_name!r} answers there now"
+        current = node.membership.get(announcement.node_id)
+        if current is None:
+            return "its link closed at once"
+        node.membership.upsert(current.node_id, current.name, current.address, current.callbacks, DISCOVERY)
+        return None
+
+    # ------------------------------------------------------------------ controller
+
+    def _choose_controller(self) -> None:
+        node = self._node
+        if node.config.controller is not None or self._controller is not None or not self._controllers:
+            return
+        instance = min(self._controllers)
+        self._controller = instance
+        node.spawn(self._join_controller(instance, self._controllers[instance]))
+
+    async def _join_controller(self, instance: str, announcement: Announcement) -> None:
+        try:
+            await self._node.join_controller(announcement.target)
+        except MeshError as exc:
+            logger.warning("node %s: cannot join the discovered controller: %s", self._node.name, exc)
+            if self._controller == instance:
+                self._controller = None
+
+    async def _leave_controller(self) -> None:
+        await self._node.leave_controller()
+        self._choose_controller()

@@ -1,0 +1,89 @@
+"""The per-call fast path: calls handed from other threads to the node's loop, replies decoded in the
+caller's thread, and sync callbacks marked ``inline`` that run on the callee's loop without a thread hop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from mesh import BG, BROADCAST, FG, NO_RETURN, BroadcastError, Global, callback
+from tests.conftest import Proc, free_port
+from tests.shapes import Refused
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def pair(peer: Callable[..., tuple[Proc, str]]) -> Iterator[Global]:
+    port = free_port()
+    g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
+    try:
+        peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port))
+        g.wait_function("inline_thread", timeout=10)
+        yield g
+    finally:
+        g.stop()
+
+
+def test_inline_callback_runs_on_the_callees_loop_thread(pair: Global) -> None:
+    assert pair.call.inline_thread() & FG == "mesh-peer"
+    assert (pair.call.worker_thread() & FG).startswith("mesh-peer_")
+    assert (pair.call.inline_thread() & BG).get(5) == "mesh-peer"
+
+
+def test_inline_callback_errors_travel_like_any_other(pair: Global) -> None:
+    with pytest.raises(Refused, match="not inline"):
+        pair.call.inline_refuse("not inline") & FG
+    pair.call.inline_refuse("dropped") & NO_RETURN
+    assert pair.call.add(1, 2) & FG == 3
+
+
+def test_many_calls_in_flight_from_several_threads_get_their_own_results(pair: Global) -> None:
+    failures: list[str] = []
+
+    def caller(offset: int) -> None:
+        futures = [pair.call.add(offset, i) & BG for i in range(1000)]
+        got = [f.get(30) for f in futures]
+        if got != [offset + i for i in range(1000)]:
+            failures.append(f"thread {offset}: wrong results")
+        if [pair.call.echo(offset + i) & FG for i in range(50)] != [offset + i for i in range(50)]:
+            failures.append(f"thread {offset}: wrong FG results")
+
+    threads = [threading.Thread(target=caller, args=(k * 10_000,)) for k in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures
+
+
+def test_broadcast_from_sync_code_gathers_results_and_errors(
+    pair: Global, peer: Callable[..., tuple[Proc, str]]
+) -> None:
+    port = pair.controller_address.rpartition(":")[2]
+    peer("--name", "peer2", "--host", "127.0.0.1", "--port", port)
+    pair.wait_process("peer2", timeout=10)
+    assert pair.call.whoami() & BROADCAST(return_result=True) == {"peer": "peer", "peer2": "peer2"}
+
+    def refuse_on_peer2() -> str:
+        import sys
+
+        me = sys.argv[sys.argv.index("--name") + 1]
+        if me == "peer2":
+            raise ValueError(f"refused on {me}")
+        return me
+
+    with pytest.raises(BroadcastError) as caught:
+        pair.call.apply(refuse_on_peer2) & BROADCAST(timeout=10, return_result=True)
+    assert caught.value.results == {"peer": "peer"}
+    assert isinstance(caught.value.errors["peer2"], ValueError)
+
+
+def test_callback_decorator_with_options_returns_the_function() -> None:
+    def plain(x: int) -> int:
+        return x + 1
+
+    assert callback(inline=True)(plain) is plain
+    assert plain(1) == 2
