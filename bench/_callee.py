@@ -1,0 +1,77 @@
+"""A mesh callee for the benchmark: ``python -m bench._callee --name N [--host H --port P]``.
+
+Offers ``add(a, b)``, ``echo(data)`` and ``noop()`` (which counts its calls), plus ``calls()`` and
+``wait_calls(n, timeout)`` so a caller can tell when every NO_RETURN call has run; ``add_inline`` and
+``noop_inline`` are the same marked ``@callback(inline=True)`` (run on the node's loop). Prints
+``READY <address>`` once joined; SIGTERM stops the node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from typing import Any
+
+from mesh import Global, callback
+
+_count_lock = threading.Lock()
+_count = 0
+
+
+@callback
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@callback(inline=True)
+def add_inline(a: int, b: int) -> int:
+    return a + b
+
+
+@callback
+def echo(data: Any) -> Any:
+    return data
+
+
+@callback
+def noop() -> None:
+    global _count
+    with _count_lock:
+        _count += 1
+
+
+@callback(inline=True)
+def noop_inline() -> None:
+    noop()
+
+
+@callback
+def calls() -> int:
+    return _count
+
+
+@callback
+def wait_calls(n: int, timeout: float) -> int:
+    """Return the number of ``noop`` calls run once it reaches ``n`` (or ``timeout`` passes)."""
+    deadline = time.monotonic() + timeout
+    while _count < n and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    return _count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    options = parser.parse_args()
+    node = Global(process_name=options.name, host=options.host, port=options.port)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=node.stop).start())
+    print(f"READY {node.address}", flush=True)
+    node.join()
+
+
+if __name__ == "__main__":
+    main()

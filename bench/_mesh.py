@@ -1,0 +1,124 @@
+"""The mesh rows: a caller node in this process, callee nodes (``bench._callee``) in children."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mesh import BG, BROADCAST, FG, NO_RETURN, Global
+
+from ._counts import Counts, Transport
+from ._proc import Children
+from ._stats import latency, percentile
+
+JOIN_TIMEOUT = 60.0
+
+
+def _timed(call: Callable[[], Any], count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def measure(transport: Transport, counts: Counts, groups: set[str], children: Children) -> dict[str, float]:
+    """Every selected mesh row of one run on ``transport``."""
+    results: dict[str, float] = {}
+    g = Global(process_name="bench-caller", init_controller=True, **transport.caller_options())  # type: ignore[arg-type]
+    try:
+        started = time.perf_counter()
+        children.start("bench._callee", "--name", "callee-1", *transport.callee_args())
+        g.wait_function("add", timeout=JOIN_TIMEOUT)
+        if g.call.add(1, 2) & FG != 3:
+            raise RuntimeError("add(1, 2) did not answer 3")
+        results["mesh_start"] = time.perf_counter() - started
+
+        _timed(lambda: g.call.add(1, 2) & FG, counts.warmup)
+        if "fg" in groups:
+            results.update(latency("mesh_fg_sync", _timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
+            results.update(latency("mesh_fg_inline", _timed(lambda: g.call.add_inline(1, 2) & FG, counts.calls)))
+            results.update(asyncio.run(_async_fg(transport, counts)))
+        if "bg" in groups:
+            results["mesh_bg"] = _background(g, counts, "add")
+            results["mesh_bg_inline"] = _background(g, counts, "add_inline")
+        if "no_return" in groups:
+            results["mesh_no_return"] = _no_return(g, counts, "noop")
+            results["mesh_no_return_inline"] = _no_return(g, counts, "noop_inline")
+        if "payload" in groups:
+            results["mesh_1mib_p50"] = _echo_p50(g, counts.mib, counts.payload_calls)
+            results["mesh_big_p50"] = _echo_p50(g, counts.big_bytes, counts.big_calls)
+        if "broadcast" in groups:
+            if "fg" not in groups:
+                results.update(latency("mesh_fg_sync", _timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
+            results["mesh_broadcast3_p50"] = _broadcast_p50(g, transport, counts, children)
+    finally:
+        g.stop()
+    return results
+
+
+async def _async_fg(transport: Transport, counts: Counts) -> dict[str, float]:
+    async with Global(process_name="bench-async-caller", **transport.caller_options()) as g:  # type: ignore[arg-type]
+        await g.wait_function("add", timeout=JOIN_TIMEOUT)
+        samples = []
+        for i in range(counts.warmup + counts.calls):
+            started = time.perf_counter()
+            await g.call.add(1, 2) & FG
+            if i >= counts.warmup:
+                samples.append(time.perf_counter() - started)
+    return latency("mesh_fg_async", samples)
+
+
+def _background(g: Global, counts: Counts, name: str) -> float:
+    add = getattr(g.call, name)
+    window: collections.deque[Any] = collections.deque()
+    started = time.perf_counter()
+    for _ in range(counts.stream):
+        if len(window) >= counts.in_flight:
+            window.popleft().get()
+        window.append(add(1, 2) & BG)
+    for result in window:
+        result.get()
+    return counts.stream / (time.perf_counter() - started)
+
+
+def _no_return(g: Global, counts: Counts, name: str) -> float:
+    """Calls per second, counted as done only once the callee has run every one of them."""
+    noop = getattr(g.call, name)
+    goal = (g.call.calls() & FG) + counts.no_return
+    started = time.perf_counter()
+    for _ in range(counts.no_return):
+        noop() & NO_RETURN
+    seen = g.call.wait_calls(goal, 300.0) & FG
+    elapsed = time.perf_counter() - started
+    if seen < goal:
+        raise RuntimeError(f"the callee ran {seen} of {goal} NO_RETURN calls")
+    return counts.no_return / elapsed
+
+
+def _echo_p50(g: Global, size: int, count: int) -> float:
+    data = b"\x01" * size
+    if len(g.call.echo(data) & FG) != size:
+        raise RuntimeError(f"echo of {size} bytes came back with another size")
+    return percentile(_timed(lambda: g.call.echo(data) & FG, count), 50)
+
+
+def _broadcast_p50(g: Global, transport: Transport, counts: Counts, children: Children) -> float:
+    for name in ("callee-2", "callee-3"):
+        children.start("bench._callee", "--name", name, *transport.callee_args())
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    while sum("noop" in m["callbacks"] for m in g.members()) < 3:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"3 callees did not join within {JOIN_TIMEOUT} s")
+        time.sleep(0.05)
+
+    def broadcast() -> None:
+        if len(g.call.noop() & BROADCAST(return_result=True)) != 3:
+            raise RuntimeError("BROADCAST did not reach 3 nodes")
+
+    _timed(broadcast, min(counts.warmup, counts.broadcast_calls))
+    return percentile(_timed(broadcast, counts.broadcast_calls), 50)

@@ -1,0 +1,91 @@
+"""Child processes of the benchmark: started with their output collected, stopped by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+
+class Child:
+    """``python -m MODULE args`` with its output lines collected by a thread."""
+
+    def __init__(self, module: str, *args: str, env: dict[str, str] | None = None) -> None:
+        self.args = [sys.executable, "-m", module, *args]
+        self.popen = subprocess.Popen(
+            self.args,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.output: list[str] = []
+        self._lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.output.append(line)
+            self._lines.put(line)
+
+    def wait_line(self, prefix: str, timeout: float = 60.0) -> str:
+        """The rest of the first output line that starts with ``prefix``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"no {prefix!r} line from {self.args} within {timeout} s:\n{''.join(self.output)}")
+            try:
+                line = self._lines.get(timeout=min(left, 0.1))
+            except queue.Empty:
+                if self.popen.poll() is not None and self._lines.empty():
+                    raise RuntimeError(
+                        f"{self.args} exited with {self.popen.returncode}:\n{''.join(self.output)}"
+                    ) from None
+                continue
+            if line.startswith(prefix):
+                return line[len(prefix) :].strip()
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 5 s; also kills what the child started in its session."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(5)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self._reader.join(5)
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
+
+
+class Children:
+    """The children of one measurement; ``with`` stops every one of them."""
+
+    def __init__(self) -> None:
+        self._started: list[Child] = []
+
+    def start(self, module: str, *args: str, env: dict[str, str] | None = None) -> Child:
+        child = Child(module, *args, env=env)
+        self._started.append(child)
+        return child
+
+    def __enter__(self) -> Children:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for child in reversed(self._started):
+            child.stop()

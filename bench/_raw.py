@@ -1,0 +1,105 @@
+"""The baseline: a raw ``grpc.aio`` bidirectional stream echo between two processes.
+
+``python -m bench._raw --listen ADDRESS`` serves the echo and prints ``READY <address>``; the
+measuring side is :func:`measure`. Messages are plain bytes (no protobuf), one gRPC message each:
+the floor for any design that talks gRPC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import grpc
+
+from ._stats import latency
+
+SERVICE = "bench.Echo"
+METHOD = f"/{SERVICE}/Echo"
+SMALL = b"x" * 32
+
+
+def options(max_message: int) -> list[tuple[str, Any]]:
+    return [("grpc.max_send_message_length", max_message), ("grpc.max_receive_message_length", max_message)]
+
+
+async def _echo(request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+    while True:
+        message = await context.read()
+        if message is grpc.aio.EOF:
+            return
+        await context.write(message)
+
+
+async def serve(listen: str, max_message: int) -> None:
+    server = grpc.aio.server(options=options(max_message))
+    handler = grpc.method_handlers_generic_handler(SERVICE, {"Echo": grpc.stream_stream_rpc_method_handler(_echo)})
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port(listen)
+    await server.start()
+    address = listen if listen.startswith("unix:") else f"{listen.rpartition(':')[0]}:{port}"
+    print(f"READY {address}", flush=True)
+    await server.wait_for_termination()
+
+
+async def _round_trips(stream: Any, payload: bytes, count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await stream.write(payload)
+        await stream.read()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def _pipelined(stream: Any, count: int) -> float:
+    async def write_all() -> None:
+        for _ in range(count):
+            await stream.write(SMALL)
+
+    started = time.perf_counter()
+    writer = asyncio.create_task(write_all())
+    for _ in range(count):
+        await stream.read()
+    await writer
+    return count / (time.perf_counter() - started)
+
+
+async def first_echo(address: str, max_message: int) -> None:
+    """One echo on a new channel: the end of the "process start to first answer" row."""
+    async with grpc.aio.insecure_channel(address, options=options(max_message)) as channel:
+        stream = channel.stream_stream(METHOD)()
+        await stream.write(SMALL)
+        await stream.read()
+        await stream.done_writing()
+
+
+async def measure(address: str, counts: Any, max_message: int, payloads: bool) -> dict[str, float]:
+    """Sequential round trips, pipelined throughput and (with ``payloads``) large echoes."""
+    results: dict[str, float] = {}
+    async with grpc.aio.insecure_channel(address, options=options(max_message)) as channel:
+        stream = channel.stream_stream(METHOD)()
+        await _round_trips(stream, SMALL, counts.warmup)
+        results.update(latency("raw_seq", await _round_trips(stream, SMALL, counts.calls)))
+        results["raw_pipelined"] = await _pipelined(stream, counts.stream)
+        if payloads:
+            one = b"\x01" * counts.mib
+            results["raw_1mib_p50"] = latency("x", await _round_trips(stream, one, counts.payload_calls))["x_p50"]
+            big = b"\x01" * counts.big_bytes
+            results["raw_big_p50"] = latency("x", await _round_trips(stream, big, counts.big_calls))["x_p50"]
+        await stream.done_writing()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--listen", required=True)
+    parser.add_argument("--max-message", type=int, required=True)
+    options_ = parser.parse_args()
+    asyncio.run(serve(options_.listen, options_.max_message))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Percentiles of latency samples and rates of timed batches."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The nearest-rank ``q`` percentile (0 < q <= 100) of ``samples``."""
+    if not samples:
+        raise ValueError("no samples")
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def latency(prefix: str, samples: Sequence[float]) -> dict[str, float]:
+    """``{prefix}_p50`` and ``{prefix}_p99`` of samples in seconds."""
+    return {f"{prefix}_p50": percentile(samples, 50), f"{prefix}_p99": percentile(samples, 99)}

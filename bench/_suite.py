@@ -1,0 +1,68 @@
+"""One run of the suite on one transport: the raw gRPC baseline, the mesh, and peer libraries."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import importlib.util
+import json
+import time
+
+from . import _mesh, _raw
+from ._counts import MESH_GROUPS, MIB, Counts, Transport, free_port
+from ._proc import Children
+
+# Peer libraries compared when importable (never dependencies of grpcmesh): module -> PyPI version wanted.
+PEERS = {"daffi": "2.2.1", "Pyro5": None, "rpyc": None}
+PEER_TIMEOUT = 600.0
+
+
+def available_peers() -> list[str]:
+    """The peer libraries installed here (daffi only in the version the issue compares with)."""
+    found = []
+    for module, version in PEERS.items():
+        if importlib.util.find_spec(module) is None:
+            continue
+        if version is not None and importlib.metadata.version(module) != version:
+            continue
+        found.append(module)
+    return found
+
+
+def run_once(transport: Transport, counts: Counts, groups: set[str]) -> dict[str, float]:
+    """Measure every selected row once; the baseline rows always come first, in the same run."""
+    results = _raw_rows(transport, counts, groups)
+    if groups & set(MESH_GROUPS):
+        with Children() as children:
+            results.update(_mesh.measure(transport, counts, groups, children))
+        if "start" not in groups:
+            results.pop("mesh_start", None)
+    if transport.name == "tcp":
+        for peer in available_peers():
+            if peer.lower() in groups:
+                results.update(_peer_rows(peer, counts))
+    return results
+
+
+def _raw_rows(transport: Transport, counts: Counts, groups: set[str]) -> dict[str, float]:
+    max_message = counts.big_bytes + MIB
+    with Children() as children:
+        started = time.perf_counter()
+        server = children.start("bench._raw", "--listen", transport.raw_listen(), "--max-message", str(max_message))
+        address = server.wait_line("READY")
+        asyncio.run(_raw.first_echo(address, max_message))
+        first_answer = time.perf_counter() - started
+        results = asyncio.run(_raw.measure(address, counts, max_message, payloads="payload" in groups))
+    if "start" in groups:
+        results["raw_start"] = first_answer
+    return results
+
+
+def _peer_rows(peer: str, counts: Counts) -> dict[str, float]:
+    module = f"bench._peer_{peer.lower()}"
+    port = str(free_port())
+    with Children() as children:
+        children.start(module, "serve", "--port", port).wait_line("READY")
+        client = children.start(module, "measure", "--port", port, "--counts", counts.to_json())
+        found = client.wait_line("RESULT", timeout=PEER_TIMEOUT)
+    return {f"{peer.lower()}_{key}": value for key, value in json.loads(found).items()}

@@ -1,0 +1,68 @@
+"""The benchmark suite runs end to end (tiny counts, no timing asserted) from both of its commands."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import MESH_COMMAND, Proc
+
+TINY = [
+    "--runs", "1", "--warmup", "2", "--calls", "10", "--stream", "40", "--in-flight", "10", "--no-return", "40",
+    "--payload-calls", "2", "--big-calls", "1", "--big-mib", "2", "--broadcast-calls", "3",
+]  # fmt: skip
+
+MESH_ROWS = [
+    "mesh & FG from sync code, p50",
+    "mesh & FG from async code, p99",
+    "mesh & BG, 1,000 in flight",
+    "mesh & NO_RETURN, until the callee ran all",
+    "mesh echo 1 MiB, p50",
+    "mesh echo 2 MiB, p50",
+    "mesh BROADCAST to 3 nodes, p50 (vs FG)",
+    "mesh: process start to first answered call",
+]
+
+
+def _finish(proc: Proc, timeout: float) -> str:
+    proc.popen.wait(timeout)
+    text = proc.text()
+    assert proc.popen.returncode == 0, text
+    return text
+
+
+@pytest.mark.timeout(60)
+def test_tiny_run_prints_every_row_with_its_ratio(spawn: Callable[..., Proc]) -> None:
+    text = _finish(spawn(*TINY, module="bench"), 55)
+    assert "nproc=" in text and "grpcio" in text
+    for transport in ("### loopback TCP", "### UNIX socket"):
+        section = text.split(transport, 1)[1].split("###", 1)[0]
+        assert "| raw grpc.aio bidi echo, sequential p50 |" in section
+        for label in MESH_ROWS:
+            line = next(line for line in section.splitlines() if line.startswith(f"| {label} |"))
+            median, ratio = line.split(" | ")[1:3]
+            assert median.endswith(("ms", "/s")) and ratio.endswith("x"), line
+
+
+@pytest.mark.timeout(60)
+def test_mesh_bench_runs_chosen_rows_on_one_transport(tmp_path: object) -> None:
+    done = subprocess.run(
+        [MESH_COMMAND, "bench", *TINY, "--rows", "fg", "--transports", "unix"],
+        capture_output=True,
+        text=True,
+        timeout=55,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "### UNIX socket" in done.stdout and "loopback TCP" not in done.stdout
+    assert "mesh & FG from sync code, p50" in done.stdout
+    assert "BROADCAST" not in done.stdout
+
+
+@pytest.mark.timeout(30)
+def test_bad_options_are_named(spawn: Callable[..., Proc]) -> None:
+    proc = spawn("--rows", "fg,warp", module="bench")
+    proc.popen.wait(25)
+    assert proc.popen.returncode != 0
+    assert "unknown row group(s) ['warp']" in proc.text()
