@@ -5,25 +5,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Callable
 from typing import Any
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global
 
 from ._counts import Counts, Transport
 from ._proc import Children
-from ._stats import latency, percentile
+from ._stats import latency, percentile, timed
 
 JOIN_TIMEOUT = 60.0
-
-
-def _timed(call: Callable[[], Any], count: int) -> list[float]:
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return samples
 
 
 def measure(transport: Transport, counts: Counts, groups: set[str], children: Children) -> dict[str, float]:
@@ -38,10 +28,10 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
             raise RuntimeError("add(1, 2) did not answer 3")
         results["mesh_start"] = time.perf_counter() - started
 
-        _timed(lambda: g.call.add(1, 2) & FG, counts.warmup)
+        timed(lambda: g.call.add(1, 2) & FG, counts.warmup)
         if "fg" in groups:
-            results.update(latency("mesh_fg_sync", _timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
-            results.update(latency("mesh_fg_inline", _timed(lambda: g.call.add_inline(1, 2) & FG, counts.calls)))
+            results.update(latency("mesh_fg_sync", timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
+            results.update(latency("mesh_fg_inline", timed(lambda: g.call.add_inline(1, 2) & FG, counts.calls)))
             results.update(asyncio.run(_async_fg(transport, counts)))
         if "bg" in groups:
             results["mesh_bg"] = _background(g, counts, "add")
@@ -54,7 +44,7 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
             results["mesh_big_p50"] = _echo_p50(g, counts.big_bytes, counts.big_calls)
         if "broadcast" in groups:
             if "fg" not in groups:
-                results.update(latency("mesh_fg_sync", _timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
+                results.update(latency("mesh_fg_sync", timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
             results["mesh_broadcast3_p50"] = _broadcast_p50(g, transport, counts, children)
     finally:
         g.stop()
@@ -104,7 +94,7 @@ def _echo_p50(g: Global, size: int, count: int) -> float:
     data = b"\x01" * size
     if len(g.call.echo(data) & FG) != size:
         raise RuntimeError(f"echo of {size} bytes came back with another size")
-    return percentile(_timed(lambda: g.call.echo(data) & FG, count), 50)
+    return percentile(timed(lambda: g.call.echo(data) & FG, count), 50)
 
 
 def _broadcast_p50(g: Global, transport: Transport, counts: Counts, children: Children) -> float:
@@ -120,5 +110,5 @@ def _broadcast_p50(g: Global, transport: Transport, counts: Counts, children: Ch
         if len(g.call.noop() & BROADCAST(return_result=True)) != 3:
             raise RuntimeError("BROADCAST did not reach 3 nodes")
 
-    _timed(broadcast, min(counts.warmup, counts.broadcast_calls))
-    return percentile(_timed(broadcast, counts.broadcast_calls), 50)
+    timed(broadcast, min(counts.warmup, counts.broadcast_calls))
+    return percentile(timed(broadcast, counts.broadcast_calls), 50)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._counts import Counts
-from ._stats import latency, percentile
+from ._stats import latency, percentile, timed
 
 Waiter = Callable[[], Any]
 
@@ -31,19 +31,10 @@ class Client:
     calls: Callable[[], int]
 
 
-def _timed(call: Callable[[], Any], count: int) -> list[float]:
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
 def measure(client: Client, counts: Counts) -> dict[str, float]:
     """The peer rows: sequential latency, async throughput, fire-and-forget throughput, 1 MiB echo."""
-    _timed(lambda: client.add(1, 2), counts.warmup)
-    results = latency("seq", _timed(lambda: client.add(1, 2), counts.calls))
+    timed(lambda: client.add(1, 2), counts.warmup)
+    results = latency("seq", timed(lambda: client.add(1, 2), counts.calls))
     if client.submit_add is not None:
         window: collections.deque[Waiter] = collections.deque()
         started = time.perf_counter()
@@ -63,7 +54,7 @@ def measure(client: Client, counts: Counts) -> dict[str, float]:
             time.sleep(0.001)
         results["no_return"] = counts.no_return / (time.perf_counter() - started)
     data = b"\x01" * counts.mib
-    results["1mib_p50"] = percentile(_timed(lambda: client.echo(data), counts.payload_calls), 50)
+    results["1mib_p50"] = percentile(timed(lambda: client.echo(data), counts.payload_calls), 50)
     return results
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -18,3 +20,13 @@ def percentile(samples: Sequence[float], q: float) -> float:
 def latency(prefix: str, samples: Sequence[float]) -> dict[str, float]:
     """``{prefix}_p50`` and ``{prefix}_p99`` of samples in seconds."""
     return {f"{prefix}_p50": percentile(samples, 50), f"{prefix}_p99": percentile(samples, 99)}
+
+
+def timed(call: Callable[[], Any], count: int) -> list[float]:
+    """Seconds each of ``count`` sequential runs of ``call`` took."""
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return samples

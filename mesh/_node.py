@@ -243,15 +243,17 @@ class Node:
         kwargs: dict[str, Any],
         encoded: Encoded | None,
         timeout: float | None,
+        fallback: bool = True,
     ) -> Any:
         """Call ``name`` on ``member`` (chosen by :meth:`prepare`) and return its result.
 
-        If ``member`` cannot be reached, another node offering ``name`` is tried: nothing was sent.
+        If ``member`` cannot be reached and ``fallback`` holds, another node offering ``name`` is
+        tried: nothing was sent.
         """
         if member.node_id == self.node_id:
             return await self._with_timeout(self._run_local(name, args, kwargs), name, timeout)
         assert encoded is not None
-        link = await self._link_or_alternative(member, name)
+        link = await (self._link_or_alternative(member, name) if fallback else self.link_to(member))
         if link is None:
             return await self.invoke(self.node_as_member(), name, args, kwargs, None, timeout)
         return await self.await_reply(link, name, encoded, timeout)
@@ -304,8 +306,9 @@ class Node:
             return
         link = self.links.get(member.node_id)
         if encoded is None or link is None or link.closed:
-            invoke = self._invoke_one if exact else self.invoke
-            self.spawn(reply.settle(invoke(member, name, args, kwargs, encoded, reply.timeout)))
+            self.spawn(
+                reply.settle(self.invoke(member, name, args, kwargs, encoded, reply.timeout, fallback=not exact))
+            )
             return
         try:
             reply.call_id, _ = link.send_call(name, encoded, 0, reply.timeout, waiter=reply)
@@ -410,23 +413,10 @@ class Node:
                 self.send_no_return(member, name, args, kwargs, None if member.node_id == self.node_id else encoded)
             return None
         outcomes = await asyncio.gather(
-            *(self._invoke_one(m, name, args, kwargs, encoded, timeout) for m in members), return_exceptions=True
+            *(self.invoke(m, name, args, kwargs, encoded, timeout, fallback=False) for m in members),
+            return_exceptions=True,
         )
         return broadcast_results(members, outcomes)
-
-    async def _invoke_one(
-        self,
-        member: Member,
-        name: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        encoded: Encoded | None,
-        timeout: float | None,
-    ) -> Any:
-        if member.node_id == self.node_id:
-            return await self._with_timeout(self._run_local(name, args, kwargs), name, timeout)
-        assert encoded is not None
-        return await self.await_reply(await self.link_to(member), name, encoded, timeout)
 
     # ------------------------------------------------------------------ local execution
 
@@ -663,8 +653,10 @@ class Node:
                 logger.info("node %s: reached peer %s again", self.name, address)
             unreachable, delay = False, RETRY_MIN
             # The peer's own link to us may be the one kept: wait until there is no live link at all.
-            while (current := self.links.get(link.peer_id, link)) and not current.closed:
-                await current.wait_closed()
+            live: PeerLink | None = link
+            while live is not None and not live.closed:
+                await live.wait_closed()
+                live = self.links.get(link.peer_id)
 
     async def _dial(self, address: str, peer_name: str) -> PeerLink:
         """Open a link to the node at ``address``.
