@@ -203,7 +203,7 @@ class Calc:
 
 def offer_own(prefix: str) -> None:
     """Offer some callbacks again as ``<prefix>_<callback>``, so that calls can be aimed at this node alone."""
-    for fn in (add, echo, sleep, async_sleep, whoami, vitals):
+    for fn in (add, echo, sleep, async_sleep, whoami, vitals, bump, count, tallies):
         REGISTRY.register(f"{prefix}_{fn.__name__}", fn)
 
 
@@ -217,6 +217,7 @@ def main() -> None:
     parser.add_argument("--max-message-size", type=int, default=128 * 1024 * 1024)
     parser.add_argument("--calc-base", type=int, help="create the Calc instance with this base")
     parser.add_argument("--own", action="store_true", help="also offer some callbacks as <name>_<callback>")
+    parser.add_argument("--peer", action="append", default=[], help="the address of a node to link to directly")
     parser.add_argument("--secret", help="the mesh secret (default: $MESH_SECRET)")
     parser.add_argument("--tls", nargs=3, metavar=("CERT", "KEY", "CA"), help="mutual TLS with these PEM files")
     parser.add_argument("--async", dest="use_async", action="store_true", help="run the node on asyncio.run's loop")
@@ -232,6 +233,7 @@ def main() -> None:
         "host": options.host,
         "port": options.port,
         "listen": options.listen,
+        "peers": options.peer,
         "max_message_size": options.max_message_size,
         "secret": options.secret,
         "tls": TLSConfig(*options.tls) if options.tls else None,
