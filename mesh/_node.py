@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from . import _handshake, _interfaces, _transport
-from ._codec import Encoded, decode, encode, wrap_large_bytes
+from ._codec import Encoded, encode, wrap_large_bytes
 from ._controller_client import RETRY_MAX, RETRY_MIN
 from ._handoff import Handoff, ReplyFuture
 from ._link import PeerLink, Reply
@@ -25,6 +25,7 @@ from ._proto import mesh_pb2_grpc as pb_grpc
 from ._registry import REGISTRY, CallbackRegistry, LocalCallback
 from ._schedule import Recurring
 from ._security import TLSConfig
+from ._serve import decode_args, serve_async, serve_sync
 from .errors import (
     AuthenticationError,
     BadArguments,
@@ -466,13 +467,13 @@ class Node:
             return
         name = call.name
         if callback.inline and not callback.is_async:
-            self._send_outcome(link, call_id, name, no_return, self._serve_sync(callback, call))
+            self._send_outcome(link, call_id, name, no_return, serve_sync(callback, call, self.config.max_message_size))
         elif callback.is_async:
-            task = self.loop.create_task(self._serve_async(callback, call))
+            task = self.loop.create_task(serve_async(callback, call, self.config.max_message_size))
             link.incoming[call_id] = task
             task.add_done_callback(lambda done: self._reply(link, call_id, name, no_return, done))
         else:
-            job = self._executor.submit(self._serve_sync, callback, call)
+            job = self._executor.submit(serve_sync, callback, call, self.config.max_message_size)
             link.incoming[call_id] = job
             # Runs in the worker thread: the replies of a burst of calls wake the loop once.
             job.add_done_callback(lambda done: self.handoff(self._reply, link, call_id, name, no_return, done))
@@ -515,57 +516,9 @@ class Node:
         else:
             link.send_result(call_id, outcome)
 
-    def _serve_sync(self, callback: LocalCallback, call: pb.Call) -> Encoded | pb.Error:
-        try:
-            args, kwargs = self._decode_args(callback, call)
-        except SerializationError as exc:
-            return exception_reply(exc)
-        try:
-            value = callback.fn(*args, **kwargs)
-        except TypeError as exc:
-            return self._type_error_reply(callback, exc, args, kwargs)
-        except Exception as exc:
-            return exception_reply(exc)
-        return self._encode_result(callback, value)
-
-    async def _serve_async(self, callback: LocalCallback, call: pb.Call) -> Encoded | pb.Error:
-        try:
-            args, kwargs = self._decode_args(callback, call)
-        except SerializationError as exc:
-            return exception_reply(exc)
-        try:
-            value = await callback.fn(*args, **kwargs)
-        except TypeError as exc:
-            return self._type_error_reply(callback, exc, args, kwargs)
-        except Exception as exc:
-            return exception_reply(exc)
-        return self._encode_result(callback, value)
-
-    def _decode_args(self, callback: LocalCallback, call: pb.Call) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        args, kwargs = decode(
-            call.args, call.buffers, bool(call.flags & pb.CALL_FLAG_DILL), f"arguments of callback {callback.name!r}"
-        )
-        return args, kwargs
-
-    def _type_error_reply(
-        self, callback: LocalCallback, exc: TypeError, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> pb.Error:
-        problem = callback.arguments_error(args, kwargs)
-        if problem is not None:
-            return error_reply(pb.ERROR_KIND_BAD_ARGUMENTS, problem)
-        return exception_reply(exc)
-
-    def _encode_result(self, callback: LocalCallback, value: Any) -> Encoded | pb.Error:
-        try:
-            return encode(
-                wrap_large_bytes(value), self.config.max_message_size, f"result of callback {callback.name!r}"
-            )
-        except SerializationError as exc:
-            return exception_reply(exc)
-
     def _start_schedule(self, link: PeerLink, call_id: int, callback: LocalCallback, call: pb.Call) -> None:
         try:
-            args, kwargs = self._decode_args(callback, call)
+            args, kwargs = decode_args(callback, call)
         except SerializationError as exc:
             link.send_error(call_id, exception_reply(exc))
             return

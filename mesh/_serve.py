@@ -1,0 +1,74 @@
+"""Running one incoming call: decode its arguments, run the callback, encode the outcome.
+
+The outcome is an :class:`Encoded` result or a ``pb.Error`` reply; nothing here raises, so a sync call
+can run entirely in a worker thread and hand back only bytes ready to send.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._codec import Encoded, decode, encode, wrap_large_bytes
+from ._outcome import error_reply, exception_reply
+from ._proto import mesh_pb2 as pb
+from ._registry import LocalCallback
+from .errors import SerializationError
+
+
+def decode_args(callback: LocalCallback, call: pb.Call) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The ``(args, kwargs)`` of ``call``.
+
+    Raises:
+        SerializationError: they cannot be unpickled here.
+    """
+    args, kwargs = decode(
+        call.args, call.buffers, bool(call.flags & pb.CALL_FLAG_DILL), f"arguments of callback {callback.name!r}"
+    )
+    return args, kwargs
+
+
+def serve_sync(callback: LocalCallback, call: pb.Call, max_size: int) -> Encoded | pb.Error:
+    """Run a sync callback for ``call`` (in whatever thread calls this)."""
+    try:
+        args, kwargs = decode_args(callback, call)
+    except SerializationError as exc:
+        return exception_reply(exc)
+    try:
+        value = callback.fn(*args, **kwargs)
+    except TypeError as exc:
+        return _type_error_reply(callback, exc, args, kwargs)
+    except Exception as exc:
+        return exception_reply(exc)
+    return _encode_result(callback, value, max_size)
+
+
+async def serve_async(callback: LocalCallback, call: pb.Call, max_size: int) -> Encoded | pb.Error:
+    """Run an async callback for ``call`` on the running loop."""
+    try:
+        args, kwargs = decode_args(callback, call)
+    except SerializationError as exc:
+        return exception_reply(exc)
+    try:
+        value = await callback.fn(*args, **kwargs)
+    except TypeError as exc:
+        return _type_error_reply(callback, exc, args, kwargs)
+    except Exception as exc:
+        return exception_reply(exc)
+    return _encode_result(callback, value, max_size)
+
+
+def _type_error_reply(
+    callback: LocalCallback, exc: TypeError, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> pb.Error:
+    """A TypeError from arguments that do not fit the signature is BadArguments; others are the callback's."""
+    problem = callback.arguments_error(args, kwargs)
+    if problem is not None:
+        return error_reply(pb.ERROR_KIND_BAD_ARGUMENTS, problem)
+    return exception_reply(exc)
+
+
+def _encode_result(callback: LocalCallback, value: Any, max_size: int) -> Encoded | pb.Error:
+    try:
+        return encode(wrap_large_bytes(value), max_size, f"result of callback {callback.name!r}")
+    except SerializationError as exc:
+        return exception_reply(exc)
