@@ -132,6 +132,8 @@ def test_more_than_65536_calls_in_flight_on_one_link_each_get_their_own_reply(pe
     calls = 70_000
     with Global(process_name="main", host="127.0.0.1", port=port) as g:
         g.wait_function("gate", timeout=10)
+        # Link first: this test is about call ids, not about 70,000 calls waiting on one dial.
+        assert g.call.held() & FG == 0
         started = time.monotonic()
         pending = [g.call.gate(i) & BG for i in range(calls)]
         wait_until(lambda: g.call.held() & FG == calls, 60, f"{calls} calls held on the callee at once")
