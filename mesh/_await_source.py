@@ -13,8 +13,6 @@ import linecache
 from types import CodeType, FrameType
 from typing import Any
 
-_NOT_FOUND = object()
-
 
 def modifier_after_await(frame: FrameType) -> Any:
     """The value of ``X`` in ``await <call> & X`` at ``frame``'s current line, or None."""

@@ -176,7 +176,9 @@ class RemoteCall:
                 else:
                     node.handoff(send, member, name, args, kwargs, encoded)
             else:
-                asyncio.run_coroutine_threadsafe(_after(0, owner._with_node(lambda n: _no_return_later(n, self))), loop)
+                asyncio.run_coroutine_threadsafe(
+                    owner._with_node(lambda n: n.logged(_no_return_later(n, self), name)), loop
+                )
             return None
 
         if isinstance(modifier, PERIOD):
@@ -190,10 +192,11 @@ class RemoteCall:
                 raise UnknownCallback(name)
             if wanted and node is not None and not async_face and not modifier.eta:
                 return _broadcast(node, name, args, kwargs, timeout)
-            coro = _after(modifier.eta, owner._with_node(lambda n: n.broadcast(name, args, kwargs, timeout, wanted)))
             if not wanted:
-                asyncio.run_coroutine_threadsafe(coro, loop)
+                fire = owner._with_node(lambda n: n.logged(n.broadcast(name, args, kwargs, timeout, False), name))
+                asyncio.run_coroutine_threadsafe(_after(modifier.eta, fire), loop)
                 return None
+            coro = _after(modifier.eta, owner._with_node(lambda n: n.broadcast(name, args, kwargs, timeout, wanted)))
             return run_on(loop, coro) if async_face else run_blocking(loop, coro)
 
         raise UsageError(f"unknown modifier {modifier!r}")

@@ -36,6 +36,7 @@ class ControllerClient:
         self._task: asyncio.Task[None] | None = None
         self._last_error = "not tried yet"
         self._joined_last_session = False
+        self._callbacks_sent: list[str] = []
 
     async def start(self) -> None:
         """Join, waiting up to the node's ``connect_timeout`` for the first membership snapshot.
@@ -80,8 +81,10 @@ class ControllerClient:
         )
 
     async def _write_member(self, stream: Any) -> None:
+        member = self._member()
+        self._callbacks_sent = list(member.callbacks)
         with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-            await stream.write(pb.MemberUpdate(member=self._member()))
+            await stream.write(pb.MemberUpdate(member=member))
 
     async def _run(self) -> None:
         delay = RETRY_MIN
@@ -121,7 +124,9 @@ class ControllerClient:
             stream = pb_grpc.ControllerStub(channel).Join()
             self._joined_last_session = False
             try:
-                await join_as_node(stream, config.secret, self._member(), self._address)
+                joined_as = self._member()
+                self._callbacks_sent = list(joined_as.callbacks)
+                await join_as_node(stream, config.secret, joined_as, self._address)
                 while True:
                     event = await stream.read()
                     if event is grpc.aio.EOF:
@@ -154,5 +159,5 @@ class ControllerClient:
             self._joined_last_session = True
             if not self._first_join.done():
                 self._first_join.set_result(None)
-            elif sorted(self._member().callbacks) != self._node.registry.names():
+            elif self._callbacks_sent != self._node.registry.names():
                 self.announce()

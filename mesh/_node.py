@@ -31,7 +31,6 @@ from .errors import (
     BadArguments,
     BroadcastError,
     CallTimeout,
-    MeshError,
     NodeStopped,
     PeerUnavailable,
     SerializationError,
@@ -179,6 +178,7 @@ class Node:
             return
         self.stopping = True
         self.registry.remove_listener(self._registry_changed)
+        Recurring.cancel_all_local(self)
         if self._discovery is not None:
             await self._discovery.stop()
         if self._controller is not None:
@@ -270,9 +270,8 @@ class Node:
         name: str,
         encoded: Encoded,
         timeout: float | None,
-        schedule: pb.Schedule | None = None,
     ) -> Any:
-        call_id, future = link.send_call(name, encoded, 0, timeout, schedule)
+        call_id, future = link.send_call(name, encoded, 0, timeout)
         assert future is not None
         timer = None
         if timeout:
@@ -313,12 +312,13 @@ class Node:
             return
         try:
             reply.call_id, _ = link.send_call(name, encoded, 0, reply.timeout, waiter=reply)
-        except MeshError as exc:
+        except Exception as exc:
             reply.set_exception(exc)
             return
         reply.link = link
         if reply.timeout:
-            self.loop.call_later(reply.timeout, _expire_reply, reply, link, reply.timeout)
+            timer = self.loop.call_later(reply.timeout, _expire_reply, reply, link, reply.timeout)
+            reply.add_done_callback(lambda _: timer.cancel())
 
     async def _with_timeout(self, coro: Any, name: str, timeout: float | None) -> Any:
         if not timeout:
@@ -348,14 +348,14 @@ class Node:
     ) -> None:
         """Send a call whose result nobody waits for; failures are logged."""
         if member.node_id == self.node_id:
-            self.spawn(self._logged(self._run_local(name, args, kwargs), name))
+            self.spawn(self.logged(self._run_local(name, args, kwargs), name))
             return
         assert encoded is not None
         link = self.links.get(member.node_id)
         if link is not None and not link.closed:
             link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
             return
-        self.spawn(self._logged(self._send_no_return_later(member, name, encoded), name))
+        self.spawn(self.logged(self._send_no_return_later(member, name, encoded), name))
 
     async def _send_no_return_later(self, member: Member, name: str, encoded: Encoded) -> None:
         link = await self._link_or_alternative(member, name)
@@ -364,7 +364,7 @@ class Node:
             return
         link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
 
-    async def _logged(self, coro: Any, name: str) -> None:
+    async def logged(self, coro: Any, name: str) -> None:
         try:
             await coro
         except Exception as exc:
@@ -430,9 +430,7 @@ class Node:
     async def _run_local(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         callback = self._local(name)
         try:
-            if callback.is_async:
-                return await callback.fn(*args, **kwargs)
-            return await self.loop.run_in_executor(self._executor, lambda: callback.fn(*args, **kwargs))
+            return await self.run_callback(callback, args, kwargs)
         except TypeError as exc:
             problem = callback.arguments_error(args, kwargs)
             if problem is not None:

@@ -72,6 +72,12 @@ class Recurring:
         self._forget()
 
     @staticmethod
+    def cancel_all_local(node: Node) -> None:
+        """End every schedule this node keeps for itself (it is stopping)."""
+        for recurring in [r for (owner, _), r in _local.items() if owner == id(node)]:
+            recurring.cancel()
+
+    @staticmethod
     def cancel_local(node: Node, key: int) -> None:
         recurring = _local.get((id(node), key))
         if recurring is not None:

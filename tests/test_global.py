@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from mesh import BG, FG, PERIOD, CallTimeout, Global, NodeStopped, UsageError
+from mesh import BG, FG, PERIOD, CallTimeout, Global, NodeStopped, UsageError, callback
 from tests.conftest import Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -108,3 +108,20 @@ def test_node_only_needs_a_port_with_a_host() -> None:
         Global(init_node=False)
     with pytest.raises(UsageError, match="PERIOD"):
         PERIOD()
+
+
+def test_a_schedule_kept_on_this_node_ends_when_it_stops() -> None:
+    runs: list[float] = []
+
+    @callback
+    def tick_here() -> None:
+        runs.append(time.monotonic())
+
+    g = Global(process_name="self-scheduler", init_controller=True)
+    g.call.tick_here() & PERIOD(period=0.05)
+    time.sleep(0.3)
+    g.stop()
+    stopped_with = len(runs)
+    assert stopped_with >= 2
+    time.sleep(0.3)
+    assert len(runs) == stopped_with, "the schedule kept running after stop()"
