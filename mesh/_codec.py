@@ -50,8 +50,19 @@ def wrap_large_bytes(value: Any) -> Any:
     return value
 
 
-def encode(value: Any, max_size: int, describe: str) -> Encoded:
-    """Pickle ``value``; ``describe`` names it in errors (e.g. "arguments of callback 'f'").
+def describe(what: str, callback: str = "", peer: str = "") -> str:
+    """Name a value in an error: "arguments of callback 'f' from 'node'". Only called on failure, so
+    the per-call path formats no strings."""
+    text = what
+    if callback:
+        text += f" of callback {callback!r}"
+    if peer:
+        text += f" from {peer!r}"
+    return text
+
+
+def encode(value: Any, max_size: int, what: str, callback: str = "") -> Encoded:
+    """Pickle ``value``; ``what`` and ``callback`` name it in errors (see :func:`describe`).
 
     Raises:
         SerializationError: neither pickle nor dill can write the value.
@@ -71,7 +82,7 @@ def encode(value: Any, max_size: int, describe: str) -> Encoded:
         except Exception as exc:
             culprit = _find_unpicklable(value)
             raise SerializationError(
-                f"cannot encode {describe}: {type(culprit).__qualname__} object "
+                f"cannot encode {describe(what, callback)}: {type(culprit).__qualname__} object "
                 f"{_short_repr(culprit)} cannot be pickled ({exc})"
             ) from exc
     size = len(data)
@@ -79,13 +90,13 @@ def encode(value: Any, max_size: int, describe: str) -> Encoded:
         size += buffer.raw().nbytes if isinstance(buffer, pickle.PickleBuffer) else len(buffer)
     if size > max_size:
         raise PayloadTooLarge(
-            f"cannot send {describe}: encoded size {size} bytes is over the limit of {max_size} "
+            f"cannot send {describe(what, callback)}: encoded size {size} bytes is over the limit of {max_size} "
             "bytes; raise max_message_size on every node, or send the data through storage"
         )
     return Encoded(data, buffers, used_dill, size)
 
 
-def decode(data: bytes, buffers: Any, used_dill: bool, describe: str) -> Any:
+def decode(data: bytes, buffers: Any, used_dill: bool, what: str, callback: str = "", peer: str = "") -> Any:
     """Load a value written by :func:`encode`.
 
     Raises:
@@ -96,7 +107,9 @@ def decode(data: bytes, buffers: Any, used_dill: bool, describe: str) -> Any:
             return dill.loads(data, buffers=buffers)
         return pickle.loads(data, buffers=buffers)
     except Exception as exc:
-        raise SerializationError(f"cannot decode {describe}: {type(exc).__name__}: {exc}") from exc
+        raise SerializationError(
+            f"cannot decode {describe(what, callback, peer)}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _find_unpicklable(value: Any) -> Any:

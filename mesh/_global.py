@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import dataclasses
 import secrets
 import threading
 import weakref
@@ -133,6 +134,7 @@ class Global:
         self._stopped = threading.Event()
         self._stopping: asyncio.Future[None] | None = None
         self._thread: threading.Thread | None = None
+        self._start_task: asyncio.Task[None] | None = None
         self.call = Caller(self)
 
         running = asyncio._get_running_loop()
@@ -188,7 +190,7 @@ class Global:
             if self.init_node:
                 config = self._config
                 if self._use_controller:
-                    config = _replace(config, controller=self._controller_address)
+                    config = dataclasses.replace(config, controller=self._controller_address)
                 node = Node(config)
                 await node.start()
                 self._node = node
@@ -259,8 +261,8 @@ class Global:
         if self._stopping is None:
             self._stopping = self._loop.create_future()
             try:
-                if not self._started.done():
-                    self._start_task_cancel()
+                if not self._started.done() and self._start_task is not None:
+                    self._start_task.cancel()
                 if self._node is not None:
                     await self._node.stop(self.stop_grace)
                 await self._withdraw_controller()
@@ -276,11 +278,6 @@ class Global:
         mdns, self._controller_mdns = self._controller_mdns, None
         if mdns is not None:
             await mdns.aclose()
-
-    def _start_task_cancel(self) -> None:
-        task = getattr(self, "_start_task", None)
-        if task is not None:
-            task.cancel()
 
     def join(self) -> None:
         """Block until this Global is stopped (by :meth:`stop` from another thread, or Ctrl-C)."""
@@ -364,12 +361,6 @@ async def _create_future() -> asyncio.Future[Any]:
 
 async def _wait(future: asyncio.Future[Any]) -> Any:
     return await asyncio.shield(future)
-
-
-def _replace(config: NodeConfig, **changes: Any) -> NodeConfig:
-    from dataclasses import replace
-
-    return replace(config, **changes)
 
 
 def _stop_at_exit(ref: weakref.ref[Global]) -> None:

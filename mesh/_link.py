@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 
-from ._codec import Encoded
+from ._codec import Encoded, describe
 from ._proto import mesh_pb2 as pb
 from .errors import MeshError, PayloadTooLarge, PeerUnavailable
 
@@ -84,7 +84,6 @@ class PeerLink:
         own_limit = node.config.max_message_size
         # The peer's receive limit bounds what this link may send; 0 means it did not say.
         self.peer_limit = min(own_limit, hello.max_message_size or own_limit)
-        self._max_frame = self.peer_limit
         self._wakeup = asyncio.Event()
         self._pending: dict[int, ReplyWaiter] = {}
         self._ids = itertools.count(1)
@@ -101,7 +100,7 @@ class PeerLink:
 
     def _envelope(self, size: int) -> pb.Envelope:
         frame = self._frames[-1]
-        if self._frame_bytes and self._frame_bytes + size > self._max_frame:
+        if self._frame_bytes and self._frame_bytes + size > self.peer_limit:
             frame = pb.Frame()
             self._frames.append(frame)
             self._frame_bytes = 0
@@ -126,7 +125,7 @@ class PeerLink:
         """
         if self.closed:
             raise PeerUnavailable(self.peer_name, self.close_reason or "the link is closed")
-        too_large = self.too_large(f"the arguments of callback {name!r}", encoded.size)
+        too_large = self.too_large("arguments", name, encoded.size)
         if too_large is not None:
             raise too_large
         call_id = next(self._ids)
@@ -153,13 +152,13 @@ class PeerLink:
         self._pending[call_id] = future
         return call_id, future
 
-    def too_large(self, describe: str, size: int) -> PayloadTooLarge | None:
+    def too_large(self, what: str, callback: str, size: int) -> PayloadTooLarge | None:
         """The error for sending ``size`` encoded bytes to the peer, or None when they fit its limit."""
         if size <= self.peer_limit:
             return None
         return PayloadTooLarge(
-            f"cannot send {describe} to node {self.peer_name!r}: encoded size {size} bytes is over the "
-            f"limit of {self.peer_limit} bytes (the max_message_size of both nodes must allow it); raise "
+            f"cannot send the {describe(what, callback)} to node {self.peer_name!r}: encoded size {size} bytes "
+            f"is over the limit of {self.peer_limit} bytes (the max_message_size of both nodes must allow it); raise "
             "max_message_size on every node, or send the data through storage"
         )
 

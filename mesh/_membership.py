@@ -41,6 +41,10 @@ class Membership:
         self._on_removed = on_removed
 
     def upsert(self, node_id: str, name: str, address: str, callbacks: Iterable[str], source: str) -> None:
+        self._put(node_id, name, address, callbacks, source)
+        self._rebuild()
+
+    def _put(self, node_id: str, name: str, address: str, callbacks: Iterable[str], source: str) -> None:
         member = self._members.get(node_id)
         if member is None:
             member = Member(node_id, name, address, frozenset(callbacks), {source})
@@ -51,7 +55,6 @@ class Membership:
             member.callbacks = frozenset(callbacks)
             member.sources.add(source)
         self._by_name[name] = node_id
-        self._rebuild()
 
     def drop(self, node_id: str, source: str) -> None:
         member = self._members.get(node_id)
@@ -73,7 +76,7 @@ class Membership:
         seen = set()
         for node_id, name, address, callbacks in members:
             seen.add(node_id)
-            self.upsert(node_id, name, address, callbacks, source)
+            self._put(node_id, name, address, callbacks, source)
         for node_id in [n for n, m in self._members.items() if source in m.sources and n not in seen]:
             self.drop(node_id, source)
         self._rebuild()

@@ -228,7 +228,8 @@ class Node:
         return encode(
             (tuple([wrap_large_bytes(a) for a in args]), kwargs),
             self.config.max_message_size,
-            f"arguments of callback {name!r}",
+            "arguments",
+            name,
         )
 
     async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> Any:
@@ -504,9 +505,9 @@ class Node:
                 )
             return
         if isinstance(outcome, pb.Error):
-            too_large = link.too_large(f"the exception raised by callback {name!r}", outcome.ByteSize())
+            too_large = link.too_large("exception", name, outcome.ByteSize())
         else:
-            too_large = link.too_large(f"the result of callback {name!r}", outcome.size)
+            too_large = link.too_large("result", name, outcome.size)
         if too_large is not None:
             outcome = exception_reply(too_large)
         if isinstance(outcome, pb.Error):

@@ -52,7 +52,7 @@ def exception_reply(exc: BaseException) -> pb.Error:
 def value_of(reply: pb.Result | pb.Error, callback: str, peer: str) -> Any:
     """The value a reply carries, or raise the error it carries."""
     if isinstance(reply, pb.Result):
-        return decode(reply.value, reply.buffers, reply.dill, f"result of callback {callback!r} from {peer!r}")
+        return decode(reply.value, reply.buffers, reply.dill, "result", callback, peer)
     raise exception_of(reply, callback, peer)
 
 

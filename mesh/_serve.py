@@ -21,9 +21,7 @@ def decode_args(callback: LocalCallback, call: pb.Call) -> tuple[tuple[Any, ...]
     Raises:
         SerializationError: they cannot be unpickled here.
     """
-    args, kwargs = decode(
-        call.args, call.buffers, bool(call.flags & pb.CALL_FLAG_DILL), f"arguments of callback {callback.name!r}"
-    )
+    args, kwargs = decode(call.args, call.buffers, bool(call.flags & pb.CALL_FLAG_DILL), "arguments", callback.name)
     return args, kwargs
 
 
@@ -69,6 +67,6 @@ def _type_error_reply(
 
 def _encode_result(callback: LocalCallback, value: Any, max_size: int) -> Encoded | pb.Error:
     try:
-        return encode(wrap_large_bytes(value), max_size, f"result of callback {callback.name!r}")
+        return encode(wrap_large_bytes(value), max_size, "result", callback.name)
     except SerializationError as exc:
         return exception_reply(exc)
