@@ -19,6 +19,7 @@ from ._controller_client import RETRY_MAX, RETRY_MIN
 from ._handoff import Handoff, ReplyFuture
 from ._link import PeerLink, Reply
 from ._membership import CONTROLLER, LINK, SELF, Member, Membership
+from ._memory import tune_malloc
 from ._outcome import error_reply, exception_reply, value_of
 from ._proto import mesh_pb2 as pb
 from ._proto import mesh_pb2_grpc as pb_grpc
@@ -122,6 +123,7 @@ class Node:
 
     async def start(self) -> None:
         """Serve the node's endpoint, join the controller or peers."""
+        tune_malloc()
         server = grpc.aio.server(options=_transport.server_options(self.config.max_message_size))
         pb_grpc.add_MeshServicer_to_server(_MeshService(self), server)
         self.address = _transport.bind(
