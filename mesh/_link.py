@@ -8,7 +8,6 @@ pass the message size limit.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import itertools
 import logging
 import pickle
@@ -23,6 +22,7 @@ from .errors import MeshError, PayloadTooLarge, PeerUnavailable
 
 if TYPE_CHECKING:
     from ._node import Node
+    from ._workers import Job
 
 logger = logging.getLogger("mesh")
 
@@ -75,7 +75,7 @@ class PeerLink:
         self.dialled_by = dialled_by
         self.closed = False
         self.close_reason = ""
-        self.incoming: dict[int, asyncio.Future[Any] | concurrent.futures.Future[Any]] = {}
+        self.incoming: dict[int, asyncio.Future[Any] | Job] = {}
         self.schedules: dict[int, Any] = {}
         self._stream = stream
         self._on_close = on_close

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import uuid
@@ -27,6 +26,7 @@ from ._registry import REGISTRY, CallbackRegistry, LocalCallback
 from ._schedule import Recurring
 from ._security import TLSConfig
 from ._serve import decode_args, serve_async, serve_sync
+from ._workers import Job, WorkerPool
 from .errors import (
     AuthenticationError,
     BadArguments,
@@ -111,9 +111,7 @@ class Node:
         self._all_links: set[PeerLink] = set()
         self._dials: dict[str, asyncio.Task[PeerLink]] = {}
         self._channels: dict[PeerLink, grpc.aio.Channel] = {}
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            config.max_workers, thread_name_prefix=f"mesh-{config.name}"
-        )
+        self._workers = WorkerPool(config.max_workers, f"mesh-{config.name}", self.loop)
         self._server: grpc.aio.Server | None = None
         self._controller: Any = None
         self._discovery: Any = None
@@ -199,7 +197,7 @@ class Node:
         if self._server is not None:
             await self._server.stop(None)
         _transport.remove_unix_socket(self.address)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._workers.shutdown(wait=False, cancel_futures=True)
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, keeping a reference until it ends."""
@@ -446,7 +444,7 @@ class Node:
         """Start ``callback`` (async on the loop, sync in a worker thread); the future has its value."""
         if callback.is_async:
             return self.loop.create_task(callback.fn(*args, **kwargs))
-        return self.loop.run_in_executor(self._executor, lambda: callback.fn(*args, **kwargs))
+        return self.loop.run_in_executor(self._workers, lambda: callback.fn(*args, **kwargs))
 
     # ------------------------------------------------------------------ serving calls
 
@@ -474,10 +472,13 @@ class Node:
             link.incoming[call_id] = task
             task.add_done_callback(lambda done: self._reply(link, call_id, name, no_return, done))
         else:
-            job = self._executor.submit(serve_sync, callback, call, self.config.max_message_size)
-            link.incoming[call_id] = job
-            # Runs in the worker thread: the replies of a burst of calls wake the loop once.
-            job.add_done_callback(lambda done: self.handoff(self._reply, link, call_id, name, no_return, done))
+            # The reply is handed back from the worker thread: the replies of a burst of calls wake the loop once.
+            link.incoming[call_id] = self._workers.start(
+                serve_sync,
+                (callback, call, self.config.max_message_size),
+                self.handoff,
+                (self._reply, link, call_id, name, no_return),
+            )
 
     def _reply(
         self,
@@ -485,7 +486,7 @@ class Node:
         call_id: int,
         name: str,
         no_return: bool,
-        done: asyncio.Future[Any] | concurrent.futures.Future[Any],
+        done: asyncio.Future[Any] | Job,
     ) -> None:
         link.incoming.pop(call_id, None)
         if done.cancelled():
@@ -694,12 +695,13 @@ class Node:
         await self.membership.wait_for(lambda: bool(self.membership.providers(name)))
 
     def statistics(self) -> dict[str, int]:
-        """Counters of this node: members, links, calls in flight. Safe from any thread."""
+        """Counters of this node: members, links, calls in flight, worker threads. Safe from any thread."""
         return {
             "members": len(self.membership.members()),
             "links": len(self.links),
             # list() copies the set in one step, while the loop thread may be adding or dropping links.
             "in_flight": sum(link.in_flight for link in list(self._all_links)),
+            "workers": self._workers.threads,
         }
 
 
