@@ -27,6 +27,7 @@ from .errors import AuthenticationError, ControllerUnavailable, PeerUnavailable
 if TYPE_CHECKING:
     from ._link import FrameStream
     from ._node import Node
+    from ._wire import Outgoing
 
 logger = logging.getLogger("mesh")
 
@@ -41,8 +42,8 @@ class _Refused(Exception):
         self.code = code
 
 
-def _frame(**body: Any) -> pb.Frame:
-    return pb.Frame(items=[pb.Envelope(**body)])
+def _frame(**body: Any) -> Outgoing:
+    return pb.Frame(items=[pb.Envelope(**body)]), ()
 
 
 _ENDED_BEFORE_PROOF = (
@@ -68,7 +69,7 @@ async def _read(read: Callable[[], Awaitable[Any]], what: str, ended: str = "") 
 
 async def _read_single(read: Callable[[], Awaitable[Any]], kind: str, ended: str = "") -> pb.Envelope:
     """The next frame's only envelope, which must be of ``kind``."""
-    frame = await _read(read, kind, ended)
+    frame, _ = await _read(read, kind, ended)
     if len(frame.items) != 1 or frame.items[0].WhichOneof("body") != kind:
         kinds = [envelope.WhichOneof("body") for envelope in frame.items]
         raise _Refused(f"expected a frame of a single {kind}, got {kinds}")

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import pickle
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 
 from ._codec import Encoded, describe
 from ._proto import mesh_pb2 as pb
+from ._wire import Blob, Incoming, Outgoing
 from .errors import MeshError, PayloadTooLarge, PeerUnavailable
 
 if TYPE_CHECKING:
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mesh")
 
-Reply = pb.Result | pb.Error
+# A reply envelope's body, with the out-of-band buffers of a result.
+Reply = tuple[pb.Result | pb.Error, Sequence[memoryview | bytes]]
+NO_BUFFERS: tuple[()] = ()
 
 
 class ReplyWaiter(Protocol):
@@ -44,17 +46,7 @@ class FrameStream(Protocol):
 
     def read(self) -> Awaitable[Any]: ...
 
-    def write(self, frame: pb.Frame) -> Awaitable[None]: ...
-
-
-def as_bytes(buffer: bytes | pickle.PickleBuffer) -> bytes:
-    """A pickle out-of-band buffer as ``bytes``, without copying when it already wraps ``bytes``."""
-    if isinstance(buffer, bytes):
-        return buffer
-    view = buffer.raw()
-    if type(view.obj) is bytes and view.nbytes == len(view.obj):
-        return view.obj
-    return view.tobytes()
+    def write(self, frame: Outgoing) -> Awaitable[None]: ...
 
 
 class PeerLink:
@@ -79,8 +71,12 @@ class PeerLink:
         self.schedules: dict[int, Any] = {}
         self._stream = stream
         self._on_close = on_close
-        self._frames: list[pb.Frame] = [pb.Frame()]
-        self._frame_bytes = 0
+        # Frames waiting for the writer; the last one takes new envelopes, and its blobs their buffers.
+        self._frames: list[Outgoing] = []
+        self._frame: pb.Frame
+        self._blobs: list[Blob]
+        self._new_frame()
+        self._blob_cursor = 0
         own_limit = node.config.max_message_size
         # The peer's receive limit bounds what this link may send; 0 means it did not say.
         self.peer_limit = min(own_limit, hello.max_message_size or own_limit)
@@ -98,16 +94,19 @@ class PeerLink:
 
     # ------------------------------------------------------------------ outgoing
 
+    def _new_frame(self) -> None:
+        self._frame = pb.Frame()
+        self._blobs = []
+        self._frames.append((self._frame, self._blobs))
+        self._frame_bytes = 0
+
     def _envelope(self, size: int) -> pb.Envelope:
-        frame = self._frames[-1]
         if self._frame_bytes and self._frame_bytes + size > self.peer_limit:
-            frame = pb.Frame()
-            self._frames.append(frame)
-            self._frame_bytes = 0
+            self._new_frame()
         self._frame_bytes += size
         if not self._wakeup.is_set():
             self._wakeup.set()
-        envelope: pb.Envelope = frame.items.add()
+        envelope: pb.Envelope = self._frame.items.add()
         return envelope
 
     def send_call(
@@ -135,7 +134,8 @@ class PeerLink:
         call.name = name
         call.args = encoded.data
         if encoded.buffers:
-            call.buffers.extend([as_bytes(b) for b in encoded.buffers])
+            call.buffer_count = len(encoded.buffers)
+            self._blobs.extend(encoded.buffers)
         if encoded.dill:
             flags |= pb.CALL_FLAG_DILL
         call.flags = flags
@@ -178,7 +178,8 @@ class PeerLink:
         result = envelope.result
         result.value = encoded.data
         if encoded.buffers:
-            result.buffers.extend([as_bytes(b) for b in encoded.buffers])
+            result.buffer_count = len(encoded.buffers)
+            self._blobs.extend(encoded.buffers)
         if encoded.dill:
             result.dill = True
 
@@ -199,10 +200,10 @@ class PeerLink:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            frames, self._frames = self._frames, [pb.Frame()]
-            self._frame_bytes = 0
+            frames, self._frames = self._frames, []
+            self._new_frame()
             for frame in frames:
-                if frame.items:
+                if frame[0].items:
                     await self._stream.write(frame)
 
     # ------------------------------------------------------------------ incoming
@@ -217,11 +218,13 @@ class PeerLink:
         reason = "the peer closed the link"
         try:
             while True:
-                frame = await self._stream.read()
-                if frame is grpc.aio.EOF:
+                message: Incoming = await self._stream.read()
+                if message is grpc.aio.EOF:
                     break
+                frame, blobs = message
+                self._blob_cursor = 0
                 for envelope in frame.items:
-                    self._dispatch(envelope)
+                    self._dispatch(envelope, blobs)
         except asyncio.CancelledError:
             reason = self.close_reason or "the link was closed"
             raise
@@ -248,14 +251,28 @@ class PeerLink:
         if self._task is not None and self._task is not asyncio.current_task():
             await asyncio.gather(self._task, return_exceptions=True)
 
-    def _dispatch(self, envelope: pb.Envelope) -> None:
+    def _buffers(self, blobs: Sequence[memoryview | bytes], count: int) -> Sequence[memoryview | bytes]:
+        """The next ``count`` blobs of the frame being read: the buffers of one call or result."""
+        start = self._blob_cursor
+        self._blob_cursor = start + count
+        return blobs[start : start + count]
+
+    def _dispatch(self, envelope: pb.Envelope, blobs: Sequence[memoryview | bytes]) -> None:
         kind = envelope.WhichOneof("body")
-        if kind == "result" or kind == "error":
+        if kind == "result":
+            result = envelope.result
+            buffers = self._buffers(blobs, result.buffer_count) if blobs else NO_BUFFERS
             future = self._pending.pop(envelope.id, None)
             if future is not None and not future.done():
-                future.set_result(envelope.result if kind == "result" else envelope.error)
+                future.set_result((result, buffers))
+        elif kind == "error":
+            future = self._pending.pop(envelope.id, None)
+            if future is not None and not future.done():
+                future.set_result((envelope.error, NO_BUFFERS))
         elif kind == "call":
-            self.node.on_call(self, envelope.id, envelope.call)
+            call = envelope.call
+            buffers = self._buffers(blobs, call.buffer_count) if blobs else NO_BUFFERS
+            self.node.on_call(self, envelope.id, call, buffers)
         elif kind == "cancel":
             self.node.on_cancel(self, envelope.id)
         elif kind == "offer":

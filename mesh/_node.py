@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from . import _handshake, _interfaces, _transport
+from . import _handshake, _interfaces, _transport, _wire
 from ._codec import Encoded, encode, wrap_large_bytes
 from ._controller_client import RETRY_MAX, RETRY_MIN
 from ._handoff import Handoff, ReplyFuture
@@ -21,7 +21,6 @@ from ._membership import CONTROLLER, LINK, SELF, Member, Membership
 from ._memory import tune_malloc
 from ._outcome import error_reply, exception_reply, value_of
 from ._proto import mesh_pb2 as pb
-from ._proto import mesh_pb2_grpc as pb_grpc
 from ._registry import REGISTRY, CallbackRegistry, LocalCallback
 from ._schedule import Recurring
 from ._security import TLSConfig
@@ -41,7 +40,8 @@ from .errors import (
 
 logger = logging.getLogger("mesh")
 
-PROTOCOL_VERSION = 1
+# 2: out-of-band buffers travel as the frame's blobs.
+PROTOCOL_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +123,7 @@ class Node:
         """Serve the node's endpoint, join the controller or peers."""
         tune_malloc()
         server = grpc.aio.server(options=_transport.server_options(self.config.max_message_size))
-        pb_grpc.add_MeshServicer_to_server(_MeshService(self), server)
+        server.add_generic_rpc_handlers((_wire.connect_handler(self._serve_link),))
         self.address = _transport.bind(
             server, self.config.listen, f"node {self.name!r}", self.config.secret, self.config.tls
         )
@@ -448,7 +448,7 @@ class Node:
 
     # ------------------------------------------------------------------ serving calls
 
-    def on_call(self, link: PeerLink, call_id: int, call: pb.Call) -> None:
+    def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Sequence[memoryview | bytes]) -> None:
         no_return = bool(call.flags & pb.CALL_FLAG_NO_RETURN)
         if self.stopping:
             if not no_return:
@@ -462,20 +462,22 @@ class Node:
                 link.send_error(call_id, error_reply(pb.ERROR_KIND_UNKNOWN_CALLBACK, call.name))
             return
         if call.HasField("schedule"):
-            self._start_schedule(link, call_id, callback, call)
+            self._start_schedule(link, call_id, callback, call, buffers)
             return
         name = call.name
         if callback.inline and not callback.is_async:
-            self._send_outcome(link, call_id, name, no_return, serve_sync(callback, call, self.config.max_message_size))
+            self._send_outcome(
+                link, call_id, name, no_return, serve_sync(callback, call, buffers, self.config.max_message_size)
+            )
         elif callback.is_async:
-            task = self.loop.create_task(serve_async(callback, call, self.config.max_message_size))
+            task = self.loop.create_task(serve_async(callback, call, buffers, self.config.max_message_size))
             link.incoming[call_id] = task
             task.add_done_callback(lambda done: self._reply(link, call_id, name, no_return, done))
         else:
             # The reply is handed back from the worker thread: the replies of a burst of calls wake the loop once.
             link.incoming[call_id] = self._workers.start(
                 serve_sync,
-                (callback, call, self.config.max_message_size),
+                (callback, call, buffers, self.config.max_message_size),
                 self.handoff,
                 (self._reply, link, call_id, name, no_return),
             )
@@ -518,9 +520,16 @@ class Node:
         else:
             link.send_result(call_id, outcome)
 
-    def _start_schedule(self, link: PeerLink, call_id: int, callback: LocalCallback, call: pb.Call) -> None:
+    def _start_schedule(
+        self,
+        link: PeerLink,
+        call_id: int,
+        callback: LocalCallback,
+        call: pb.Call,
+        buffers: Sequence[memoryview | bytes],
+    ) -> None:
         try:
-            args, kwargs = decode_args(callback, call)
+            args, kwargs = decode_args(callback, call, buffers)
         except SerializationError as exc:
             link.send_error(call_id, exception_reply(exc))
             return
@@ -622,7 +631,7 @@ class Node:
         """
         channel = _transport.open_channel(address, self.config.max_message_size, self.config.tls)
         try:
-            stream = pb_grpc.MeshStub(channel).Connect()
+            stream = _wire.open_stream(channel)
             hello = await _handshake.as_dialler(self, stream, peer_name)
         except grpc.aio.AioRpcError as exc:
             await channel.close(None)
@@ -635,6 +644,13 @@ class Node:
         self.register_link(link, hello)
         self.spawn(link.run())
         return link
+
+    async def _serve_link(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        """The server side of a peer link: one ``Connect`` stream."""
+        hello = await _handshake.as_listener(self, context)
+        link = PeerLink(self, hello, context, dialled_by=hello.node_id)
+        self.register_link(link, hello)
+        await link.run()
 
     def register_link(self, link: PeerLink, hello: pb.Hello) -> None:
         """Make ``link`` the link to its peer, unless a link dialled by the smaller node id exists."""
@@ -732,20 +748,6 @@ def _expire_reply(reply: ReplyFuture, link: PeerLink, timeout: float) -> None:
         reply.set_exception(
             CallTimeout(f"callback {reply.name!r} on node {link.peer_name!r} did not answer within {timeout} s")
         )
-
-
-class _MeshService(pb_grpc.MeshServicer):
-    """The server side of peer links."""
-
-    def __init__(self, node: Node) -> None:
-        self._node = node
-
-    async def Connect(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
-        node = self._node
-        hello = await _handshake.as_listener(node, context)
-        link = PeerLink(node, hello, context, dialled_by=hello.node_id)
-        node.register_link(link, hello)
-        await link.run()
 
 
 def member_list(members: Iterable[Member]) -> list[dict[str, Any]]:

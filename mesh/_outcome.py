@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 import dill
@@ -49,11 +50,12 @@ def exception_reply(exc: BaseException) -> pb.Error:
     )
 
 
-def value_of(reply: pb.Result | pb.Error, callback: str, peer: str) -> Any:
-    """The value a reply carries, or raise the error it carries."""
-    if isinstance(reply, pb.Result):
-        return decode(reply.value, reply.buffers, reply.dill, "result", callback, peer)
-    raise exception_of(reply, callback, peer)
+def value_of(reply: tuple[pb.Result | pb.Error, Sequence[memoryview | bytes]], callback: str, peer: str) -> Any:
+    """The value a reply (its body and the result's out-of-band buffers) carries, or raise its error."""
+    body, buffers = reply
+    if isinstance(body, pb.Result):
+        return decode(body.value, buffers, body.dill, "result", callback, peer)
+    raise exception_of(body, callback, peer)
 
 
 def exception_of(error: pb.Error, callback: str, peer: str) -> BaseException:

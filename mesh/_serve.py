@@ -6,6 +6,7 @@ can run entirely in a worker thread and hand back only bytes ready to send.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ._codec import Encoded, decode, encode, wrap_large_bytes
@@ -15,20 +16,24 @@ from ._registry import LocalCallback
 from .errors import SerializationError
 
 
-def decode_args(callback: LocalCallback, call: pb.Call) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The ``(args, kwargs)`` of ``call``.
+def decode_args(
+    callback: LocalCallback, call: pb.Call, buffers: Sequence[memoryview | bytes]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The ``(args, kwargs)`` of ``call``, whose out-of-band buffers are ``buffers``.
 
     Raises:
         SerializationError: they cannot be unpickled here.
     """
-    args, kwargs = decode(call.args, call.buffers, bool(call.flags & pb.CALL_FLAG_DILL), "arguments", callback.name)
+    args, kwargs = decode(call.args, buffers, bool(call.flags & pb.CALL_FLAG_DILL), "arguments", callback.name)
     return args, kwargs
 
 
-def serve_sync(callback: LocalCallback, call: pb.Call, max_size: int) -> Encoded | pb.Error:
+def serve_sync(
+    callback: LocalCallback, call: pb.Call, buffers: Sequence[memoryview | bytes], max_size: int
+) -> Encoded | pb.Error:
     """Run a sync callback for ``call`` (in whatever thread calls this)."""
     try:
-        args, kwargs = decode_args(callback, call)
+        args, kwargs = decode_args(callback, call, buffers)
     except SerializationError as exc:
         return exception_reply(exc)
     try:
@@ -40,10 +45,12 @@ def serve_sync(callback: LocalCallback, call: pb.Call, max_size: int) -> Encoded
     return _encode_result(callback, value, max_size)
 
 
-async def serve_async(callback: LocalCallback, call: pb.Call, max_size: int) -> Encoded | pb.Error:
+async def serve_async(
+    callback: LocalCallback, call: pb.Call, buffers: Sequence[memoryview | bytes], max_size: int
+) -> Encoded | pb.Error:
     """Run an async callback for ``call`` on the running loop."""
     try:
-        args, kwargs = decode_args(callback, call)
+        args, kwargs = decode_args(callback, call, buffers)
     except SerializationError as exc:
         return exception_reply(exc)
     try:

@@ -60,7 +60,7 @@ calls = st.builds(
     pb.Call,
     name=st.one_of(st.sampled_from(["echo", "add", "whoami"]), texts),
     args=blobs,
-    buffers=st.lists(blobs, max_size=2),
+    buffer_count=st.integers(0, 3),
     flags=uint32,
     timeout=st.floats(),
     schedule=st.one_of(
@@ -70,9 +70,7 @@ calls = st.builds(
 bodies = st.one_of(
     hellos.map(lambda m: {"hello": m}),
     calls.map(lambda m: {"call": m}),
-    st.builds(pb.Result, value=blobs, buffers=st.lists(blobs, max_size=2), dill=st.booleans()).map(
-        lambda m: {"result": m}
-    ),
+    st.builds(pb.Result, value=blobs, buffer_count=st.integers(0, 3), dill=st.booleans()).map(lambda m: {"result": m}),
     st.builds(pb.Error, type=texts, message=texts, pickled=blobs, kind=st.integers(0, 2**31 - 1)).map(
         lambda m: {"error": m}
     ),
@@ -100,8 +98,14 @@ def _varint(value: int) -> bytes:
 
 # An envelope whose body is a field this protocol version does not know (as a newer peer might send).
 unknown_kinds = st.builds(lambda number, data: _field(number, data), st.integers(9, 2000), blobs)
-frames = st.lists(st.one_of(envelopes, unknown_kinds), max_size=4).map(
-    lambda items: b"".join(_field(1, i) for i in items)
+# Blobs (field 2) go before the envelopes, as nodes write them, and after, as protobuf itself would.
+frames = st.builds(
+    lambda before, items, after: b"".join(
+        [*(_field(2, b) for b in before), *(_field(1, i) for i in items), *(_field(2, b) for b in after)]
+    ),
+    st.lists(blobs, max_size=2),
+    st.lists(st.one_of(envelopes, unknown_kinds), max_size=4),
+    st.lists(blobs, max_size=2),
 )
 raw = st.binary(max_size=200)
 messages = st.one_of(frames, raw)

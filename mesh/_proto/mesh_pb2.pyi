@@ -34,10 +34,12 @@ ERROR_KIND_CANCELLED: ErrorKind
 ERROR_KIND_STOPPING: ErrorKind
 
 class Frame(_message.Message):
-    __slots__ = ("items",)
+    __slots__ = ("items", "blobs")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[Envelope]
-    def __init__(self, items: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ...) -> None: ...
+    blobs: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, items: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., blobs: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Envelope(_message.Message):
     __slots__ = ("id", "hello", "call", "result", "error", "cancel", "offer", "auth")
@@ -104,30 +106,30 @@ class Schedule(_message.Message):
     def __init__(self, at_time: _Optional[_Iterable[float]] = ..., period: _Optional[float] = ...) -> None: ...
 
 class Call(_message.Message):
-    __slots__ = ("name", "args", "buffers", "flags", "timeout", "schedule")
+    __slots__ = ("name", "args", "buffer_count", "flags", "timeout", "schedule")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
-    BUFFERS_FIELD_NUMBER: _ClassVar[int]
+    BUFFER_COUNT_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     name: str
     args: bytes
-    buffers: _containers.RepeatedScalarFieldContainer[bytes]
+    buffer_count: int
     flags: int
     timeout: float
     schedule: Schedule
-    def __init__(self, name: _Optional[str] = ..., args: _Optional[bytes] = ..., buffers: _Optional[_Iterable[bytes]] = ..., flags: _Optional[int] = ..., timeout: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., args: _Optional[bytes] = ..., buffer_count: _Optional[int] = ..., flags: _Optional[int] = ..., timeout: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
-    __slots__ = ("value", "buffers", "dill")
+    __slots__ = ("value", "buffer_count", "dill")
     VALUE_FIELD_NUMBER: _ClassVar[int]
-    BUFFERS_FIELD_NUMBER: _ClassVar[int]
+    BUFFER_COUNT_FIELD_NUMBER: _ClassVar[int]
     DILL_FIELD_NUMBER: _ClassVar[int]
     value: bytes
-    buffers: _containers.RepeatedScalarFieldContainer[bytes]
+    buffer_count: int
     dill: bool
-    def __init__(self, value: _Optional[bytes] = ..., buffers: _Optional[_Iterable[bytes]] = ..., dill: _Optional[bool] = ...) -> None: ...
+    def __init__(self, value: _Optional[bytes] = ..., buffer_count: _Optional[int] = ..., dill: _Optional[bool] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("type", "message", "traceback", "pickled", "kind")

@@ -1,0 +1,103 @@
+"""The bytes of a ``Connect`` stream: a ``Frame`` whose out-of-band buffers are not copied by protobuf.
+
+Putting a 1 MiB buffer into a protobuf message copies it, serializing the message copies it again,
+and on the other side parsing copies it and reading the field copies it once more. Here the
+buffers (the frame's ``blobs``) are written by hand in front of the envelopes, as protobuf's own
+encoding of that field, so the message is still a valid ``Frame`` for any protobuf reader; the
+reader here takes each blob as a slice (a ``memoryview``) of the received message instead.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from typing import TypeAlias
+
+import grpc
+
+from ._proto import mesh_pb2 as pb
+
+Blob: TypeAlias = bytes | memoryview | pickle.PickleBuffer
+# A frame as it is written: the envelopes, and the blobs their calls and results refer to.
+Outgoing: TypeAlias = tuple[pb.Frame, Sequence[Blob]]
+# A frame as it is read: blobs are slices of the received message, or bytes for a plain protobuf writer.
+Incoming: TypeAlias = tuple[pb.Frame, Sequence[memoryview | bytes]]
+
+SERVICE = "mesh.v1.Mesh"
+CONNECT = f"/{SERVICE}/Connect"
+# Field 2 (blobs), wire type 2 (length-delimited).
+_BLOB_TAG = (2 << 3) | 2
+_BLOB_TAG_BYTE = bytes([_BLOB_TAG])
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def serialize(message: Outgoing) -> bytes:
+    """The wire bytes of a frame: its blobs, each tagged as field 2, then its envelopes."""
+    frame, blobs = message
+    body: bytes = frame.SerializeToString()
+    if not blobs:
+        return body
+    parts: list[Blob] = []
+    for blob in blobs:
+        parts += (_BLOB_TAG_BYTE, _varint(memoryview(blob).nbytes), blob)
+    parts.append(body)
+    return b"".join(parts)
+
+
+def deserialize(data: bytes) -> Incoming:
+    """A frame from its wire bytes; leading blobs become slices of ``data``, not copies.
+
+    Raises:
+        ValueError, DecodeError: the bytes are not a ``Frame``.
+    """
+    if not data or data[0] != _BLOB_TAG:
+        frame = pb.Frame.FromString(data)
+        return frame, frame.blobs
+    view = memoryview(data)
+    blobs: list[memoryview | bytes] = []
+    end = len(data)
+    position = 0
+    while position < end and data[position] == _BLOB_TAG:
+        length, position = _read_varint(data, position + 1)
+        if position + length > end:
+            raise ValueError("malformed frame: a blob runs past its end")
+        blobs.append(view[position : position + length])
+        position += length
+    frame = pb.Frame.FromString(view[position:])
+    blobs.extend(frame.blobs)
+    return frame, blobs
+
+
+def _read_varint(data: bytes, position: int) -> tuple[int, int]:
+    value = 0
+    shift = 0
+    while position < len(data) and shift < 64:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7
+    raise ValueError("malformed frame: a blob's length is cut short or too long")
+
+
+def open_stream(channel: grpc.aio.Channel) -> grpc.aio.StreamStreamCall:
+    """Start a ``Connect`` stream on ``channel`` that writes and reads frames in this encoding."""
+    connect = channel.stream_stream(CONNECT, request_serializer=serialize, response_deserializer=deserialize)
+    return connect()
+
+
+def connect_handler(behaviour: grpc.aio.StreamStreamMultiCallable) -> grpc.GenericRpcHandler:
+    """The server side: ``behaviour(request_iterator, context)`` serves each ``Connect`` stream."""
+    method = grpc.stream_stream_rpc_method_handler(
+        behaviour, request_deserializer=deserialize, response_serializer=serialize
+    )
+    return grpc.method_handlers_generic_handler(SERVICE, {"Connect": method})
