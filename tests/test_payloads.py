@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from mesh import FG, Global, PayloadTooLarge
+from mesh import BG, FG, Global, PayloadTooLarge
 from tests.conftest import Proc, free_port
 from tests.shapes import Point
 
@@ -73,3 +74,18 @@ def test_oversized_argument_fails_on_the_caller(peer: Callable[..., tuple[Proc, 
 def test_oversized_result_fails_on_the_callee(pair: Global) -> None:
     with pytest.raises(PayloadTooLarge, match="result of callback 'big'"):
         pair.call.big(81 * MIB) & FG
+
+
+def test_many_calls_with_out_of_band_buffers_in_one_frame(pair: Global) -> None:
+    """Calls sent in one burst share frames; each must get its own buffers back, in order."""
+    g = pair
+    payloads = [bytes([i]) * (100_000 + i) for i in range(12)]
+    echoes = [g.call.echo(p) & BG for p in payloads]
+    smalls = [g.call.echo(i) & BG for i in range(5)]
+    # Two out-of-band buffers in one call, and a small argument between them.
+    swaps = [
+        g.call.apply(lambda x, n, y: (y, n, x), p, i, q) & BG for i, (p, q) in enumerate(itertools.pairwise(payloads))
+    ]
+    assert [r.get(30) for r in echoes] == payloads
+    assert [r.get(30) for r in smalls] == list(range(5))
+    assert [r.get(30) for r in swaps] == [(q, i, p) for i, (p, q) in enumerate(itertools.pairwise(payloads))]
