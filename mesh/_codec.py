@@ -19,6 +19,7 @@ from .errors import PayloadTooLarge, SerializationError
 PROTOCOL = 5
 OUT_OF_BAND_MIN = 64 * 1024
 _MAIN_MARKER = b"__main__"
+_dumps = pickle.dumps
 
 
 class _OutOfBandBytes:
@@ -38,7 +39,7 @@ class Encoded:
     """An encoded value: the pickle stream, its out-of-band buffers, and whether dill wrote it."""
 
     data: bytes
-    buffers: list[bytes | pickle.PickleBuffer]
+    buffers: list[pickle.PickleBuffer]
     dill: bool
     size: int
 
@@ -48,6 +49,14 @@ def wrap_large_bytes(value: Any) -> Any:
     if type(value) is bytes and len(value) >= OUT_OF_BAND_MIN:
         return _OutOfBandBytes(value)
     return value
+
+
+def wrap_large_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``args`` with each large ``bytes`` marked as by :func:`wrap_large_bytes`; ``args`` itself when none is."""
+    for arg in args:
+        if type(arg) is bytes and len(arg) >= OUT_OF_BAND_MIN:
+            return tuple([wrap_large_bytes(a) for a in args])
+    return args
 
 
 def describe(what: str, callback: str = "", peer: str = "") -> str:
@@ -68,32 +77,42 @@ def encode(value: Any, max_size: int, what: str, callback: str = "") -> Encoded:
         SerializationError: neither pickle nor dill can write the value.
         PayloadTooLarge: the encoded value is larger than ``max_size`` bytes.
     """
-    buffers: list[bytes | pickle.PickleBuffer] = []
-    used_dill = False
+    buffers: list[pickle.PickleBuffer] = []
     try:
-        data = pickle.dumps(value, PROTOCOL, buffer_callback=buffers.append)
-        if _MAIN_MARKER in data:
-            raise pickle.PicklingError("refers to __main__, which the peer does not share")
+        data = _dumps(value, PROTOCOL, buffer_callback=buffers.append)
     except Exception:
-        buffers.clear()
-        used_dill = True
-        try:
-            data = dill.dumps(value, PROTOCOL, recurse=True, buffer_callback=buffers.append)
-        except Exception as exc:
-            culprit = _find_unpicklable(value)
-            raise SerializationError(
-                f"cannot encode {describe(what, callback)}: {type(culprit).__qualname__} object "
-                f"{_short_repr(culprit)} cannot be pickled ({exc})"
-            ) from exc
+        return _encode_with_dill(value, max_size, what, callback)
+    if _MAIN_MARKER in data:  # it refers to __main__, which the peer does not share
+        return _encode_with_dill(value, max_size, what, callback)
     size = len(data)
-    for buffer in buffers:
-        size += buffer.raw().nbytes if isinstance(buffer, pickle.PickleBuffer) else len(buffer)
+    if buffers:
+        size += sum(buffer.raw().nbytes for buffer in buffers)
     if size > max_size:
-        raise PayloadTooLarge(
-            f"cannot send {describe(what, callback)}: encoded size {size} bytes is over the limit of {max_size} "
-            "bytes; raise max_message_size on every node, or send the data through storage"
-        )
-    return Encoded(data, buffers, used_dill, size)
+        raise _too_large(size, max_size, what, callback)
+    return Encoded(data, buffers, False, size)
+
+
+def _encode_with_dill(value: Any, max_size: int, what: str, callback: str) -> Encoded:
+    buffers: list[pickle.PickleBuffer] = []
+    try:
+        data = dill.dumps(value, PROTOCOL, recurse=True, buffer_callback=buffers.append)
+    except Exception as exc:
+        culprit = _find_unpicklable(value)
+        raise SerializationError(
+            f"cannot encode {describe(what, callback)}: {type(culprit).__qualname__} object "
+            f"{_short_repr(culprit)} cannot be pickled ({exc})"
+        ) from exc
+    size = len(data) + sum(buffer.raw().nbytes for buffer in buffers)
+    if size > max_size:
+        raise _too_large(size, max_size, what, callback)
+    return Encoded(data, buffers, True, size)
+
+
+def _too_large(size: int, max_size: int, what: str, callback: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"cannot send {describe(what, callback)}: encoded size {size} bytes is over the limit of {max_size} "
+        "bytes; raise max_message_size on every node, or send the data through storage"
+    )
 
 
 def decode(data: bytes, buffers: Any, used_dill: bool, what: str, callback: str = "", peer: str = "") -> Any:

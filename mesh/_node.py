@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 
 from . import _handshake, _interfaces, _transport, _wire
-from ._codec import Encoded, encode, wrap_large_bytes
+from ._codec import Encoded, encode, wrap_large_args
 from ._controller_client import RETRY_MAX, RETRY_MIN
 from ._handoff import Handoff, ReplyFuture
 from ._link import PeerLink, Reply
@@ -226,7 +226,7 @@ class Node:
 
     def encode_args(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Encoded:
         return encode(
-            (tuple([wrap_large_bytes(a) for a in args]), kwargs),
+            (wrap_large_args(args), kwargs),
             self.config.max_message_size,
             "arguments",
             name,
