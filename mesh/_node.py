@@ -465,19 +465,18 @@ class Node:
             self._start_schedule(link, call_id, callback, call, buffers)
             return
         name = call.name
+        max_size = None if no_return else self.config.max_message_size
         if callback.inline and not callback.is_async:
-            self._send_outcome(
-                link, call_id, name, no_return, serve_sync(callback, call, buffers, self.config.max_message_size)
-            )
+            self._send_outcome(link, call_id, name, no_return, serve_sync(callback, call, buffers, max_size))
         elif callback.is_async:
-            task = self.loop.create_task(serve_async(callback, call, buffers, self.config.max_message_size))
+            task = self.loop.create_task(serve_async(callback, call, buffers, max_size))
             link.incoming[call_id] = task
             task.add_done_callback(lambda done: self._reply(link, call_id, name, no_return, done))
         else:
             # The reply is handed back from the worker thread: the replies of a burst of calls wake the loop once.
             link.incoming[call_id] = self._workers.start(
                 serve_sync,
-                (callback, call, buffers, self.config.max_message_size),
+                (callback, call, buffers, max_size),
                 self.handoff,
                 (self._reply, link, call_id, name, no_return),
             )
@@ -497,9 +496,9 @@ class Node:
         self._send_outcome(link, call_id, name, no_return, exception_reply(exc) if exc is not None else done.result())
 
     def _send_outcome(
-        self, link: PeerLink, call_id: int, name: str, no_return: bool, outcome: Encoded | pb.Error
+        self, link: PeerLink, call_id: int, name: str, no_return: bool, outcome: Encoded | pb.Error | None
     ) -> None:
-        if no_return:
+        if no_return or outcome is None:
             if isinstance(outcome, pb.Error):
                 logger.warning(
                     "node %s: NO_RETURN call from %s failed: %s: %s",

@@ -29,9 +29,13 @@ def decode_args(
 
 
 def serve_sync(
-    callback: LocalCallback, call: pb.Call, buffers: Sequence[memoryview | bytes], max_size: int
-) -> Encoded | pb.Error:
-    """Run a sync callback for ``call`` (in whatever thread calls this)."""
+    callback: LocalCallback, call: pb.Call, buffers: Sequence[memoryview | bytes], max_size: int | None
+) -> Encoded | pb.Error | None:
+    """Run a sync callback for ``call`` (in whatever thread calls this).
+
+    ``max_size`` bounds the encoded result; None means nobody waits for it (NO_RETURN): it is not
+    encoded, and only a failure is returned.
+    """
     try:
         args, kwargs = decode_args(callback, call, buffers)
     except SerializationError as exc:
@@ -46,9 +50,9 @@ def serve_sync(
 
 
 async def serve_async(
-    callback: LocalCallback, call: pb.Call, buffers: Sequence[memoryview | bytes], max_size: int
-) -> Encoded | pb.Error:
-    """Run an async callback for ``call`` on the running loop."""
+    callback: LocalCallback, call: pb.Call, buffers: Sequence[memoryview | bytes], max_size: int | None
+) -> Encoded | pb.Error | None:
+    """Run an async callback for ``call`` on the running loop; ``max_size`` as for :func:`serve_sync`."""
     try:
         args, kwargs = decode_args(callback, call, buffers)
     except SerializationError as exc:
@@ -72,7 +76,9 @@ def _type_error_reply(
     return exception_reply(exc)
 
 
-def _encode_result(callback: LocalCallback, value: Any, max_size: int) -> Encoded | pb.Error:
+def _encode_result(callback: LocalCallback, value: Any, max_size: int | None) -> Encoded | pb.Error | None:
+    if max_size is None:
+        return None
     try:
         return encode(wrap_large_bytes(value), max_size, "result", callback.name)
     except SerializationError as exc:
