@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 
 from ._codec import Encoded, describe
 from ._proto import mesh_pb2 as pb
-from ._wire import Blob, Incoming, Outgoing
+from ._wire import Blob, Buffers, Incoming, Outgoing, Reply
 from .errors import MeshError, PayloadTooLarge, PeerUnavailable
 
 if TYPE_CHECKING:
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mesh")
 
-# A reply envelope's body, with the out-of-band buffers of a result.
-Reply = tuple[pb.Result | pb.Error, Sequence[memoryview | bytes]]
 NO_BUFFERS: tuple[()] = ()
 
 
@@ -251,13 +249,13 @@ class PeerLink:
         if self._task is not None and self._task is not asyncio.current_task():
             await asyncio.gather(self._task, return_exceptions=True)
 
-    def _buffers(self, blobs: Sequence[memoryview | bytes], count: int) -> Sequence[memoryview | bytes]:
+    def _buffers(self, blobs: Buffers, count: int) -> Buffers:
         """The next ``count`` blobs of the frame being read: the buffers of one call or result."""
         start = self._blob_cursor
         self._blob_cursor = start + count
         return blobs[start : start + count]
 
-    def _dispatch(self, envelope: pb.Envelope, blobs: Sequence[memoryview | bytes]) -> None:
+    def _dispatch(self, envelope: pb.Envelope, blobs: Buffers) -> None:
         kind = envelope.WhichOneof("body")
         if kind == "result":
             result = envelope.result

@@ -16,7 +16,7 @@ from . import _handshake, _interfaces, _transport, _wire
 from ._codec import Encoded, encode, wrap_large_args
 from ._controller_client import RETRY_MAX, RETRY_MIN
 from ._handoff import Handoff, ReplyFuture
-from ._link import PeerLink, Reply
+from ._link import PeerLink
 from ._membership import CONTROLLER, LINK, SELF, Member, Membership
 from ._memory import tune_malloc
 from ._outcome import error_reply, exception_reply, value_of
@@ -25,6 +25,7 @@ from ._registry import REGISTRY, CallbackRegistry, LocalCallback
 from ._schedule import Recurring
 from ._security import TLSConfig
 from ._serve import decode_args, serve_async, serve_sync
+from ._wire import Buffers, Reply
 from ._workers import Job, WorkerPool
 from .errors import (
     AuthenticationError,
@@ -448,7 +449,7 @@ class Node:
 
     # ------------------------------------------------------------------ serving calls
 
-    def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Sequence[memoryview | bytes]) -> None:
+    def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Buffers) -> None:
         no_return = bool(call.flags & pb.CALL_FLAG_NO_RETURN)
         if self.stopping:
             if not no_return:
@@ -525,7 +526,7 @@ class Node:
         call_id: int,
         callback: LocalCallback,
         call: pb.Call,
-        buffers: Sequence[memoryview | bytes],
+        buffers: Buffers,
     ) -> None:
         try:
             args, kwargs = decode_args(callback, call, buffers)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pickle
 import traceback
-from collections.abc import Sequence
 from typing import Any
 
 import dill
 
 from ._codec import PROTOCOL, decode
 from ._proto import mesh_pb2 as pb
+from ._wire import Reply
 from .errors import (
     BadArguments,
     MeshError,
@@ -50,7 +50,7 @@ def exception_reply(exc: BaseException) -> pb.Error:
     )
 
 
-def value_of(reply: tuple[pb.Result | pb.Error, Sequence[memoryview | bytes]], callback: str, peer: str) -> Any:
+def value_of(reply: Reply, callback: str, peer: str) -> Any:
     """The value a reply (its body and the result's out-of-band buffers) carries, or raise its error."""
     body, buffers = reply
     if isinstance(body, pb.Result):

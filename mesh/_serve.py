@@ -6,19 +6,17 @@ can run entirely in a worker thread and hand back only bytes ready to send.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from ._codec import Encoded, decode, encode, wrap_large_bytes
 from ._outcome import error_reply, exception_reply
 from ._proto import mesh_pb2 as pb
 from ._registry import LocalCallback
+from ._wire import Buffers
 from .errors import SerializationError
 
 
-def decode_args(
-    callback: LocalCallback, call: pb.Call, buffers: Sequence[memoryview | bytes]
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def decode_args(callback: LocalCallback, call: pb.Call, buffers: Buffers) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The ``(args, kwargs)`` of ``call``, whose out-of-band buffers are ``buffers``.
 
     Raises:
@@ -29,7 +27,7 @@ def decode_args(
 
 
 def serve_sync(
-    callback: LocalCallback, call: pb.Call, buffers: Sequence[memoryview | bytes], max_size: int | None
+    callback: LocalCallback, call: pb.Call, buffers: Buffers, max_size: int | None
 ) -> Encoded | pb.Error | None:
     """Run a sync callback for ``call`` (in whatever thread calls this).
 
@@ -50,7 +48,7 @@ def serve_sync(
 
 
 async def serve_async(
-    callback: LocalCallback, call: pb.Call, buffers: Sequence[memoryview | bytes], max_size: int | None
+    callback: LocalCallback, call: pb.Call, buffers: Buffers, max_size: int | None
 ) -> Encoded | pb.Error | None:
     """Run an async callback for ``call`` on the running loop; ``max_size`` as for :func:`serve_sync`."""
     try:

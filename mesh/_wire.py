@@ -4,7 +4,8 @@ Putting a 1 MiB buffer into a protobuf message copies it, serializing the messag
 and on the other side parsing copies it and reading the field copies it once more. Here the
 buffers (the frame's ``blobs``) are written by hand in front of the envelopes, as protobuf's own
 encoding of that field, so the message is still a valid ``Frame`` for any protobuf reader; the
-reader here takes each blob as a slice (a ``memoryview``) of the received message instead.
+reader here takes each blob as a slice (a ``memoryview``) of the received message instead. (A value
+rebuilt on such a slice without copying it, a NumPy array say, keeps the whole message alive.)
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from ._proto import mesh_pb2 as pb
 Blob: TypeAlias = bytes | memoryview | pickle.PickleBuffer
 # A frame as it is written: the envelopes, and the blobs their calls and results refer to.
 Outgoing: TypeAlias = tuple[pb.Frame, Sequence[Blob]]
-# A frame as it is read: blobs are slices of the received message, or bytes for a plain protobuf writer.
-Incoming: TypeAlias = tuple[pb.Frame, Sequence[memoryview | bytes]]
+# Blobs as they are read: slices of the received message, or bytes from a plain protobuf writer.
+Buffers: TypeAlias = Sequence[memoryview | bytes]
+Incoming: TypeAlias = tuple[pb.Frame, Buffers]
+# A reply envelope's body, with the out-of-band buffers of a result.
+Reply: TypeAlias = tuple[pb.Result | pb.Error, Buffers]
 
 SERVICE = "mesh.v1.Mesh"
 CONNECT = f"/{SERVICE}/Connect"
