@@ -9,6 +9,7 @@ copied into the pickle stream.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ PROTOCOL = 5
 OUT_OF_BAND_MIN = 64 * 1024
 _MAIN_MARKER = b"__main__"
 _dumps = pickle.dumps
+# The buffers of a value that has none: shared, so that an encoded call keeps no list alive.
+NO_BUFFERS: tuple[()] = ()
 
 
 class _OutOfBandBytes:
@@ -39,7 +42,7 @@ class Encoded:
     """An encoded value: the pickle stream, its out-of-band buffers, and whether dill wrote it."""
 
     data: bytes
-    buffers: list[pickle.PickleBuffer]
+    buffers: Sequence[pickle.PickleBuffer]
     dill: bool
     size: int
 
@@ -84,9 +87,11 @@ def encode(value: Any, max_size: int, what: str, callback: str = "") -> Encoded:
         return _encode_with_dill(value, max_size, what, callback)
     if _MAIN_MARKER in data:  # it refers to __main__, which the peer does not share
         return _encode_with_dill(value, max_size, what, callback)
-    size = len(data)
-    if buffers:
-        size += sum(buffer.raw().nbytes for buffer in buffers)
+    if not buffers:
+        if len(data) > max_size:
+            raise _too_large(len(data), max_size, what, callback)
+        return Encoded(data, NO_BUFFERS, False, len(data))
+    size = len(data) + sum(buffer.raw().nbytes for buffer in buffers)
     if size > max_size:
         raise _too_large(size, max_size, what, callback)
     return Encoded(data, buffers, False, size)

@@ -32,12 +32,14 @@ class Handoff:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._queue: collections.deque[tuple[Callable[..., None], tuple[Any, ...]]] = collections.deque()
+        # Each entry is ``(fn, *args)``: one tuple a call, since a burst of queued calls is what the
+        # garbage collector walks over again and again.
+        self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._scheduled = False
 
     def __call__(self, fn: Callable[..., None], *args: Any) -> None:
         """Run ``fn(*args)`` on the loop soon. Safe from any thread."""
-        self._queue.append((fn, args))
+        self._queue.append((fn, *args))
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon_threadsafe(self._drain)
@@ -47,7 +49,7 @@ class Handoff:
         self._scheduled = False
         queue = self._queue
         while queue:
-            fn, args = queue.popleft()
+            fn, *args = queue.popleft()
             try:
                 fn(*args)
             except Exception:
@@ -92,8 +94,9 @@ class ReplyFuture:
         self._lock = threading.Lock()
         self._state = _PENDING
         self._value: Any = None
-        self._waiters: list[threading.Lock] = []
-        self._callbacks: list[Callable[[ReplyFuture], None]] = []
+        # Made only when a thread waits or a callback is added: most futures never need them.
+        self._waiters: list[threading.Lock] | None = None
+        self._callbacks: list[Callable[[ReplyFuture], None]] | None = None
 
     def __repr__(self) -> str:
         return f"<ReplyFuture of {self.name!r}: {('pending', 'result', 'error', 'cancelled')[self._state]}>"
@@ -103,12 +106,14 @@ class ReplyFuture:
             if self._state != _PENDING:
                 return False
             self._state, self._value = state, value
-            waiters, self._waiters = self._waiters, []
-            callbacks, self._callbacks = self._callbacks, []
-        for waiter in waiters:
-            waiter.release()
-        for callback in callbacks:
-            callback(self)
+            waiters, self._waiters = self._waiters, None
+            callbacks, self._callbacks = self._callbacks, None
+        if waiters:
+            for waiter in waiters:
+                waiter.release()
+        if callbacks:
+            for callback in callbacks:
+                callback(self)
         return True
 
     def set_result(self, result: Any) -> None:
@@ -132,7 +137,10 @@ class ReplyFuture:
         """Call ``fn(self)`` once done, in the thread that finishes it (at once if it is done)."""
         with self._lock:
             if self._state == _PENDING:
-                self._callbacks.append(fn)
+                if self._callbacks is None:
+                    self._callbacks = [fn]
+                else:
+                    self._callbacks.append(fn)
                 return
         fn(self)
 
@@ -144,11 +152,14 @@ class ReplyFuture:
         with self._lock:
             if self._state != _PENDING:
                 return True
-            self._waiters.append(waiter)
+            if self._waiters is None:
+                self._waiters = [waiter]
+            else:
+                self._waiters.append(waiter)
         if waiter.acquire(timeout=-1 if timeout is None else timeout):
             return True
         with self._lock:
-            if waiter in self._waiters:
+            if self._waiters is not None and waiter in self._waiters:
                 self._waiters.remove(waiter)
         return self._state != _PENDING
 
