@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -23,66 +23,57 @@ async def _wait_for(condition: Callable[[], bool], timeout: float) -> None:
         await asyncio.sleep(0.005)
 
 
-def _run(coro: Any) -> Any:
-    return asyncio.run(coro)
+@contextlib.asynccontextmanager
+async def _pool(max_workers: int) -> AsyncIterator[tuple[WorkerPool, list[Job], threading.Event]]:
+    """A pool on the running loop, the jobs it has finished, and an event that blocking jobs wait on."""
+    workers = WorkerPool(max_workers, "mesh-test-pool", asyncio.get_running_loop())
+    release = threading.Event()
+    try:
+        yield workers, [], release
+    finally:
+        release.set()
+        workers.shutdown(wait=True)
 
 
 def test_a_burst_of_short_jobs_is_run_by_few_threads() -> None:
     async def main() -> int:
-        workers = WorkerPool(32, "mesh-test-pool", asyncio.get_running_loop())
-        done: list[Job] = []
-        try:
+        async with _pool(32) as (workers, done, _):
             for i in range(2000):
                 workers.start(pow, (i, 2), done.append)
             await _wait_for(lambda: len(done) == 2000, 10)
             assert sorted(job.result() for job in done) == [i * i for i in range(2000)]
             return workers.threads
-        finally:
-            workers.shutdown(wait=True)
 
     # A thread pool that wakes a thread per job would start all 32.
-    assert _run(main()) <= 4
+    assert asyncio.run(main()) <= 4
 
 
 def test_a_slow_job_does_not_hold_up_the_jobs_queued_behind_it() -> None:
     async def main() -> None:
-        workers = WorkerPool(4, "mesh-test-pool", asyncio.get_running_loop())
-        release = threading.Event()
-        done: list[Job] = []
-        try:
+        async with _pool(4) as (workers, done, release):
             slow = workers.start(release.wait, (10,), done.append)
             fast = [workers.start(pow, (i, 2), done.append) for i in range(3)]
             await _wait_for(lambda: all(job.done() for job in fast), 2)
             assert not slow.done()
-        finally:
-            release.set()
-            workers.shutdown(wait=True)
 
-    _run(main())
+    asyncio.run(main())
 
 
 def test_no_more_threads_than_max_workers_and_every_job_runs() -> None:
     async def main() -> int:
-        workers = WorkerPool(2, "mesh-test-pool", asyncio.get_running_loop())
-        done: list[Job] = []
-        try:
+        async with _pool(2) as (workers, done, _):
             for _ in range(6):
                 workers.start(time.sleep, (0.05,), done.append)
             await _wait_for(lambda: len(done) == 6, 5)
             return workers.threads
-        finally:
-            workers.shutdown(wait=True)
 
-    assert _run(main()) == 2
+    assert asyncio.run(main()) == 2
 
 
 def test_a_queued_job_can_be_cancelled_and_still_reports_done() -> None:
     async def main() -> None:
-        workers = WorkerPool(1, "mesh-test-pool", asyncio.get_running_loop())
-        release = threading.Event()
-        done: list[Job] = []
-        ran: list[int] = []
-        try:
+        async with _pool(1) as (workers, done, release):
+            ran: list[int] = []
             running = workers.start(release.wait, (10,), done.append)
             await _wait_for(lambda: running._state != 0, 2)
             queued = workers.start(ran.append, (1,), done.append)
@@ -92,42 +83,34 @@ def test_a_queued_job_can_be_cancelled_and_still_reports_done() -> None:
             release.set()
             await _wait_for(lambda: len(done) == 2, 2)
             assert ran == [], "a cancelled job must not run"
-        finally:
-            release.set()
-            workers.shutdown(wait=True)
 
-    _run(main())
+    asyncio.run(main())
 
 
 def test_an_exception_is_kept_for_the_job() -> None:
     async def main() -> None:
-        workers = WorkerPool(1, "mesh-test-pool", asyncio.get_running_loop())
-        done: list[Job] = []
-        try:
+        async with _pool(1) as (workers, done, _):
             workers.start(int, ("not a number",), done.append)
             await _wait_for(lambda: len(done) == 1, 2)
             assert isinstance(done[0].exception(), ValueError)
             with pytest.raises(ValueError, match="not a number"):
                 done[0].result()
-        finally:
-            workers.shutdown(wait=True)
 
-    _run(main())
+    asyncio.run(main())
 
 
 def test_run_in_executor_works_and_shutdown_ends_every_thread() -> None:
     async def main() -> WorkerPool:
         loop = asyncio.get_running_loop()
-        workers = WorkerPool(3, "mesh-test-pool", loop)
-        values = await asyncio.gather(*(loop.run_in_executor(workers, pow, i, 3) for i in range(20)))
-        assert values == [i**3 for i in range(20)]
-        with pytest.raises(ZeroDivisionError):
-            await loop.run_in_executor(workers, divmod, 1, 0)
-        workers.shutdown(wait=True)
+        async with _pool(3) as (workers, _, _):
+            values = await asyncio.gather(*(loop.run_in_executor(workers, pow, i, 3) for i in range(20)))
+            assert values == [i**3 for i in range(20)]
+            with pytest.raises(ZeroDivisionError):
+                await loop.run_in_executor(workers, divmod, 1, 0)
         with pytest.raises(RuntimeError, match="shut down"):
             workers.start(pow, (1, 1))
         return workers
 
-    workers = _run(main())
+    workers = asyncio.run(main())
     assert workers.threads == 0
     assert not [t for t in threading.enumerate() if t.name.startswith("mesh-test-pool")]
