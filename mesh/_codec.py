@@ -20,7 +20,6 @@ from .errors import PayloadTooLarge, SerializationError
 PROTOCOL = 5
 OUT_OF_BAND_MIN = 64 * 1024
 _MAIN_MARKER = b"__main__"
-_dumps = pickle.dumps
 # The buffers of a value that has none: shared, so that an encoded call keeps no list alive.
 NO_BUFFERS: tuple[()] = ()
 
@@ -82,19 +81,12 @@ def encode(value: Any, max_size: int, what: str, callback: str = "") -> Encoded:
     """
     buffers: list[pickle.PickleBuffer] = []
     try:
-        data = _dumps(value, PROTOCOL, buffer_callback=buffers.append)
+        data = pickle.dumps(value, PROTOCOL, buffer_callback=buffers.append)
     except Exception:
         return _encode_with_dill(value, max_size, what, callback)
     if _MAIN_MARKER in data:  # it refers to __main__, which the peer does not share
         return _encode_with_dill(value, max_size, what, callback)
-    if not buffers:
-        if len(data) > max_size:
-            raise _too_large(len(data), max_size, what, callback)
-        return Encoded(data, NO_BUFFERS, False, len(data))
-    size = len(data) + sum(buffer.raw().nbytes for buffer in buffers)
-    if size > max_size:
-        raise _too_large(size, max_size, what, callback)
-    return Encoded(data, buffers, False, size)
+    return _encoded(data, buffers, False, max_size, what, callback)
 
 
 def _encode_with_dill(value: Any, max_size: int, what: str, callback: str) -> Encoded:
@@ -107,17 +99,21 @@ def _encode_with_dill(value: Any, max_size: int, what: str, callback: str) -> En
             f"cannot encode {describe(what, callback)}: {type(culprit).__qualname__} object "
             f"{_short_repr(culprit)} cannot be pickled ({exc})"
         ) from exc
-    size = len(data) + sum(buffer.raw().nbytes for buffer in buffers)
+    return _encoded(data, buffers, True, max_size, what, callback)
+
+
+def _encoded(
+    data: bytes, buffers: list[pickle.PickleBuffer], used_dill: bool, max_size: int, what: str, callback: str
+) -> Encoded:
+    size = len(data)
+    if buffers:
+        size += sum(buffer.raw().nbytes for buffer in buffers)
     if size > max_size:
-        raise _too_large(size, max_size, what, callback)
-    return Encoded(data, buffers, True, size)
-
-
-def _too_large(size: int, max_size: int, what: str, callback: str) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"cannot send {describe(what, callback)}: encoded size {size} bytes is over the limit of {max_size} "
-        "bytes; raise max_message_size on every node, or send the data through storage"
-    )
+        raise PayloadTooLarge(
+            f"cannot send {describe(what, callback)}: encoded size {size} bytes is over the limit of {max_size} "
+            "bytes; raise max_message_size on every node, or send the data through storage"
+        )
+    return Encoded(data, buffers or NO_BUFFERS, used_dill, size)
 
 
 def decode(data: bytes, buffers: Any, used_dill: bool, what: str, callback: str = "", peer: str = "") -> Any:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 
-from ._codec import Encoded, describe
+from ._codec import NO_BUFFERS, Encoded, describe
 from ._proto import mesh_pb2 as pb
 from ._wire import Blob, Buffers, Incoming, Outgoing, Reply
 from .errors import MeshError, PayloadTooLarge, PeerUnavailable
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from ._workers import Job
 
 logger = logging.getLogger("mesh")
-
-NO_BUFFERS: tuple[()] = ()
 
 
 class ReplyWaiter(Protocol):

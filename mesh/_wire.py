@@ -11,8 +11,8 @@ rebuilt on such a slice without copying it, a NumPy array say, keeps the whole m
 from __future__ import annotations
 
 import pickle
-from collections.abc import Sequence
-from typing import TypeAlias
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -99,7 +99,7 @@ def open_stream(channel: grpc.aio.Channel) -> grpc.aio.StreamStreamCall:
     return connect()
 
 
-def connect_handler(behaviour: grpc.aio.StreamStreamMultiCallable) -> grpc.GenericRpcHandler:
+def connect_handler(behaviour: Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]) -> grpc.GenericRpcHandler:
     """The server side: ``behaviour(request_iterator, context)`` serves each ``Connect`` stream."""
     method = grpc.stream_stream_rpc_method_handler(
         behaviour, request_deserializer=deserialize, response_serializer=serialize
