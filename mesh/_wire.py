@@ -27,8 +27,9 @@ Incoming: TypeAlias = tuple[pb.Frame, Buffers]
 # A reply envelope's body, with the out-of-band buffers of a result.
 Reply: TypeAlias = tuple[pb.Result | pb.Error, Buffers]
 
-SERVICE = "mesh.v1.Mesh"
-CONNECT = f"/{SERVICE}/Connect"
+# The names are the proto's own; only the (de)serializers differ from the generated stubs'.
+_SERVICE = pb.DESCRIPTOR.services_by_name["Mesh"]
+_CONNECT = _SERVICE.methods_by_name["Connect"]
 # Field 2 (blobs), wire type 2 (length-delimited).
 _BLOB_TAG = (2 << 3) | 2
 _BLOB_TAG_BYTE = bytes([_BLOB_TAG])
@@ -95,7 +96,9 @@ def _read_varint(data: bytes, position: int) -> tuple[int, int]:
 
 def open_stream(channel: grpc.aio.Channel) -> grpc.aio.StreamStreamCall:
     """Start a ``Connect`` stream on ``channel`` that writes and reads frames in this encoding."""
-    connect = channel.stream_stream(CONNECT, request_serializer=serialize, response_deserializer=deserialize)
+    connect = channel.stream_stream(
+        f"/{_SERVICE.full_name}/{_CONNECT.name}", request_serializer=serialize, response_deserializer=deserialize
+    )
     return connect()
 
 
@@ -104,4 +107,4 @@ def connect_handler(behaviour: Callable[[Any, grpc.aio.ServicerContext], Awaitab
     method = grpc.stream_stream_rpc_method_handler(
         behaviour, request_deserializer=deserialize, response_serializer=serialize
     )
-    return grpc.method_handlers_generic_handler(SERVICE, {"Connect": method})
+    return grpc.method_handlers_generic_handler(_SERVICE.full_name, {_CONNECT.name: method})

@@ -137,7 +137,9 @@ class WorkerPool(concurrent.futures.Executor):
         self._jobs.append(job)
         if self._looking == 0:
             self._wake_if_nobody_looks()
-        if not self._watching:
+        # A lone job with a thread looking for it is taken at once; only jobs queued behind another
+        # (which may be slow), or with every thread busy, need the watch.
+        if not self._watching and (len(self._jobs) > 1 or self._looking == 0):
             self._watching = True
             self._taken_seen = self._taken
             self._loop.call_later(STALL, self._watch)

@@ -114,3 +114,18 @@ def test_run_in_executor_works_and_shutdown_ends_every_thread() -> None:
     workers = asyncio.run(main())
     assert workers.threads == 0
     assert not [t for t in threading.enumerate() if t.name.startswith("mesh-test-pool")]
+
+
+def test_a_lone_job_for_a_looking_thread_sets_no_timer() -> None:
+    """Sequential calls (one job at a time) must not pay for a loop timer each."""
+
+    async def main() -> None:
+        async with _pool(4) as (workers, done, _):
+            workers.start(pow, (2, 2), done.append)
+            # The first job's thread has gone back to sleep; the next job wakes it.
+            await _wait_for(lambda: len(done) == 1 and len(workers._sleepers) == 1, 2)
+            workers.start(pow, (3, 2), done.append)
+            assert not workers._watching
+            await _wait_for(lambda: len(done) == 2, 2)
+
+    asyncio.run(main())
