@@ -6,7 +6,7 @@ handing the GIL to each other than running callbacks. A :class:`WorkerPool` wake
 when no thread is *looking* for work, so a burst of short calls is run back to back by one thread.
 A slow callback must not hold up the calls queued behind it: a watch on the node's loop wakes one
 more thread whenever jobs are waiting and no thread has taken one for :data:`STALL` seconds (up to
-``max_workers`` running at once).
+``max_workers`` running at once), unless the loop itself held the GIL for most of that time.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import collections
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -109,6 +110,9 @@ class WorkerPool(concurrent.futures.Executor):
         # Jobs taken by threads so far, and the count the watch saw last; equal means no progress.
         self._taken = 0
         self._taken_seen = 0
+        # The loop thread's CPU time when the watch looked last (see _watch).
+        self._loop_cpu_seen = 0.0
+        self._watch_time = 0.0
         self._watching = False
         self._shutdown = False
 
@@ -141,7 +145,7 @@ class WorkerPool(concurrent.futures.Executor):
         # (which may be slow), or with every thread busy, need the watch.
         if not self._watching and (len(self._jobs) > 1 or self._looking == 0):
             self._watching = True
-            self._taken_seen = self._taken
+            self._mark(self._taken, time.thread_time(), time.monotonic())
             self._loop.call_later(STALL, self._watch)
         return job
 
@@ -155,10 +159,18 @@ class WorkerPool(concurrent.futures.Executor):
         if not self._jobs or self._shutdown:
             self._watching = False
             return
-        if self._taken == self._taken_seen:
+        loop_cpu, now = time.thread_time(), time.monotonic()
+        # No job taken while the loop itself ran for most of the interval proves nothing: the workers
+        # may only have waited for the GIL, and one more thread would only wait with them.
+        loop_was_busy = loop_cpu - self._loop_cpu_seen >= (now - self._watch_time) / 2
+        if self._taken == self._taken_seen and not loop_was_busy:
             self._wake_if_nobody_looks()
-        self._taken_seen = self._taken
+        self._mark(self._taken, loop_cpu, now)
         self._loop.call_later(STALL, self._watch)
+
+    def _mark(self, taken: int, loop_cpu: float, now: float) -> None:
+        """What the watch compares with next time: jobs taken, the loop thread's CPU time, the time."""
+        self._taken_seen, self._loop_cpu_seen, self._watch_time = taken, loop_cpu, now
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         """``Executor.submit``, for ``loop.run_in_executor``."""

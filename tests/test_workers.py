@@ -48,6 +48,33 @@ def test_a_burst_of_short_jobs_is_run_by_few_threads() -> None:
     assert asyncio.run(main()) <= 4
 
 
+def _spin(seconds: float) -> None:
+    """Hold this thread (and the GIL) busy for ``seconds``."""
+    deadline = time.thread_time() + seconds
+    while time.thread_time() < deadline:
+        pass
+
+
+def test_the_watch_wakes_no_thread_for_an_interval_the_loop_spent_running() -> None:
+    async def main() -> tuple[int, int]:
+        async with _pool(4) as (workers, done, _):
+            # A job queued with no thread for it and no progress since: what the watch looks for.
+            workers._jobs.append(Job(workers, pow, (2, 2), done.append, ()))
+            workers._watching = True
+            workers._mark(workers._taken, time.thread_time(), time.monotonic())
+            _spin(0.01)  # the loop busy: workers could not have taken a job, stalled or not
+            workers._watch()
+            after_busy = workers.threads
+            workers._mark(workers._taken, time.thread_time(), time.monotonic())
+            time.sleep(0.01)  # the loop idle: a queue that did not move is stalled
+            workers._watch()
+            after_idle = workers.threads
+            await _wait_for(lambda: len(done) == 1, 5)
+            return after_busy, after_idle
+
+    assert asyncio.run(main()) == (0, 1)
+
+
 def test_a_slow_job_does_not_hold_up_the_jobs_queued_behind_it() -> None:
     async def main() -> None:
         async with _pool(4) as (workers, done, release):
