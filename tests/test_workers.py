@@ -66,7 +66,7 @@ def test_the_watch_wakes_no_thread_for_an_interval_the_loop_spent_running() -> N
             workers._watch()
             after_busy = workers.threads
             workers._mark(workers._taken, time.thread_time(), time.monotonic())
-            time.sleep(0.01)  # the loop idle: a queue that did not move is stalled
+            await asyncio.sleep(0.01)  # the loop idle: a queue that did not move is stalled
             workers._watch()
             after_idle = workers.threads
             await _wait_for(lambda: len(done) == 1, 5)
