@@ -185,7 +185,7 @@ class Node:
         if self._controller is not None:
             await self._controller.stop()
         deadline = self.loop.time() + grace
-        while any(link.in_flight for link in self._all_links) and self.loop.time() < deadline:  # noqa: ASYNC110
+        while self._busy() and self.loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         for link in list(self._all_links):
             link.close(f"node {self.name!r} stopped", NodeStopped(f"node {self.name!r} stopped before the reply came"))
@@ -199,6 +199,10 @@ class Node:
             await self._server.stop(None)
         _transport.remove_unix_socket(self.address)
         self._workers.shutdown(wait=False, cancel_futures=True)
+
+    def _busy(self) -> bool:
+        """Calls in flight on a link, or NO_RETURN calls still queued or running in the worker pool."""
+        return self._workers.unfinished > 0 or any(link.in_flight for link in self._all_links)
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, keeping a reference until it ends."""
@@ -473,6 +477,9 @@ class Node:
             task = self.loop.create_task(serve_async(callback, call, buffers, max_size))
             link.incoming[call_id] = task
             task.add_done_callback(lambda done: self._reply(link, call_id, name, no_return, done))
+        elif no_return:
+            # Nothing goes back to the loop (a failure is logged by the worker); stop() waits for the pool.
+            self._workers.start(serve_sync, (callback, call, buffers, None), _log_no_return_job, (self.name, link))
         else:
             # The reply is handed back from the worker thread: the replies of a burst of calls wake the loop once.
             link.incoming[call_id] = self._workers.start(
@@ -501,13 +508,7 @@ class Node:
     ) -> None:
         if no_return or outcome is None:
             if isinstance(outcome, pb.Error):
-                logger.warning(
-                    "node %s: NO_RETURN call from %s failed: %s: %s",
-                    self.name,
-                    link.peer_name,
-                    outcome.type,
-                    outcome.message,
-                )
+                _log_no_return_failure(self.name, link, outcome)
             return
         if isinstance(outcome, pb.Error):
             too_large = link.too_large("exception", name, outcome.ByteSize())
@@ -735,6 +736,19 @@ def broadcast_results(members: Sequence[Member], outcomes: Sequence[Any]) -> dic
     if errors:
         raise BroadcastError(results, errors)
     return results
+
+
+def _log_no_return_failure(node_name: str, link: PeerLink, error: pb.Error) -> None:
+    logger.warning(
+        "node %s: NO_RETURN call from %s failed: %s: %s", node_name, link.peer_name, error.type, error.message
+    )
+
+
+def _log_no_return_job(node_name: str, link: PeerLink, job: Job) -> None:
+    """``on_done`` of a NO_RETURN call run in a worker thread: only a failure is reported."""
+    outcome = job.result() if not job.cancelled() else None
+    if isinstance(outcome, pb.Error):
+        _log_no_return_failure(node_name, link, outcome)
 
 
 def _expire(future: asyncio.Future[Any], name: str, peer: str, timeout: float) -> None:

@@ -109,6 +109,7 @@ class WorkerPool(concurrent.futures.Executor):
         self._looking = 0
         # Jobs taken by threads so far, and the count the watch saw last; equal means no progress.
         self._taken = 0
+        self._finished = 0
         self._taken_seen = 0
         # The loop thread's CPU time when the watch looked last (see _watch).
         self._loop_cpu_seen = 0.0
@@ -120,6 +121,11 @@ class WorkerPool(concurrent.futures.Executor):
     def threads(self) -> int:
         """Worker threads started and not ended (they stay, idle, until shutdown)."""
         return len(self._threads)
+
+    @property
+    def unfinished(self) -> int:
+        """Jobs queued or running (a cancelled job counts until a thread drops it)."""
+        return len(self._jobs) + self._taken - self._finished
 
     def start(
         self,
@@ -244,6 +250,7 @@ class WorkerPool(concurrent.futures.Executor):
             job._run()
             with lock:
                 self._looking += 1
+                self._finished += 1
 
     def _unsleep(self, sleeper: threading.Lock) -> bool:
         """Count a thread that was going to sleep as looking again, unless it was woken already."""

@@ -3,12 +3,17 @@ caller's thread, and sync callbacks marked ``inline`` that run on the callee's l
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, BroadcastError, Global, callback
+from mesh._node import Node, NodeConfig
+from mesh._registry import CallbackRegistry
 from tests.conftest import Proc, free_port
 from tests.shapes import Refused
 
@@ -87,3 +92,52 @@ def test_callback_decorator_with_options_returns_the_function() -> None:
 
     assert callback(inline=True)(plain) is plain
     assert plain(1) == 2
+
+
+def test_a_failed_no_return_call_is_logged_by_the_callee(peer: Callable[..., tuple[Proc, str]]) -> None:
+    port = free_port()
+    g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
+    try:
+        proc, _ = peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port))
+        g.wait_function("refuse", timeout=10)
+        g.call.refuse("lost in a worker") & NO_RETURN
+        g.call.inline_refuse("lost inline") & NO_RETURN
+        deadline = time.monotonic() + 10
+        while not all(text in proc.text() for text in ("lost in a worker", "lost inline")):
+            assert time.monotonic() < deadline, proc.text()
+        logged = [line for line in proc.text().splitlines() if "NO_RETURN call from main failed" in line]
+        assert len(logged) == 2, proc.text()
+    finally:
+        g.stop()
+
+
+def test_a_stopping_node_runs_the_no_return_calls_it_has_queued_within_its_grace(tmp_path: Path) -> None:
+    ran: list[int] = []
+    first = threading.Event()
+
+    def slow(i: int) -> None:
+        time.sleep(0.05)
+        ran.append(i)
+        first.set()
+
+    async def main() -> None:
+        registry = CallbackRegistry()
+        registry.register("slow", slow)
+        callee = Node(NodeConfig(name="callee", listen=f"unix:{tmp_path}/callee.sock", max_workers=2), registry)
+        await callee.start()
+        caller = Node(NodeConfig(name="caller", listen=f"unix:{tmp_path}/caller.sock", peers=(callee.address,)))
+        await caller.start()
+        try:
+            await asyncio.wait_for(caller.wait_function("slow"), 10)
+            for i in range(20):
+                member, encoded = caller.prepare("slow", (i,), {})
+                caller.send_no_return(member, "slow", (i,), {}, encoded)
+            assert await asyncio.to_thread(first.wait, 10)
+            # 20 calls on 2 threads take 0.5 s: stop() must wait for those still queued.
+            await callee.stop(grace=5)
+        finally:
+            await caller.stop(grace=0)
+            await callee.stop(grace=0)
+
+    asyncio.run(main())
+    assert sorted(ran) == list(range(20))
