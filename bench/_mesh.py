@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global
 
 from ._counts import Counts, Transport
+from ._cpu import process_cpu
 from ._proc import Children
 from ._stats import latency, percentile, timed
 
@@ -22,7 +25,7 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
     g = Global(process_name="bench-caller", init_controller=True, **transport.caller_options())  # type: ignore[arg-type]
     try:
         started = time.perf_counter()
-        children.start("bench._callee", "--name", "callee-1", *transport.callee_args())
+        callee = children.start("bench._callee", "--name", "callee-1", *transport.callee_args())
         g.wait_function("add", timeout=JOIN_TIMEOUT)
         if g.call.add(1, 2) & FG != 3:
             raise RuntimeError("add(1, 2) did not answer 3")
@@ -33,12 +36,13 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
             results.update(latency("mesh_fg_sync", timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
             results.update(latency("mesh_fg_inline", timed(lambda: g.call.add_inline(1, 2) & FG, counts.calls)))
             results.update(asyncio.run(_async_fg(transport, counts)))
+        flood = _Flood(results, callee.popen.pid)
         if "bg" in groups:
-            results["mesh_bg"] = _background(g, counts, "add")
-            results["mesh_bg_inline"] = _background(g, counts, "add_inline")
+            flood("mesh_bg", counts.stream, lambda: _background(g, counts, "add"))
+            flood("mesh_bg_inline", counts.stream, lambda: _background(g, counts, "add_inline"))
         if "no_return" in groups:
-            results["mesh_no_return"] = _no_return(g, counts, "noop")
-            results["mesh_no_return_inline"] = _no_return(g, counts, "noop_inline")
+            flood("mesh_no_return", counts.no_return, lambda: _no_return(g, counts, "noop"))
+            flood("mesh_no_return_inline", counts.no_return, lambda: _no_return(g, counts, "noop_inline"))
         if "payload" in groups:
             results["mesh_1mib_p50"] = _echo_p50(g, counts.mib, counts.payload_calls)
             results["mesh_big_p50"] = _echo_p50(g, counts.big_bytes, counts.big_calls)
@@ -61,6 +65,23 @@ async def _async_fg(transport: Transport, counts: Counts) -> dict[str, float]:
             if i >= counts.warmup:
                 samples.append(time.perf_counter() - started)
     return latency("mesh_fg_async", samples)
+
+
+class _Flood:
+    """Runs a flood of calls into ``results``: its rate under ``key``, and (where ``/proc`` tells) the
+    CPU seconds per call of this process and of the callee under ``key_cpu_caller`` and ``key_cpu_callee``."""
+
+    def __init__(self, results: dict[str, float], callee_pid: int) -> None:
+        self._results = results
+        self._callee_pid = callee_pid
+
+    def __call__(self, key: str, calls: int, run: Callable[[], float]) -> None:
+        caller_before, callee_before = process_cpu(os.getpid()), process_cpu(self._callee_pid)
+        self._results[key] = run()
+        caller_after, callee_after = process_cpu(os.getpid()), process_cpu(self._callee_pid)
+        for side, before, after in (("caller", caller_before, caller_after), ("callee", callee_before, callee_after)):
+            if before is not None and after is not None:
+                self._results[f"{key}_cpu_{side}"] = (after - before) / calls
 
 
 def _background(g: Global, counts: Counts, name: str) -> float:

@@ -22,6 +22,7 @@ class Row:
     rate: bool = False
     baseline: str | None = None
     target: tuple[str, float] | None = None  # ("max_ratio" | "min_ratio" | "max_ms", bound)
+    micro: bool = False  # shown in microseconds (CPU per call) rather than milliseconds
 
     def verdict(self, median: float, ratio: float | None) -> str:
         if self.target is None:
@@ -56,8 +57,11 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
         Row("mesh_fg_async_p50", "mesh & FG from async code, p50", baseline="raw_seq_p50"),
         Row("mesh_fg_async_p99", "mesh & FG from async code, p99", baseline="raw_seq_p99"),
         Row("mesh_bg", "mesh & BG, 1,000 in flight", True, "raw_pipelined", ("min_ratio", 8)),
+        *_cpu_rows("mesh_bg"),
         Row("mesh_bg_inline", "mesh & BG, 1,000 in flight, inline callback", True, "raw_pipelined", ("min_ratio", 8)),
+        *_cpu_rows("mesh_bg_inline"),
         Row("mesh_no_return", "mesh & NO_RETURN, until the callee ran all", True, "raw_pipelined", ("min_ratio", 20)),
+        *_cpu_rows("mesh_no_return"),
         Row(
             "mesh_no_return_inline",
             "mesh & NO_RETURN, inline callback, until the callee ran all",
@@ -65,6 +69,7 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
             "raw_pipelined",
             ("min_ratio", 20),
         ),
+        *_cpu_rows("mesh_no_return_inline"),
         Row("mesh_1mib_p50", "mesh echo 1 MiB, p50", baseline="raw_1mib_p50", target=("max_ms", 2)),
         Row("mesh_big_p50", f"mesh echo {big}, p50", baseline="raw_big_p50"),
         Row(
@@ -88,6 +93,11 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
     return table
 
 
+def _cpu_rows(key: str) -> list[Row]:
+    """CPU per call of the flood row ``key``, on each side: what limits its rate on a shared machine."""
+    return [Row(f"{key}_cpu_{side}", f"  CPU per call, {side} process", micro=True) for side in ("caller", "callee")]
+
+
 _SHORT = {
     "raw_seq_p50": "raw seq p50",
     "raw_seq_p99": "raw seq p99",
@@ -100,6 +110,8 @@ _SHORT = {
 
 
 def _value(row: Row, value: float) -> str:
+    if row.micro:
+        return f"{value * 1e6:.1f} us"
     return f"{value:,.0f}/s" if row.rate else f"{value * 1000:.3f} ms"
 
 
@@ -118,8 +130,13 @@ def render(transport: str, runs: Sequence[dict[str, float]], table: Sequence[Row
         median = statistics.median(values)
         ratios = [run[row.key] / run[row.baseline] for run in runs if row.key in run and row.baseline in run]
         ratio = statistics.median(ratios) if ratios else None
-        shown = "1.00x" if row.baseline is None else (f"{ratio:.2f}x" if ratio is not None else "-")
-        against = "(baseline)" if row.baseline is None else _SHORT.get(row.baseline, row.baseline)
+        if row.micro:
+            shown = against = ""
+        elif row.baseline is None:
+            shown, against = "1.00x", "(baseline)"
+        else:
+            shown = f"{ratio:.2f}x" if ratio is not None else "-"
+            against = _SHORT.get(row.baseline, row.baseline)
         lines.append(f"| {row.label} | {_value(row, median)} | {shown} | {against} | {row.verdict(median, ratio)} |")
     return "\n".join(lines)
 
