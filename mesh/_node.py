@@ -746,7 +746,10 @@ def _log_no_return_failure(node_name: str, link: PeerLink, error: pb.Error) -> N
 
 def _log_no_return_job(node_name: str, link: PeerLink, job: Job) -> None:
     """``on_done`` of a NO_RETURN call run in a worker thread: only a failure is reported."""
-    outcome = job.result() if not job.cancelled() else None
+    if job.cancelled():
+        return
+    error = job.exception()
+    outcome = exception_reply(error) if error is not None else job.result()
     if isinstance(outcome, pb.Error):
         _log_no_return_failure(node_name, link, outcome)
 
