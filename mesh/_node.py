@@ -498,10 +498,7 @@ class Node:
         done: asyncio.Future[Any] | Job,
     ) -> None:
         link.incoming.pop(call_id, None)
-        if done.cancelled():
-            return
-        exc = done.exception()
-        self._send_outcome(link, call_id, name, no_return, exception_reply(exc) if exc is not None else done.result())
+        self._send_outcome(link, call_id, name, no_return, _outcome_of(done))
 
     def _send_outcome(
         self, link: PeerLink, call_id: int, name: str, no_return: bool, outcome: Encoded | pb.Error | None
@@ -738,6 +735,15 @@ def broadcast_results(members: Sequence[Member], outcomes: Sequence[Any]) -> dic
     return results
 
 
+def _outcome_of(done: asyncio.Future[Any] | Job) -> Encoded | pb.Error | None:
+    """What a finished serving job has to send: its encoded result or error reply; None if cancelled."""
+    if done.cancelled():
+        return None
+    exc = done.exception()
+    outcome: Encoded | pb.Error | None = exception_reply(exc) if exc is not None else done.result()
+    return outcome
+
+
 def _log_no_return_failure(node_name: str, link: PeerLink, error: pb.Error) -> None:
     logger.warning(
         "node %s: NO_RETURN call from %s failed: %s: %s", node_name, link.peer_name, error.type, error.message
@@ -746,10 +752,7 @@ def _log_no_return_failure(node_name: str, link: PeerLink, error: pb.Error) -> N
 
 def _log_no_return_job(node_name: str, link: PeerLink, job: Job) -> None:
     """``on_done`` of a NO_RETURN call run in a worker thread: only a failure is reported."""
-    if job.cancelled():
-        return
-    error = job.exception()
-    outcome = exception_reply(error) if error is not None else job.result()
+    outcome = _outcome_of(job)
     if isinstance(outcome, pb.Error):
         _log_no_return_failure(node_name, link, outcome)
 
