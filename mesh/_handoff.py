@@ -49,11 +49,12 @@ class Handoff:
         self._scheduled = False
         queue = self._queue
         while queue:
-            fn, *args = queue.popleft()
+            entry = queue.popleft()
             try:
-                fn(*args)
+                # A slice is one new tuple that the call takes as it is; ``fn, *args =`` would add a list.
+                entry[0](*entry[1:])
             except Exception:
-                logger.exception("mesh: %r failed on the node's event loop", fn)
+                logger.exception("mesh: %r failed on the node's event loop", entry[0])
 
 
 _PENDING, _RESULT, _ERROR, _CANCELLED = range(4)

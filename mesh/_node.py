@@ -459,17 +459,18 @@ class Node:
             if not no_return:
                 link.send_error(call_id, error_reply(pb.ERROR_KIND_STOPPING, f"node {self.name!r} is stopping"))
             return
-        callback = self.registry.get(call.name)
+        # Each read of a string field builds a new str: read the name once.
+        name = call.name
+        callback = self.registry.get(name)
         if callback is None:
             if no_return:
-                logger.warning("node %s: %s called unknown callback %r", self.name, link.peer_name, call.name)
+                logger.warning("node %s: %s called unknown callback %r", self.name, link.peer_name, name)
             else:
-                link.send_error(call_id, error_reply(pb.ERROR_KIND_UNKNOWN_CALLBACK, call.name))
+                link.send_error(call_id, error_reply(pb.ERROR_KIND_UNKNOWN_CALLBACK, name))
             return
         if call.HasField("schedule"):
             self._start_schedule(link, call_id, callback, call, buffers)
             return
-        name = call.name
         max_size = None if no_return else self.config.max_message_size
         if callback.inline and not callback.is_async:
             self._send_outcome(link, call_id, name, no_return, serve_sync(callback, call, buffers, max_size))
