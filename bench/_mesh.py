@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import os
 import time
@@ -11,6 +10,7 @@ from typing import Any
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global
 
+from . import _loop
 from ._counts import Counts, Transport
 from ._cpu import process_cpu
 from ._proc import Children
@@ -35,7 +35,7 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
         if "fg" in groups:
             results.update(latency("mesh_fg_sync", timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
             results.update(latency("mesh_fg_inline", timed(lambda: g.call.add_inline(1, 2) & FG, counts.calls)))
-            results.update(asyncio.run(_async_fg(transport, counts)))
+            results.update(_loop.run(_async_fg(transport, counts)))
         flood = _Flood(results, callee.popen.pid)
         if "bg" in groups:
             flood("mesh_bg", counts.stream, lambda: _background(g, counts, "add"))

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import threading
 import time
 from typing import Any
 
 import grpc
 
+from . import _loop
 from ._stats import latency
 
 SERVICE = "bench.Echo"
 METHOD = f"/{SERVICE}/Echo"
 SMALL = b"x" * 32
+SYNC_TIMEOUT = 30.0
 
 
 def options(max_message: int) -> list[tuple[str, Any]]:
@@ -91,6 +94,56 @@ async def measure(address: str, counts: Any, max_message: int, payloads: bool) -
             results["raw_big_p50"] = latency("x", await _round_trips(stream, big, counts.big_calls))["x_p50"]
         await stream.done_writing()
     return results
+
+
+async def _echo_on_request(address: str, max_message: int, requests: asyncio.Queue[threading.Lock | None]) -> None:
+    async with grpc.aio.insecure_channel(address, options=options(max_message)) as channel:
+        stream = channel.stream_stream(METHOD)()
+        while (answered := await requests.get()) is not None:
+            await stream.write(SMALL)
+            await stream.read()
+            answered.release()
+        await stream.done_writing()
+
+
+def sync_round_trips(address: str, max_message: int, warmup: int, count: int) -> list[float]:
+    """Sequential round trips asked for by this thread and made by an event loop in another thread.
+
+    The same echo as :func:`measure`, plus what any synchronous caller of grpc.aio pays: waking the
+    loop's thread (``call_soon_threadsafe``) and, once the answer is read, waking this one (a lock).
+    That is how a sync program's ``& FG`` reaches its node's loop, so this is the floor of that row.
+
+    Raises:
+        RuntimeError: an echo did not come back within :data:`SYNC_TIMEOUT` seconds.
+    """
+    loop = _loop.get()
+    requests: asyncio.Queue[threading.Lock | None] = asyncio.Queue()
+    failure: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            loop.run_until_complete(_echo_on_request(address, max_message, requests))
+        except BaseException as exc:
+            failure.append(exc)
+
+    driver = threading.Thread(target=drive, name="bench-raw-loop", daemon=True)
+    driver.start()
+    samples = []
+    try:
+        for i in range(warmup + count):
+            answered = threading.Lock()
+            answered.acquire()
+            started = time.perf_counter()
+            loop.call_soon_threadsafe(requests.put_nowait, answered)
+            if not answered.acquire(timeout=SYNC_TIMEOUT):
+                raise RuntimeError(f"raw echo from a sync thread: no answer within {SYNC_TIMEOUT} s {failure}")
+            if i >= warmup:
+                samples.append(time.perf_counter() - started)
+    finally:
+        if driver.is_alive():
+            loop.call_soon_threadsafe(requests.put_nowait, None)
+        driver.join(SYNC_TIMEOUT)
+    return samples
 
 
 def main() -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 import importlib.util
 import json
 import time
 
-from . import _mesh, _raw
+from . import _loop, _mesh, _raw
 from ._counts import MESH_GROUPS, MIB, Counts, Transport, free_port
 from ._proc import Children
+from ._stats import latency
 
 # Peer libraries compared when importable (never dependencies of grpcmesh): module -> PyPI version wanted.
 PEERS = {"daffi": "2.2.1", "Pyro5": None, "rpyc": None}
@@ -50,9 +50,12 @@ def _raw_rows(transport: Transport, counts: Counts, groups: set[str]) -> dict[st
         started = time.perf_counter()
         server = children.start("bench._raw", "--listen", transport.raw_listen(), "--max-message", str(max_message))
         address = server.wait_line("READY")
-        asyncio.run(_raw.first_echo(address, max_message))
+        _loop.run(_raw.first_echo(address, max_message))
         first_answer = time.perf_counter() - started
-        results = asyncio.run(_raw.measure(address, counts, max_message, payloads="payload" in groups))
+        results = _loop.run(_raw.measure(address, counts, max_message, payloads="payload" in groups))
+        if "fg" in groups:
+            samples = _raw.sync_round_trips(address, max_message, counts.warmup, counts.calls)
+            results.update(latency("raw_sync_seq", samples))
     if "start" in groups:
         results["raw_start"] = first_answer
     return results

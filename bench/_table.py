@@ -45,8 +45,10 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
         Row("raw_1mib_p50", "raw grpc.aio bidi echo, 1 MiB p50"),
         Row("raw_big_p50", f"raw grpc.aio bidi echo, {big} p50"),
         Row("raw_start", "raw grpc.aio: process start to first echo"),
+        Row("raw_sync_seq_p50", "raw grpc.aio echo asked from a sync thread, p50", baseline="raw_seq_p50"),
         Row("mesh_fg_sync_p50", "mesh & FG from sync code, p50", baseline="raw_seq_p50", target=("max_ratio", 1.2)),
         Row("mesh_fg_sync_p99", "mesh & FG from sync code, p99", baseline="raw_seq_p99"),
+        Row("mesh_fg_sync_p50", "mesh & FG from sync code, p50 (vs sync floor)", baseline="raw_sync_seq_p50"),
         Row(
             "mesh_fg_inline_p50",
             "mesh & FG from sync code, inline callback, p50",
@@ -106,6 +108,7 @@ _SHORT = {
     "raw_big_p50": "raw big p50",
     "raw_start": "raw start",
     "mesh_fg_sync_p50": "mesh FG sync p50",
+    "raw_sync_seq_p50": "raw sync-thread p50",
 }
 
 
