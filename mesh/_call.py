@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 from ._await_source import modifier_after_await
 from ._handoff import ReplyFuture
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
-from ._node import broadcast_results
+from ._node import Node, broadcast_results
 from .errors import CallCancelled, CallTimeout, UnknownCallback, UsageError
 
 if TYPE_CHECKING:
     from ._global import Global
     from ._link import PeerLink
-    from ._node import Node
 
 _running_loop = asyncio._get_running_loop
 
@@ -168,13 +167,17 @@ class RemoteCall:
         if isinstance(modifier, NO_RETURN):
             if node is not None:
                 member, encoded = node.prepare(name, args, kwargs)
-                send = node.send_no_return
+                # The function, not a bound method: a method bound per call is one more object per
+                # queued call for the garbage collector to walk over again and again in a flood.
+                send = Node.send_no_return
                 if modifier.eta:
-                    loop.call_soon_threadsafe(loop.call_later, modifier.eta, send, member, name, args, kwargs, encoded)
+                    loop.call_soon_threadsafe(
+                        loop.call_later, modifier.eta, send, node, member, name, args, kwargs, encoded
+                    )
                 elif _running_loop() is loop:
-                    send(member, name, args, kwargs, encoded)
+                    send(node, member, name, args, kwargs, encoded)
                 else:
-                    node.handoff(send, member, name, args, kwargs, encoded)
+                    node.handoff(send, node, member, name, args, kwargs, encoded)
             else:
                 asyncio.run_coroutine_threadsafe(
                     owner._with_node(lambda n: n.logged(_no_return_later(n, self), name)), loop
@@ -206,7 +209,7 @@ def _start(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
     """Encode a call in this thread and hand it to the node's loop; the future gets its reply."""
     member, encoded = node.prepare(name, args, kwargs)
     reply = ReplyFuture(node.loop, name, timeout)
-    node.handoff(node.start_call, member, name, args, kwargs, encoded, reply)
+    node.handoff(Node.start_call, node, member, name, args, kwargs, encoded, reply)
     return reply
 
 
@@ -222,7 +225,7 @@ def _broadcast(
     for member in members:
         reply = ReplyFuture(node.loop, name, timeout)
         own = member.node_id == node.node_id
-        node.handoff(node.start_call, member, name, args, kwargs, None if own else encoded, reply, True)
+        node.handoff(Node.start_call, node, member, name, args, kwargs, None if own else encoded, reply, True)
         replies.append(reply)
     outcomes: list[Any] = []
     try:

@@ -483,11 +483,12 @@ class Node:
             self._workers.start(serve_sync, (callback, call, buffers, None), _log_no_return_job, (self.name, link))
         else:
             # The reply is handed back from the worker thread: the replies of a burst of calls wake the loop once.
+            # (Node._reply and self, not a method bound per call: see _call.py on NO_RETURN.)
             link.incoming[call_id] = self._workers.start(
                 serve_sync,
                 (callback, call, buffers, max_size),
                 self.handoff,
-                (self._reply, link, call_id, name, no_return),
+                (Node._reply, self, link, call_id, name, no_return),
             )
 
     def _reply(
