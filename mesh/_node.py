@@ -480,15 +480,10 @@ class Node:
             task.add_done_callback(lambda done: self._reply(link, call_id, name, no_return, done))
         elif no_return:
             # Nothing goes back to the loop (a failure is logged by the worker); stop() waits for the pool.
-            self._workers.start(serve_sync, (callback, call, buffers, None), _log_no_return_job, (self.name, link))
+            self._workers.start_job(_SyncServing(self, link, call_id, callback, call, buffers, None))
         else:
-            # The reply is handed back from the worker thread: the replies of a burst of calls wake the loop once.
-            # (Node._reply and self, not a method bound per call: see _call.py on NO_RETURN.)
-            link.incoming[call_id] = self._workers.start(
-                serve_sync,
-                (callback, call, buffers, max_size),
-                self.handoff,
-                (Node._reply, self, link, call_id, name, no_return),
+            link.incoming[call_id] = self._workers.start_job(
+                _SyncServing(self, link, call_id, callback, call, buffers, max_size)
             )
 
     def _reply(
@@ -752,11 +747,52 @@ def _log_no_return_failure(node_name: str, link: PeerLink, error: pb.Error) -> N
     )
 
 
-def _log_no_return_job(node_name: str, link: PeerLink, job: Job) -> None:
-    """``on_done`` of a NO_RETURN call run in a worker thread: only a failure is reported."""
-    outcome = _outcome_of(job)
-    if isinstance(outcome, pb.Error):
-        _log_no_return_failure(node_name, link, outcome)
+class _SyncServing(Job):
+    """A peer's call of a sync callback, run in a worker thread.
+
+    One object per queued call holds all it needs (no argument tuples, no bound methods): a flood of
+    calls queued at once is what the garbage collector walks over again and again.
+    """
+
+    __slots__ = ("buffers", "call", "call_id", "callback", "link", "max_size", "node")
+
+    def __init__(
+        self,
+        node: Node,
+        link: PeerLink,
+        call_id: int,
+        callback: LocalCallback,
+        call: pb.Call,
+        buffers: Buffers,
+        max_size: int | None,
+    ) -> None:
+        Job.__init__(self, node._workers)
+        self.node = node
+        self.link = link
+        self.call_id = call_id
+        self.callback = callback
+        self.call = call
+        self.buffers = buffers
+        # None: NO_RETURN, nobody waits for the result.
+        self.max_size = max_size
+
+    def __repr__(self) -> str:
+        return f"<call {self.call_id} of {self.callback.name!r} from {self.link.peer_name!r}>"
+
+    def _call(self) -> Encoded | pb.Error | None:
+        return serve_sync(self.callback, self.call, self.buffers, self.max_size)
+
+    def _then(self) -> None:
+        if self.max_size is not None:
+            # Handed back from the worker thread: the replies of a burst of calls wake the loop once.
+            self.node.handoff(_SyncServing._reply, self)
+            return
+        outcome = _outcome_of(self)
+        if isinstance(outcome, pb.Error):
+            _log_no_return_failure(self.node.name, self.link, outcome)
+
+    def _reply(self) -> None:
+        self.node._reply(self.link, self.call_id, self.callback.name, False, self)
 
 
 def _expire(future: asyncio.Future[Any], name: str, peer: str, timeout: float) -> None:

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 logger = logging.getLogger("mesh")
 
@@ -27,31 +27,26 @@ STALL = 0.001
 
 _QUEUED, _RUNNING, _DONE, _CANCELLED = range(4)
 
+JobT = TypeVar("JobT", bound="Job")
+
 
 class Job:
-    """One call of a function in a worker thread; a future's read side, and ``cancel`` while queued."""
+    """One call in a worker thread; a future's read side, and ``cancel`` while queued.
 
-    __slots__ = ("_error", "_pool", "_state", "_value", "args", "done_args", "fn", "on_done")
+    Subclasses say what runs (:meth:`_call`) and what follows it in the same worker thread
+    (:meth:`_then`), holding what both need in slots of their own: one object per queued job.
+    """
 
-    def __init__(
-        self,
-        pool: WorkerPool,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        on_done: Callable[..., None] | None,
-        done_args: tuple[Any, ...],
-    ) -> None:
+    __slots__ = ("_error", "_pool", "_state", "_value")
+
+    def __init__(self, pool: WorkerPool) -> None:
         self._pool = pool
-        self.fn = fn
-        self.args = args
-        self.on_done = on_done
-        self.done_args = done_args
         self._state = _QUEUED
         self._value: Any = None
         self._error: BaseException | None = None
 
     def cancel(self) -> bool:
-        """Drop the job if it has not started (its ``on_done`` still runs); False once it runs."""
+        """Drop the job if it has not started (its ``_then`` still runs); False once it runs."""
         with self._pool._lock:
             if self._state != _QUEUED:
                 return self._state == _CANCELLED
@@ -75,20 +70,56 @@ class Job:
             raise self._error
         return self._value
 
+    def _call(self) -> Any:
+        """The work itself, in a worker thread."""
+        raise NotImplementedError
+
+    def _then(self) -> None:
+        """Runs once the job is done, in its worker; or in the cancelling thread if cancelled while queued."""
+
     def _run(self) -> None:
         try:
-            self._value = self.fn(*self.args)
+            self._value = self._call()
         except BaseException as exc:
             self._error = exc
         self._state = _DONE
         self._finished()
 
     def _finished(self) -> None:
+        try:
+            self._then()
+        except Exception:
+            logger.exception("mesh: handing on the outcome of %r failed", self)
+
+
+class FunctionJob(Job):
+    """``fn(*args)``, then ``on_done(*done_args, job)``."""
+
+    __slots__ = ("args", "done_args", "fn", "on_done")
+
+    def __init__(
+        self,
+        pool: WorkerPool,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        on_done: Callable[..., None] | None,
+        done_args: tuple[Any, ...],
+    ) -> None:
+        Job.__init__(self, pool)
+        self.fn = fn
+        self.args = args
+        self.on_done = on_done
+        self.done_args = done_args
+
+    def __repr__(self) -> str:
+        return f"<job {self.fn!r}>"
+
+    def _call(self) -> Any:
+        return self.fn(*self.args)
+
+    def _then(self) -> None:
         if self.on_done is not None:
-            try:
-                self.on_done(*self.done_args, self)
-            except Exception:
-                logger.exception("mesh: handing on the outcome of %r failed", self.fn)
+            self.on_done(*self.done_args, self)
 
 
 class WorkerPool(concurrent.futures.Executor):
@@ -133,15 +164,22 @@ class WorkerPool(concurrent.futures.Executor):
         args: tuple[Any, ...],
         on_done: Callable[..., None] | None = None,
         done_args: tuple[Any, ...] = (),
-    ) -> Job:
+    ) -> FunctionJob:
         """Run ``fn(*args)`` in a worker; then ``on_done(*done_args, job)`` runs in that worker.
+
+        Raises:
+            RuntimeError: the pool is shut down.
+        """
+        return self.start_job(FunctionJob(self, fn, args, on_done, done_args))
+
+    def start_job(self, job: JobT) -> JobT:
+        """Queue ``job`` (made for this pool) to run in a worker.
 
         Raises:
             RuntimeError: the pool is shut down.
         """
         if self._shutdown:
             raise RuntimeError("cannot start a job after the worker pool was shut down")
-        job = Job(self, fn, args, on_done, done_args)
         # No lock on this path: the loop thread must not wait for a worker that lost the GIL holding it.
         # A worker about to sleep counts itself out of ``_looking`` before it checks the queue again.
         self._jobs.append(job)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from mesh._workers import Job, WorkerPool
+from mesh._workers import FunctionJob, Job, WorkerPool
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -59,7 +59,7 @@ def test_the_watch_wakes_no_thread_for_an_interval_the_loop_spent_running() -> N
     async def main() -> tuple[int, int]:
         async with _pool(4) as (workers, done, _):
             # A job queued with no thread for it and no progress since: what the watch looks for.
-            workers._jobs.append(Job(workers, pow, (2, 2), done.append, ()))
+            workers._jobs.append(FunctionJob(workers, pow, (2, 2), done.append, ()))
             workers._watching = True
             workers._mark(workers._taken, time.thread_time(), time.monotonic())
             _spin(0.01)  # the loop busy: workers could not have taken a job, stalled or not
