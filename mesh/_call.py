@@ -12,13 +12,15 @@ import concurrent.futures
 import contextlib
 import sys
 from collections.abc import Awaitable, Coroutine, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._await_source import modifier_after_await
 from ._handoff import ReplyFuture
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
 from ._node import Node, broadcast_results
 from .errors import CallCancelled, CallTimeout, UnknownCallback, UsageError
+
+ReplyT = TypeVar("ReplyT", bound=ReplyFuture)
 
 if TYPE_CHECKING:
     from ._global import Global
@@ -149,7 +151,7 @@ class RemoteCall:
                 return node.call(name, args, kwargs, modifier.timeout)
             if node is None or async_face:
                 return run_on(loop, owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout)))
-            reply = _start(node, name, args, kwargs, modifier.timeout)
+            reply = _start(node, name, args, kwargs, modifier.timeout, ReplyFuture)
             try:
                 return reply.value()
             except BaseException:
@@ -158,11 +160,11 @@ class RemoteCall:
 
         if isinstance(modifier, BG):
             if node is not None and not modifier.eta:
-                return AsyncResult(_start(node, name, args, kwargs, modifier.timeout), name, loop)
-            reply = ReplyFuture(loop, name, modifier.timeout)
+                return _start(node, name, args, kwargs, modifier.timeout, AsyncResult)
+            result = AsyncResult(loop, name, modifier.timeout)
             coro = owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout))
-            asyncio.run_coroutine_threadsafe(reply.settle(_after(modifier.eta, coro)), loop)
-            return AsyncResult(reply, name, loop)
+            asyncio.run_coroutine_threadsafe(result.settle(_after(modifier.eta, coro)), loop)
+            return result
 
         if isinstance(modifier, NO_RETURN):
             if node is not None:
@@ -205,10 +207,17 @@ class RemoteCall:
         raise UsageError(f"unknown modifier {modifier!r}")
 
 
-def _start(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> ReplyFuture:
-    """Encode a call in this thread and hand it to the node's loop; the future gets its reply."""
+def _start(
+    node: Node,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    future: type[ReplyT],
+) -> ReplyT:
+    """Encode a call in this thread and hand it to the node's loop; the future (of type ``future``) gets its reply."""
     member, encoded = node.prepare(name, args, kwargs)
-    reply = ReplyFuture(node.loop, name, timeout)
+    reply = future(node.loop, name, timeout)
     node.handoff(Node.start_call, node, member, name, args, kwargs, encoded, reply)
     return reply
 
@@ -271,34 +280,25 @@ class _Settled:
         return self.value
 
 
-class AsyncResult:
+class AsyncResult(ReplyFuture):
     """The future of a BG call.
 
     ``get(timeout)`` waits in sync code, ``await get_async(timeout)`` (or ``await result``) in async
-    code; ``done()`` and ``cancel()`` as for any future.
+    code; ``done()`` and ``cancel()`` as for any future. (It is the reply's own future, not a wrapper
+    around one: one object less for every call in flight.)
     """
 
-    __slots__ = ("_future", "_loop", "name")
-
-    def __init__(self, future: ReplyFuture, name: str, loop: asyncio.AbstractEventLoop) -> None:
-        self._future = future
-        self._loop = loop
-        self.name = name
+    __slots__ = ()
 
     def __repr__(self) -> str:
-        state = "done" if self._future.done() else "pending"
+        state = "done" if self.done() else "pending"
         return f"<AsyncResult of {self.name!r}: {state}>"
-
-    def done(self) -> bool:
-        """True once the call has a result, an error, or was cancelled."""
-        return self._future.done()
 
     def cancel(self) -> bool:
         """Cancel the call (the callee is asked to stop it). False if it had already finished."""
-        if self._future.done():
-            return self._future.cancelled()
-        self._future.abandon()
-        return self._future.cancelled()
+        if not self.done():
+            self.abandon()
+        return self.cancelled()
 
     def get(self, timeout: float | None = None) -> Any:
         """Wait up to ``timeout`` seconds (None: no limit) and return the result, or raise its error.
@@ -308,21 +308,21 @@ class AsyncResult:
             CallCancelled: the call was cancelled.
             UsageError: called on the node's own event loop, where it would deadlock.
         """
-        if _running_loop() is self._loop:
+        if _running_loop() is self.loop:
             raise UsageError("AsyncResult.get() would block the node's event loop; use await result.get_async()")
-        return self._future.value(timeout)
+        return self.value(timeout)
 
     async def get_async(self, timeout: float | None = None) -> Any:
         """Like :meth:`get`, without blocking the event loop."""
-        if not self._future.done():
+        if not self.done():
             loop = asyncio.get_running_loop()
             done = loop.create_future()
-            self._future.add_done_callback(lambda _: _wake_soon(loop, done))
+            self.add_done_callback(lambda _: _wake_soon(loop, done))
             try:
                 await asyncio.wait_for(done, timeout)
             except asyncio.TimeoutError:
                 raise CallTimeout(f"result of {self.name!r} not ready within {timeout} s") from None
-        return self._future.value(0)
+        return self.value(0)
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self.get_async().__await__()

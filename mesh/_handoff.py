@@ -157,8 +157,8 @@ class ReplyFuture:
     def set_exception(self, exception: BaseException) -> None:
         self._finish(_ERROR, exception)
 
-    def cancel(self) -> bool:
-        """Cancel unless done; True if it is cancelled now."""
+    def _cancel(self) -> bool:
+        """Settle as cancelled unless done; True if it is cancelled now."""
         return self._finish(_CANCELLED, None)
 
     def done(self) -> bool:
@@ -236,7 +236,7 @@ class ReplyFuture:
 
     def abandon(self) -> None:
         """Stop the call if it has no outcome yet (the callee is asked to stop too). Any thread."""
-        if self.cancel() and not self.loop.is_closed():
+        if self._cancel() and not self.loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self._forget)
 
