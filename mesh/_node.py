@@ -787,6 +787,8 @@ class _SyncServing(Job):
             # Handed back from the worker thread: the replies of a burst of calls wake the loop once.
             self.node.handoff(_SyncServing._reply, self)
             return
+        if self._value is None and self._error is None:
+            return  # a NO_RETURN call that ran well: nothing to report
         outcome = _outcome_of(self)
         if isinstance(outcome, pb.Error):
             _log_no_return_failure(self.node.name, self.link, outcome)

@@ -265,8 +265,14 @@ class WorkerPool(concurrent.futures.Executor):
         jobs = self._jobs
         sleeper = threading.Lock()
         sleeper.acquire()
+        # A job run is counted as finished in the same hold of the lock that takes the next one.
+        ran = False
         while True:
             with lock:
+                if ran:
+                    self._looking += 1
+                    self._finished += 1
+                    ran = False
                 job = jobs.popleft() if jobs else None
                 if job is None:
                     self._looking -= 1
@@ -286,9 +292,7 @@ class WorkerPool(concurrent.futures.Executor):
                 sleeper.acquire()  # released by _wake_one or shutdown, which count this thread as looking
                 continue
             job._run()
-            with lock:
-                self._looking += 1
-                self._finished += 1
+            ran = True
 
     def _unsleep(self, sleeper: threading.Lock) -> bool:
         """Count a thread that was going to sleep as looking again, unless it was woken already."""
