@@ -454,7 +454,8 @@ class Node:
     # ------------------------------------------------------------------ serving calls
 
     def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Buffers) -> None:
-        no_return = bool(call.flags & pb.CALL_FLAG_NO_RETURN)
+        flags = call.flags
+        no_return = bool(flags & pb.CALL_FLAG_NO_RETURN)
         if self.stopping:
             if not no_return:
                 link.send_error(call_id, error_reply(pb.ERROR_KIND_STOPPING, f"node {self.name!r} is stopping"))
@@ -471,19 +472,21 @@ class Node:
         if call.HasField("schedule"):
             self._start_schedule(link, call_id, callback, call, buffers)
             return
+        # The arguments as plain bytes: no job or task keeps the received message alive.
+        data, dill = call.args, bool(flags & pb.CALL_FLAG_DILL)
         max_size = None if no_return else self.config.max_message_size
         if callback.inline and not callback.is_async:
-            self._send_outcome(link, call_id, name, no_return, serve_sync(callback, call, buffers, max_size))
+            self._send_outcome(link, call_id, name, no_return, serve_sync(callback, data, dill, buffers, max_size))
         elif callback.is_async:
-            task = self.loop.create_task(serve_async(callback, call, buffers, max_size))
+            task = self.loop.create_task(serve_async(callback, data, dill, buffers, max_size))
             link.incoming[call_id] = task
             task.add_done_callback(lambda done: self._reply(link, call_id, name, no_return, done))
         elif no_return:
             # Nothing goes back to the loop (a failure is logged by the worker); stop() waits for the pool.
-            self._workers.start_job(_SyncServing(self, link, call_id, callback, call, buffers, None))
+            self._workers.start_job(_SyncServing(link, call_id, callback, data, dill, buffers, None))
         else:
             link.incoming[call_id] = self._workers.start_job(
-                _SyncServing(self, link, call_id, callback, call, buffers, max_size)
+                _SyncServing(link, call_id, callback, data, dill, buffers, max_size)
             )
 
     def _reply(
@@ -524,7 +527,7 @@ class Node:
         buffers: Buffers,
     ) -> None:
         try:
-            args, kwargs = decode_args(callback, call, buffers)
+            args, kwargs = decode_args(callback, call.args, bool(call.flags & pb.CALL_FLAG_DILL), buffers)
         except SerializationError as exc:
             link.send_error(call_id, exception_reply(exc))
             return
@@ -750,28 +753,28 @@ def _log_no_return_failure(node_name: str, link: PeerLink, error: pb.Error) -> N
 class _SyncServing(Job):
     """A peer's call of a sync callback, run in a worker thread.
 
-    One object per queued call holds all it needs (no argument tuples, no bound methods): a flood of
-    calls queued at once is what the garbage collector walks over again and again.
+    One object per queued call holds all it needs (no argument tuples, no bound methods, no protobuf
+    message): a flood of calls queued at once is what the garbage collector walks over again and again.
     """
 
-    __slots__ = ("buffers", "call", "call_id", "callback", "link", "max_size", "node")
+    __slots__ = ("buffers", "call_id", "callback", "data", "dill", "link", "max_size")
 
     def __init__(
         self,
-        node: Node,
         link: PeerLink,
         call_id: int,
         callback: LocalCallback,
-        call: pb.Call,
+        data: bytes,
+        dill: bool,
         buffers: Buffers,
         max_size: int | None,
     ) -> None:
-        Job.__init__(self, node._workers)
-        self.node = node
+        Job.__init__(self, link.node._workers)
         self.link = link
         self.call_id = call_id
         self.callback = callback
-        self.call = call
+        self.data = data
+        self.dill = dill
         self.buffers = buffers
         # None: NO_RETURN, nobody waits for the result.
         self.max_size = max_size
@@ -780,21 +783,21 @@ class _SyncServing(Job):
         return f"<call {self.call_id} of {self.callback.name!r} from {self.link.peer_name!r}>"
 
     def _call(self) -> Encoded | pb.Error | None:
-        return serve_sync(self.callback, self.call, self.buffers, self.max_size)
+        return serve_sync(self.callback, self.data, self.dill, self.buffers, self.max_size)
 
     def _then(self) -> None:
         if self.max_size is not None:
             # Handed back from the worker thread: the replies of a burst of calls wake the loop once.
-            self.node.handoff(_SyncServing._reply, self)
+            self.link.node.handoff(_SyncServing._reply, self)
             return
         if self._value is None and self._error is None:
             return  # a NO_RETURN call that ran well: nothing to report
         outcome = _outcome_of(self)
         if isinstance(outcome, pb.Error):
-            _log_no_return_failure(self.node.name, self.link, outcome)
+            _log_no_return_failure(self.link.node.name, self.link, outcome)
 
     def _reply(self) -> None:
-        self.node._reply(self.link, self.call_id, self.callback.name, False, self)
+        self.link.node._reply(self.link, self.call_id, self.callback.name, False, self)
 
 
 def _expire(future: asyncio.Future[Any], name: str, peer: str, timeout: float) -> None:

@@ -16,26 +16,28 @@ from ._wire import Buffers
 from .errors import SerializationError
 
 
-def decode_args(callback: LocalCallback, call: pb.Call, buffers: Buffers) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The ``(args, kwargs)`` of ``call``, whose out-of-band buffers are ``buffers``.
+def decode_args(
+    callback: LocalCallback, data: bytes, dill: bool, buffers: Buffers
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The ``(args, kwargs)`` pickled in a call's ``data`` (by dill if ``dill``), out-of-band ``buffers``.
 
     Raises:
         SerializationError: they cannot be unpickled here.
     """
-    args, kwargs = decode(call.args, buffers, bool(call.flags & pb.CALL_FLAG_DILL), "arguments", callback.name)
+    args, kwargs = decode(data, buffers, dill, "arguments", callback.name)
     return args, kwargs
 
 
 def serve_sync(
-    callback: LocalCallback, call: pb.Call, buffers: Buffers, max_size: int | None
+    callback: LocalCallback, data: bytes, dill: bool, buffers: Buffers, max_size: int | None
 ) -> Encoded | pb.Error | None:
-    """Run a sync callback for ``call`` (in whatever thread calls this).
+    """Run a sync callback for a call's arguments (as for :func:`decode_args`), in whatever thread calls this.
 
     ``max_size`` bounds the encoded result; None means nobody waits for it (NO_RETURN): it is not
     encoded, and only a failure is returned.
     """
     try:
-        args, kwargs = decode_args(callback, call, buffers)
+        args, kwargs = decode_args(callback, data, dill, buffers)
     except SerializationError as exc:
         return exception_reply(exc)
     try:
@@ -48,11 +50,11 @@ def serve_sync(
 
 
 async def serve_async(
-    callback: LocalCallback, call: pb.Call, buffers: Buffers, max_size: int | None
+    callback: LocalCallback, data: bytes, dill: bool, buffers: Buffers, max_size: int | None
 ) -> Encoded | pb.Error | None:
-    """Run an async callback for ``call`` on the running loop; ``max_size`` as for :func:`serve_sync`."""
+    """Run an async callback on the running loop; the rest as for :func:`serve_sync`."""
     try:
-        args, kwargs = decode_args(callback, call, buffers)
+        args, kwargs = decode_args(callback, data, dill, buffers)
     except SerializationError as exc:
         return exception_reply(exc)
     try:
