@@ -1,7 +1,8 @@
 """A mesh callee for the benchmark: ``python -m bench._callee --name N [--host H --port P]``.
 
 Offers ``add(a, b)``, ``echo(data)`` and ``noop()`` (which counts its calls), plus ``calls()`` and
-``wait_calls(n, timeout)`` so a caller can tell when every NO_RETURN call has run; ``add_inline`` and
+``wait_calls(n, timeout)`` so a caller can tell when every NO_RETURN call has run, and
+``gc_seconds()``, its time in garbage collection; ``add_inline`` and
 ``noop_inline`` are the same marked ``@callback(inline=True)`` (run on the node's loop). Prints
 ``READY <address>`` once joined; SIGTERM stops the node.
 """
@@ -15,6 +16,8 @@ import time
 from typing import Any
 
 from mesh import Global, callback
+
+from . import _gc
 
 _count_lock = threading.Lock()
 _count = 0
@@ -61,12 +64,19 @@ def wait_calls(n: int, timeout: float) -> int:
     return _count
 
 
+@callback
+def gc_seconds() -> float:
+    """Seconds this process has spent in garbage collection since it started."""
+    return _gc.seconds()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     options = parser.parse_args()
+    _gc.seconds()
     node = Global(process_name=options.name, host=options.host, port=options.port)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=node.stop).start())
     print(f"READY {node.address}", flush=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global
 
-from . import _loop
+from . import _gc, _loop
 from ._counts import Counts, Transport
 from ._cpu import process_cpu
 from ._proc import Children
@@ -36,7 +36,7 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
             results.update(latency("mesh_fg_sync", timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
             results.update(latency("mesh_fg_inline", timed(lambda: g.call.add_inline(1, 2) & FG, counts.calls)))
             results.update(_loop.run(_async_fg(transport, counts)))
-        flood = _Flood(results, callee.popen.pid)
+        flood = _Flood(g, results, callee.popen.pid)
         if "bg" in groups:
             flood("mesh_bg", counts.stream, lambda: _background(g, counts, "add"))
             flood("mesh_bg_inline", counts.stream, lambda: _background(g, counts, "add_inline"))
@@ -68,20 +68,29 @@ async def _async_fg(transport: Transport, counts: Counts) -> dict[str, float]:
 
 
 class _Flood:
-    """Runs a flood of calls into ``results``: its rate under ``key``, and (where ``/proc`` tells) the
-    CPU seconds per call of this process and of the callee under ``key_cpu_caller`` and ``key_cpu_callee``."""
+    """Runs a flood of calls into ``results``: its rate under ``key``, and for each side (``caller``, this
+    process, and ``callee``) the CPU seconds per call under ``key_cpu_SIDE`` (where ``/proc`` tells)
+    and the seconds of garbage collection per call under ``key_gc_SIDE``."""
 
-    def __init__(self, results: dict[str, float], callee_pid: int) -> None:
+    def __init__(self, g: Global, results: dict[str, float], callee_pid: int) -> None:
+        self._global = g
         self._results = results
         self._callee_pid = callee_pid
 
+    def _gc(self) -> tuple[float, float]:
+        return _gc.seconds(), self._global.call.gc_seconds() & FG
+
     def __call__(self, key: str, calls: int, run: Callable[[], float]) -> None:
         caller_before, callee_before = process_cpu(os.getpid()), process_cpu(self._callee_pid)
+        gc_before = self._gc()
         self._results[key] = run()
+        gc_after = self._gc()
         caller_after, callee_after = process_cpu(os.getpid()), process_cpu(self._callee_pid)
         for side, before, after in (("caller", caller_before, caller_after), ("callee", callee_before, callee_after)):
             if before is not None and after is not None:
                 self._results[f"{key}_cpu_{side}"] = (after - before) / calls
+        for index, side in enumerate(("caller", "callee")):
+            self._results[f"{key}_gc_{side}"] = (gc_after[index] - gc_before[index]) / calls
 
 
 def _background(g: Global, counts: Counts, name: str) -> float:

@@ -96,8 +96,12 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
 
 
 def _cpu_rows(key: str) -> list[Row]:
-    """CPU per call of the flood row ``key``, on each side: what limits its rate on a shared machine."""
-    return [Row(f"{key}_cpu_{side}", f"  CPU per call, {side} process", micro=True) for side in ("caller", "callee")]
+    """CPU per call of the flood row ``key``, on each side (what limits its rate on a shared machine),
+    and how much of it went to garbage collection."""
+    sides = ("caller", "callee")
+    return [Row(f"{key}_cpu_{side}", f"  CPU per call, {side} process", micro=True) for side in sides] + [
+        Row(f"{key}_gc_{side}", f"  of which garbage collection, {side}", micro=True) for side in sides
+    ]
 
 
 _SHORT = {
