@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._await_source import modifier_after_await
 from ._handoff import ReplyFuture
+from ._handoff import running_loop as _running_loop
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
 from ._node import Node, broadcast_results
 from .errors import CallCancelled, CallTimeout, UnknownCallback, UsageError
@@ -25,8 +26,6 @@ ReplyT = TypeVar("ReplyT", bound=ReplyFuture)
 if TYPE_CHECKING:
     from ._global import Global
     from ._link import PeerLink
-
-_running_loop = asyncio._get_running_loop
 
 
 def in_async_code() -> bool:

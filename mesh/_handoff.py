@@ -29,7 +29,8 @@ logger = logging.getLogger("mesh")
 QUEUE_LIMIT = 512
 # The longest such a wait lasts: a loop that is stopping, or blocked, must not hold callers up.
 CATCH_UP_WAIT = 0.05
-_running_loop = asyncio._get_running_loop
+# The running loop of this thread or None; without get_running_loop()'s exception when none runs.
+running_loop = asyncio._get_running_loop
 
 
 class Handoff:
@@ -61,7 +62,7 @@ class Handoff:
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon_threadsafe(self._drain)
-        elif len(queue) >= QUEUE_LIMIT and _running_loop() is not self._loop and self._loop.is_running():
+        elif len(queue) >= QUEUE_LIMIT and running_loop() is not self._loop and self._loop.is_running():
             self._wait_for_drain()
 
     def _wait_for_drain(self) -> None:
