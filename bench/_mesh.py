@@ -81,11 +81,12 @@ class _Flood:
         return _gc.seconds(), self._global.call.gc_seconds() & FG
 
     def __call__(self, key: str, calls: int, run: Callable[[], float]) -> None:
-        caller_before, callee_before = process_cpu(os.getpid()), process_cpu(self._callee_pid)
+        # The GC readings (a call to the callee) stay outside the CPU readings, which count the flood alone.
         gc_before = self._gc()
+        caller_before, callee_before = process_cpu(os.getpid()), process_cpu(self._callee_pid)
         self._results[key] = run()
-        gc_after = self._gc()
         caller_after, callee_after = process_cpu(os.getpid()), process_cpu(self._callee_pid)
+        gc_after = self._gc()
         for side, before, after in (("caller", caller_before, caller_after), ("callee", callee_before, callee_after)):
             if before is not None and after is not None:
                 self._results[f"{key}_cpu_{side}"] = (after - before) / calls

@@ -136,7 +136,8 @@ def sync_round_trips(address: str, max_message: int, warmup: int, count: int) ->
             started = time.perf_counter()
             loop.call_soon_threadsafe(requests.put_nowait, answered)
             if not answered.acquire(timeout=SYNC_TIMEOUT):
-                raise RuntimeError(f"raw echo from a sync thread: no answer within {SYNC_TIMEOUT} s {failure}")
+                cause = failure[0] if failure else None
+                raise RuntimeError(f"raw echo from a sync thread: no answer within {SYNC_TIMEOUT} s") from cause
             if i >= warmup:
                 samples.append(time.perf_counter() - started)
     finally:

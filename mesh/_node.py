@@ -469,11 +469,11 @@ class Node:
             else:
                 link.send_error(call_id, error_reply(pb.ERROR_KIND_UNKNOWN_CALLBACK, name))
             return
-        if call.HasField("schedule"):
-            self._start_schedule(link, call_id, callback, call, buffers)
-            return
         # The arguments as plain bytes: no job or task keeps the received message alive.
         data, dill = call.args, bool(flags & pb.CALL_FLAG_DILL)
+        if call.HasField("schedule"):
+            self._start_schedule(link, call_id, callback, data, dill, buffers, call.schedule)
+            return
         max_size = None if no_return else self.config.max_message_size
         if callback.inline and not callback.is_async:
             self._send_outcome(link, call_id, name, no_return, serve_sync(callback, data, dill, buffers, max_size))
@@ -523,11 +523,13 @@ class Node:
         link: PeerLink,
         call_id: int,
         callback: LocalCallback,
-        call: pb.Call,
+        data: bytes,
+        dill: bool,
         buffers: Buffers,
+        plan: pb.Schedule,
     ) -> None:
         try:
-            args, kwargs = decode_args(callback, call.args, bool(call.flags & pb.CALL_FLAG_DILL), buffers)
+            args, kwargs = decode_args(callback, data, dill, buffers)
         except SerializationError as exc:
             link.send_error(call_id, exception_reply(exc))
             return
@@ -535,7 +537,7 @@ class Node:
         if problem is not None:
             link.send_error(call_id, error_reply(pb.ERROR_KIND_BAD_ARGUMENTS, problem))
             return
-        recurring = Recurring(self, callback, args, kwargs, call.schedule, link=link, key=call_id)
+        recurring = Recurring(self, callback, args, kwargs, plan, link=link, key=call_id)
         recurring.start()
         link.send_result(call_id, encode(None, self.config.max_message_size, "schedule acknowledgement"))
 
