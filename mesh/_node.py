@@ -132,6 +132,14 @@ class Node:
         self.address = self.addresses[0]
         await server.start()
         self._server = server
+        try:
+            await self._join()
+        except BaseException:
+            # Nothing of a node that failed to start outlives it: not its server, nor a dial.
+            await self.stop(0.0)
+            raise
+
+    async def _join(self) -> None:
         self.membership.upsert(self.node_id, self.name, self.address, self.registry.names(), SELF)
         self.registry.add_listener(self._registry_changed)
         if self.config.controller is not None:
@@ -141,12 +149,8 @@ class Node:
         if self.config.discovery:
             from .discovery import NodeDiscovery
 
-            try:
-                self._discovery = NodeDiscovery(self)
-                await self._discovery.start()
-            except BaseException:
-                await self.stop(0.0)
-                raise
+            self._discovery = NodeDiscovery(self)
+            await self._discovery.start()
 
     async def join_controller(self, address: str) -> None:
         """Join the controller at ``address`` and keep joined.
