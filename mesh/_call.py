@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._await_source import modifier_after_await
 from ._handoff import ReplyFuture
 from ._handoff import running_loop as _running_loop
+from ._loop_thread import Portal
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
 from ._node import Node, broadcast_results
 from .errors import CallCancelled, CallTimeout, UnknownCallback, UsageError
@@ -33,9 +34,9 @@ def in_async_code() -> bool:
     return _running_loop() is not None
 
 
-def run_blocking(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+def run_blocking(portal: Portal, coro: Coroutine[Any, Any, Any]) -> Any:
     """Run ``coro`` on the node's loop from another thread and wait for its value."""
-    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    future = portal.submit(coro)
     try:
         return future.result()
     except concurrent.futures.CancelledError:
@@ -45,11 +46,11 @@ def run_blocking(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]
         raise
 
 
-async def run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+async def run_on(portal: Portal, coro: Coroutine[Any, Any, Any]) -> Any:
     """Await ``coro`` on the node's loop from whatever loop runs the caller."""
-    if _running_loop() is loop:
+    if _running_loop() is portal.loop:
         return await coro
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+    return await asyncio.wrap_future(portal.submit(coro))
 
 
 # ``& FG`` used as a class: the modifiers are frozen, so one instance with the defaults serves every call.
@@ -141,7 +142,8 @@ class RemoteCall:
 
     def _apply(self, modifier: Modifier, async_face: bool) -> Any:
         owner = self._global
-        loop = owner._loop
+        portal = owner._portal
+        loop = portal.loop
         node = owner._ready_node()
         name, args, kwargs = self.name, self._args, self._kwargs
 
@@ -149,7 +151,7 @@ class RemoteCall:
             if node is not None and async_face and _running_loop() is loop:
                 return node.call(name, args, kwargs, modifier.timeout)
             if node is None or async_face:
-                return run_on(loop, owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout)))
+                return run_on(portal, owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout)))
             reply = _start(node, name, args, kwargs, modifier.timeout, ReplyFuture)
             try:
                 return reply.value()
@@ -162,7 +164,7 @@ class RemoteCall:
                 return _start(node, name, args, kwargs, modifier.timeout, AsyncResult)
             result = AsyncResult(loop, name, modifier.timeout)
             coro = owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout))
-            asyncio.run_coroutine_threadsafe(result.settle(_after(modifier.eta, coro)), loop)
+            portal.submit(result.settle(_after(modifier.eta, coro)))
             return result
 
         if isinstance(modifier, NO_RETURN):
@@ -172,23 +174,19 @@ class RemoteCall:
                 # queued call for the garbage collector to walk over again and again in a flood.
                 send = Node.send_no_return
                 if modifier.eta:
-                    loop.call_soon_threadsafe(
-                        loop.call_later, modifier.eta, send, node, member, name, args, kwargs, encoded
-                    )
+                    node.handoff(loop.call_later, modifier.eta, send, node, member, name, args, kwargs, encoded)
                 elif _running_loop() is loop:
                     send(node, member, name, args, kwargs, encoded)
                 else:
                     node.handoff(send, node, member, name, args, kwargs, encoded)
             else:
-                asyncio.run_coroutine_threadsafe(
-                    owner._with_node(lambda n: n.logged(_no_return_later(n, self), name)), loop
-                )
+                portal.submit(owner._with_node(lambda n: n.logged(_no_return_later(n, self), name)))
             return None
 
         if isinstance(modifier, PERIOD):
             times = list(modifier.times)
             coro = owner._with_node(lambda n: _schedule(n, name, args, kwargs, times, modifier.period))
-            return run_on(loop, coro) if async_face else run_blocking(loop, coro)
+            return run_on(portal, coro) if async_face else run_blocking(portal, coro)
 
         if isinstance(modifier, BROADCAST):
             timeout, wanted = modifier.timeout, modifier.return_result
@@ -198,10 +196,10 @@ class RemoteCall:
                 return _broadcast(node, name, args, kwargs, timeout)
             if not wanted:
                 fire = owner._with_node(lambda n: n.logged(n.broadcast(name, args, kwargs, timeout, False), name))
-                asyncio.run_coroutine_threadsafe(_after(modifier.eta, fire), loop)
+                portal.submit(_after(modifier.eta, fire))
                 return None
             coro = _after(modifier.eta, owner._with_node(lambda n: n.broadcast(name, args, kwargs, timeout, wanted)))
-            return run_on(loop, coro) if async_face else run_blocking(loop, coro)
+            return run_on(portal, coro) if async_face else run_blocking(portal, coro)
 
         raise UsageError(f"unknown modifier {modifier!r}")
 

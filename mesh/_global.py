@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _interfaces, _transport
 from ._call import Caller, in_async_code, run_blocking, run_on
+from ._loop_thread import AppLoop, LoopThread, Portal
 from ._node import Node, NodeConfig, member_list
 from ._security import TLSConfig, resolve_secret
 from .errors import CallTimeout, NodeStopped, UsageError
@@ -133,22 +134,22 @@ class Global:
         self._controller_mdns: MdnsEndpoint | None = None
         self._stopped = threading.Event()
         self._stopping: asyncio.Future[None] | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: LoopThread | None = None
         self._start_task: asyncio.Task[None] | None = None
         self.call = Caller(self)
 
         running = asyncio._get_running_loop()
         if running is not None:
             self._loop = running
+            self._portal: Portal = AppLoop(running)
             self._started: asyncio.Future[Node | None] = running.create_future()
             self._start_task = running.create_task(self._start())
             return
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name=f"mesh-{self.process_name}", daemon=True)
-        self._thread.start()
-        self._started = run_blocking(self._loop, _create_future())
+        self._thread = self._portal = LoopThread(f"mesh-{self.process_name}")
+        self._loop = self._thread.loop
+        self._started = run_blocking(self._portal, _create_future())
         try:
-            run_blocking(self._loop, self._start())
+            run_blocking(self._portal, self._start())
         except BaseException:
             self._close_loop()
             raise
@@ -156,17 +157,9 @@ class Global:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _run_loop(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-        self._loop.close()
-
     def _close_loop(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            if threading.current_thread() is not self._thread:
-                self._thread.join(5.0)
+        if self._thread is not None:
+            self._thread.stop()
 
     async def _start(self) -> None:
         try:
@@ -220,12 +213,11 @@ class Global:
         return self._controller_address
 
     def _ready_node(self) -> Node | None:
+        if self._stopped.is_set():
+            raise NodeStopped(f"node {self.process_name!r} is stopped; no more calls can be made through it")
         node = self._node
-        if node is None:
-            if self._stopped.is_set():
-                raise NodeStopped(f"node {self.process_name!r} is stopped")
-            if self._started.done() and not self.init_node:
-                raise UsageError("this Global runs only a controller (init_node=False): it cannot make calls")
+        if node is None and self._started.done() and not self.init_node:
+            raise UsageError("this Global runs only a controller (init_node=False): it cannot make calls")
         return node
 
     async def _with_node(self, use: Callable[[Node], Awaitable[Any]]) -> Any:
@@ -246,15 +238,15 @@ class Global:
         if self._stopped.is_set():
             self._close_loop()
             return None
-        run_blocking(self._loop, self._shutdown())
+        run_blocking(self._portal, self._shutdown())
         self._close_loop()
         return None
 
     async def stop_async(self) -> None:
         """The async form of :meth:`stop`."""
-        if not self._loop.is_closed() and not self._stopped.is_set():
-            await run_on(self._loop, self._shutdown())
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if not self._stopped.is_set():
+            await run_on(self._portal, self._shutdown())
+        if self._thread is not None and not self._thread.is_current:
             await asyncio.to_thread(self._close_loop)
 
     async def _shutdown(self) -> None:
@@ -303,7 +295,7 @@ class Global:
         self.stop()
 
     async def __aenter__(self) -> Global:
-        await run_on(self._loop, _wait(self._started))
+        await run_on(self._portal, _wait(self._started))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -328,6 +320,8 @@ class Global:
         return self._wait(lambda n: n.wait_function(name), timeout, f"no node offered callback {name!r}")
 
     def _wait(self, use: Callable[[Node], Awaitable[None]], timeout: float | None, what: str) -> Any:
+        self._ready_node()
+
         async def waiting() -> None:
             try:
                 await asyncio.wait_for(self._with_node(use), timeout)
@@ -335,8 +329,8 @@ class Global:
                 raise CallTimeout(f"{what} within {timeout} s") from None
 
         if in_async_code():
-            return run_on(self._loop, waiting())
-        return run_blocking(self._loop, waiting())
+            return run_on(self._portal, waiting())
+        return run_blocking(self._portal, waiting())
 
     def members(self) -> list[dict[str, Any]]:
         """The members this node knows (the controller's, for a controller-only Global): name, node id,

@@ -44,7 +44,7 @@ class Handoff:
     caller, against 0.5-0.7 us with the limit.
     """
 
-    __slots__ = ("_drains", "_loop", "_queue", "_scheduled", "_waiters")
+    __slots__ = ("_closed", "_drains", "_loop", "_queue", "_scheduled", "_waiters")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -54,16 +54,30 @@ class Handoff:
         self._scheduled = False
         self._drains = 0
         self._waiters: list[threading.Lock] = []
+        self._closed: str | None = None
 
-    def __call__(self, fn: Callable[..., None], *args: Any) -> None:
-        """Run ``fn(*args)`` on the loop soon. Safe from any thread."""
+    def __call__(self, fn: Callable[..., object], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop soon. Safe from any thread.
+
+        Raises:
+            NodeStopped: the hand-off is closed: its node has stopped.
+        """
         queue = self._queue
         queue.append((fn, *args))
+        if self._closed is not None:
+            # Checked after the append: an entry queued before the close is run by the closing drain;
+            # one queued after it may stay, never run, and its caller is told here.
+            raise NodeStopped(self._closed)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon_threadsafe(self._drain)
         elif len(queue) >= QUEUE_LIMIT and running_loop() is not self._loop and self._loop.is_running():
             self._wait_for_drain()
+
+    def close(self, reason: str) -> None:
+        """Run what is queued, on the loop's thread, and refuse all that comes later (:class:`NodeStopped`)."""
+        self._closed = reason
+        self._drain()
 
     def _wait_for_drain(self) -> None:
         drains = self._drains

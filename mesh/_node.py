@@ -43,6 +43,8 @@ logger = logging.getLogger("mesh")
 
 # 2: out-of-band buffers travel as the frame's blobs.
 PROTOCOL_VERSION = 2
+# How long a stopping node waits for its cancelled tasks (dials, closing channels) to end.
+STOP_TASKS_WAIT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +195,16 @@ class Node:
             await asyncio.sleep(0.02)
         for link in list(self._all_links):
             link.close(f"node {self.name!r} stopped", NodeStopped(f"node {self.name!r} stopped before the reply came"))
-        for task in list(self._dials.values()) + list(self._background):
+        tasks = list(self._dials.values()) + list(self._background)
+        for task in tasks:
             task.cancel()
         await asyncio.gather(*(link.wait_closed() for link in list(self._all_links)), return_exceptions=True)
+        self.handoff.close(f"node {self.name!r} is stopped; no more calls can be made through it")
+        # Every gRPC operation of this node ends before its loop does: the cancelled dials close their
+        # channels, the closed links theirs (tasks spawned as they closed), and calls handed off last fail.
+        ending = tasks + list(self._background)
+        if ending:
+            await asyncio.wait(ending, timeout=STOP_TASKS_WAIT)
         for channel in list(self._channels.values()):
             await channel.close(None)
         self._channels.clear()
@@ -794,7 +803,8 @@ class _SyncServing(Job):
     def _then(self) -> None:
         if self.max_size is not None:
             # Handed back from the worker thread: the replies of a burst of calls wake the loop once.
-            self.link.node.handoff(_SyncServing._reply, self)
+            with contextlib.suppress(NodeStopped):  # the node stopped, and the link with it: no one to answer
+                self.link.node.handoff(_SyncServing._reply, self)
             return
         if self._value is None and self._error is None:
             return  # a NO_RETURN call that ran well: nothing to report

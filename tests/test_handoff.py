@@ -11,6 +11,7 @@ import pytest
 
 from mesh import _handoff
 from mesh._handoff import QUEUE_LIMIT, Handoff
+from mesh.errors import NodeStopped
 
 
 @pytest.fixture
@@ -86,3 +87,23 @@ def test_no_thread_waits_on_a_loop_that_is_not_running() -> None:
         assert len(handoff._queue) == 4 * QUEUE_LIMIT
     finally:
         loop.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_closed_handoff_runs_what_was_queued_and_refuses_the_rest(running_loop: asyncio.AbstractEventLoop) -> None:
+    handoff = Handoff(running_loop)
+    ran: list[int] = []
+    held = threading.Event()
+    closed = threading.Event()
+    # The loop is held while two entries queue, and the close is due before their drain: only it runs them.
+    running_loop.call_soon_threadsafe(held.wait, 10)
+    running_loop.call_soon_threadsafe(lambda: (handoff.close("node 'n' is stopped"), closed.set()))
+    handoff(ran.append, 1)
+    handoff(ran.append, 2)
+    held.set()
+    assert closed.wait(10)
+    assert ran == [1, 2]
+    with pytest.raises(NodeStopped, match="node 'n' is stopped"):
+        handoff(ran.append, 3)
+    time.sleep(0.1)
+    assert ran == [1, 2]
