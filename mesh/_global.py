@@ -213,11 +213,14 @@ class Global:
         return self._controller_address
 
     def _ready_node(self) -> Node | None:
-        if self._stopped.is_set():
-            raise NodeStopped(f"node {self.process_name!r} is stopped; no more calls can be made through it")
         node = self._node
-        if node is None and self._started.done() and not self.init_node:
-            raise UsageError("this Global runs only a controller (init_node=False): it cannot make calls")
+        if node is None:
+            if self._stopped.is_set():
+                raise NodeStopped(f"node {self.process_name!r} is stopped")
+            if self._started.done() and not self.init_node:
+                raise UsageError("this Global runs only a controller (init_node=False): it cannot make calls")
+        elif node.stopping:
+            raise NodeStopped(f"node {self.process_name!r} is stopped; no more calls can be made through it")
         return node
 
     async def _with_node(self, use: Callable[[Node], Awaitable[Any]]) -> Any:
