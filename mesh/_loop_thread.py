@@ -28,6 +28,9 @@ _parked_lock = threading.Lock()
 
 def _forget_parked_loops() -> None:
     # A forked child shares its parent's selectors and gRPC state: it must not run the parent's loops.
+    # The lock is made anew too: a thread of the parent may have held it at the fork.
+    global _parked_lock
+    _parked_lock = threading.Lock()
     _parked.clear()
 
 
