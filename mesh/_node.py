@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 
 from . import _handshake, _interfaces, _transport, _wire
-from ._codec import Encoded, encode, wrap_large_args
+from ._codec import Encoded, encode, encode_args
 from ._controller_client import RETRY_MAX, RETRY_MIN
 from ._handoff import Handoff, ReplyFuture
 from ._link import PeerLink
@@ -243,12 +243,7 @@ class Node:
         return member, self.encode_args(name, args, kwargs)
 
     def encode_args(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Encoded:
-        return encode(
-            (wrap_large_args(args), kwargs),
-            self.config.max_message_size,
-            "arguments",
-            name,
-        )
+        return encode_args(args, kwargs, self.config.max_message_size, name)
 
     async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> Any:
         """Call ``name`` on one node that offers it and return its result."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._codec import Encoded, decode, encode, wrap_large_bytes
+from ._codec import Encoded, encode, wrap_large_bytes
+from ._codec import decode_args as decode_arguments
 from ._outcome import error_reply, exception_reply
 from ._proto import mesh_pb2 as pb
 from ._registry import LocalCallback
@@ -24,8 +25,7 @@ def decode_args(
     Raises:
         SerializationError: they cannot be unpickled here.
     """
-    args, kwargs = decode(data, buffers, dill, "arguments", callback.name)
-    return args, kwargs
+    return decode_arguments(data, buffers, dill, callback.name)
 
 
 def serve_sync(

@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from mesh import BG, FG, Global, PayloadTooLarge
+from mesh import BG, FG, NO_RETURN, BadArguments, Global, PayloadTooLarge
+from mesh._codec import NO_ARGS, decode_args, encode_args
 from tests.conftest import Proc, free_port
 from tests.shapes import Point
+from tests.workers import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -24,6 +26,23 @@ def pair(peer: Callable[..., tuple[Proc, str]]) -> Iterator[Global]:
     g.wait_process("peer", timeout=10)
     yield g
     g.stop()
+
+
+def test_a_call_without_arguments_is_pickled_once_and_runs_like_any_other(pair: Global) -> None:
+    assert encode_args((), {}, MIB, "whoami") is NO_ARGS
+    assert decode_args(NO_ARGS.data, None, False, "whoami") == ((), {})
+    for args, kwargs in [((), {"a": 1}), ((None,), {}), (((),), {}), (({},), {})]:
+        encoded = encode_args(args, kwargs, MIB, "echo")
+        assert encoded is not NO_ARGS
+        assert decode_args(encoded.data, encoded.buffers, encoded.dill, "echo") == (args, kwargs)
+    g = pair
+    assert g.call.whoami() & FG == "peer"
+    before = g.call.count() & FG
+    for _ in range(100):
+        g.call.bump() & NO_RETURN
+    wait_until(lambda: g.call.count() & FG == before + 100, 10, "100 NO_RETURN bumps run")
+    with pytest.raises(BadArguments, match=r"'add'\(a, b\): missing a required argument: 'a'"):
+        g.call.add() & FG
 
 
 def test_lambdas_closures_and_generator_functions(pair: Global) -> None:
