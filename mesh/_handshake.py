@@ -22,6 +22,7 @@ import grpc
 
 from ._proto import mesh_pb2 as pb
 from ._security import DIALLER, LISTENER, new_nonce, proof, proof_problem
+from ._wire import read_frame
 from .errors import AuthenticationError, ControllerUnavailable, PeerUnavailable
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ async def _read(read: Callable[[], Awaitable[Any]], what: str, ended: str = "") 
 
 async def _read_single(read: Callable[[], Awaitable[Any]], kind: str, ended: str = "") -> pb.Envelope:
     """The next frame's only envelope, which must be of ``kind``."""
-    frame, _ = await _read(read, kind, ended)
+    frame, _ = await _read(lambda: read_frame(read), kind, ended)
     if len(frame.items) != 1 or frame.items[0].WhichOneof("body") != kind:
         kinds = [envelope.WhichOneof("body") for envelope in frame.items]
         raise _Refused(f"expected a frame of a single {kind}, got {kinds}")

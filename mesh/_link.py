@@ -17,7 +17,7 @@ import grpc
 
 from ._codec import NO_BUFFERS, Encoded, describe
 from ._proto import mesh_pb2 as pb
-from ._wire import Blob, Buffers, Incoming, Outgoing, Reply
+from ._wire import Blob, Buffers, Outgoing, Reply, read_frame, write_frame
 from .errors import MeshError, PayloadTooLarge, PeerUnavailable
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class FrameStream(Protocol):
 
     def read(self) -> Awaitable[Any]: ...
 
-    def write(self, frame: Outgoing) -> Awaitable[None]: ...
+    def write(self, message: Outgoing | bytes) -> Awaitable[None]: ...
 
 
 class PeerLink:
@@ -198,9 +198,9 @@ class PeerLink:
             self._wakeup.clear()
             frames, self._frames = self._frames, []
             self._new_frame()
-            for frame in frames:
-                if frame[0].items:
-                    await self._stream.write(frame)
+            for frame, blobs in frames:
+                if frame.items:
+                    await write_frame(self._stream.write, frame, blobs)
 
     # ------------------------------------------------------------------ incoming
 
@@ -214,7 +214,7 @@ class PeerLink:
         reason = "the peer closed the link"
         try:
             while True:
-                message: Incoming = await self._stream.read()
+                message = await read_frame(self._stream.read)
                 if message is grpc.aio.EOF:
                     break
                 frame, blobs = message

@@ -41,8 +41,8 @@ from .errors import (
 
 logger = logging.getLogger("mesh")
 
-# 2: out-of-band buffers travel as the frame's blobs.
-PROTOCOL_VERSION = 2
+# 2: out-of-band buffers travel as the frame's blobs. 3: a large frame's blobs follow it as messages of their own.
+PROTOCOL_VERSION = 3
 # How long a stopping node waits for its cancelled tasks (dials, closing channels) to end.
 STOP_TASKS_WAIT = 5.0
 

@@ -24,45 +24,45 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12mesh/v1/mesh.proto\x12\x07mesh.v1\"8\n\x05\x46rame\x12 \n\x05items\x18\x01 \x03(\x0b\x32\x11.mesh.v1.Envelope\x12\r\n\x05\x62lobs\x18\x02 \x03(\x0c\"\x85\x02\n\x08\x45nvelope\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x1f\n\x05hello\x18\x02 \x01(\x0b\x32\x0e.mesh.v1.HelloH\x00\x12\x1d\n\x04\x63\x61ll\x18\x03 \x01(\x0b\x32\r.mesh.v1.CallH\x00\x12!\n\x06result\x18\x04 \x01(\x0b\x32\x0f.mesh.v1.ResultH\x00\x12\x1f\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x0e.mesh.v1.ErrorH\x00\x12!\n\x06\x63\x61ncel\x18\x06 \x01(\x0b\x32\x0f.mesh.v1.CancelH\x00\x12\x1f\n\x05offer\x18\x07 \x01(\x0b\x32\x0e.mesh.v1.OfferH\x00\x12\x1d\n\x04\x61uth\x18\x08 \x01(\x0b\x32\r.mesh.v1.AuthH\x00\x42\x06\n\x04\x62ody\"\xb4\x01\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12\x11\n\tmesh_name\x18\x03 \x01(\t\x12\x18\n\x10protocol_version\x18\x04 \x01(\r\x12\x11\n\tcallbacks\x18\x05 \x03(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x06 \x01(\t\x12\r\n\x05nonce\x18\x07 \x01(\x0c\x12\r\n\x05proof\x18\x08 \x01(\x0c\x12\x18\n\x10max_message_size\x18\t \x01(\x04\"\'\n\x04\x41uth\x12\r\n\x05proof\x18\x01 \x01(\x0c\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\"\x1a\n\x05Offer\x12\x11\n\tcallbacks\x18\x01 \x03(\t\"+\n\x08Schedule\x12\x0f\n\x07\x61t_time\x18\x01 \x03(\x01\x12\x0e\n\x06period\x18\x02 \x01(\x01\"\x83\x01\n\x04\x43\x61ll\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x02 \x01(\x0c\x12\x14\n\x0c\x62uffer_count\x18\x07 \x01(\r\x12\r\n\x05\x66lags\x18\x04 \x01(\r\x12\x0f\n\x07timeout\x18\x05 \x01(\x01\x12#\n\x08schedule\x18\x06 \x01(\x0b\x32\x11.mesh.v1.ScheduleJ\x04\x08\x03\x10\x04\"A\n\x06Result\x12\r\n\x05value\x18\x01 \x01(\x0c\x12\x14\n\x0c\x62uffer_count\x18\x04 \x01(\r\x12\x0c\n\x04\x64ill\x18\x03 \x01(\x08J\x04\x08\x02\x10\x03\"l\n\x05\x45rror\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\ttraceback\x18\x03 \x01(\t\x12\x0f\n\x07pickled\x18\x04 \x01(\x0c\x12 \n\x04kind\x18\x05 \x01(\x0e\x32\x12.mesh.v1.ErrorKind\"\x08\n\x06\x43\x61ncel\"s\n\x06Member\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x11\n\tcallbacks\x18\x04 \x03(\t\x12\x11\n\tmesh_name\x18\x05 \x01(\t\x12\x13\n\x0bincarnation\x18\x06 \x01(\t\"M\n\x0cMemberUpdate\x12\x1f\n\x06member\x18\x01 \x01(\x0b\x32\x0f.mesh.v1.Member\x12\r\n\x05nonce\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\"\x95\x01\n\x0fMembershipEvent\x12!\n\x08snapshot\x18\x01 \x03(\x0b\x32\x0f.mesh.v1.Member\x12\x1f\n\x06upsert\x18\x02 \x01(\x0b\x32\x0f.mesh.v1.Member\x12\x0f\n\x07removed\x18\x03 \x01(\t\x12\x0f\n\x07refused\x18\x04 \x01(\t\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\r\n\x05proof\x18\x06 \x01(\x0c*K\n\x08\x43\x61llFlag\x12\x12\n\x0e\x43\x41LL_FLAG_NONE\x10\x00\x12\x17\n\x13\x43\x41LL_FLAG_NO_RETURN\x10\x01\x12\x12\n\x0e\x43\x41LL_FLAG_DILL\x10\x02*\xd4\x01\n\tErrorKind\x12\x15\n\x11\x45RROR_KIND_REMOTE\x10\x00\x12\x1f\n\x1b\x45RROR_KIND_UNKNOWN_CALLBACK\x10\x01\x12\x1c\n\x18\x45RROR_KIND_BAD_ARGUMENTS\x10\x02\x12\x1c\n\x18\x45RROR_KIND_SERIALIZATION\x10\x03\x12 \n\x1c\x45RROR_KIND_PAYLOAD_TOO_LARGE\x10\x04\x12\x18\n\x14\x45RROR_KIND_CANCELLED\x10\x05\x12\x17\n\x13\x45RROR_KIND_STOPPING\x10\x06\x32\x35\n\x04Mesh\x12-\n\x07\x43onnect\x12\x0e.mesh.v1.Frame\x1a\x0e.mesh.v1.Frame(\x01\x30\x01\x32I\n\nController\x12;\n\x04Join\x12\x15.mesh.v1.MemberUpdate\x1a\x18.mesh.v1.MembershipEvent(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12mesh/v1/mesh.proto\x12\x07mesh.v1\"P\n\x05\x46rame\x12 \n\x05items\x18\x01 \x03(\x0b\x32\x11.mesh.v1.Envelope\x12\r\n\x05\x62lobs\x18\x02 \x03(\x0c\x12\x16\n\x0e\x64\x65tached_blobs\x18\x03 \x01(\r\"\x85\x02\n\x08\x45nvelope\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x1f\n\x05hello\x18\x02 \x01(\x0b\x32\x0e.mesh.v1.HelloH\x00\x12\x1d\n\x04\x63\x61ll\x18\x03 \x01(\x0b\x32\r.mesh.v1.CallH\x00\x12!\n\x06result\x18\x04 \x01(\x0b\x32\x0f.mesh.v1.ResultH\x00\x12\x1f\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x0e.mesh.v1.ErrorH\x00\x12!\n\x06\x63\x61ncel\x18\x06 \x01(\x0b\x32\x0f.mesh.v1.CancelH\x00\x12\x1f\n\x05offer\x18\x07 \x01(\x0b\x32\x0e.mesh.v1.OfferH\x00\x12\x1d\n\x04\x61uth\x18\x08 \x01(\x0b\x32\r.mesh.v1.AuthH\x00\x42\x06\n\x04\x62ody\"\xb4\x01\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12\x11\n\tmesh_name\x18\x03 \x01(\t\x12\x18\n\x10protocol_version\x18\x04 \x01(\r\x12\x11\n\tcallbacks\x18\x05 \x03(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x06 \x01(\t\x12\r\n\x05nonce\x18\x07 \x01(\x0c\x12\r\n\x05proof\x18\x08 \x01(\x0c\x12\x18\n\x10max_message_size\x18\t \x01(\x04\"\'\n\x04\x41uth\x12\r\n\x05proof\x18\x01 \x01(\x0c\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\"\x1a\n\x05Offer\x12\x11\n\tcallbacks\x18\x01 \x03(\t\"+\n\x08Schedule\x12\x0f\n\x07\x61t_time\x18\x01 \x03(\x01\x12\x0e\n\x06period\x18\x02 \x01(\x01\"\x83\x01\n\x04\x43\x61ll\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x02 \x01(\x0c\x12\x14\n\x0c\x62uffer_count\x18\x07 \x01(\r\x12\r\n\x05\x66lags\x18\x04 \x01(\r\x12\x0f\n\x07timeout\x18\x05 \x01(\x01\x12#\n\x08schedule\x18\x06 \x01(\x0b\x32\x11.mesh.v1.ScheduleJ\x04\x08\x03\x10\x04\"A\n\x06Result\x12\r\n\x05value\x18\x01 \x01(\x0c\x12\x14\n\x0c\x62uffer_count\x18\x04 \x01(\r\x12\x0c\n\x04\x64ill\x18\x03 \x01(\x08J\x04\x08\x02\x10\x03\"l\n\x05\x45rror\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\ttraceback\x18\x03 \x01(\t\x12\x0f\n\x07pickled\x18\x04 \x01(\x0c\x12 \n\x04kind\x18\x05 \x01(\x0e\x32\x12.mesh.v1.ErrorKind\"\x08\n\x06\x43\x61ncel\"s\n\x06Member\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x11\n\tcallbacks\x18\x04 \x03(\t\x12\x11\n\tmesh_name\x18\x05 \x01(\t\x12\x13\n\x0bincarnation\x18\x06 \x01(\t\"M\n\x0cMemberUpdate\x12\x1f\n\x06member\x18\x01 \x01(\x0b\x32\x0f.mesh.v1.Member\x12\r\n\x05nonce\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\"\x95\x01\n\x0fMembershipEvent\x12!\n\x08snapshot\x18\x01 \x03(\x0b\x32\x0f.mesh.v1.Member\x12\x1f\n\x06upsert\x18\x02 \x01(\x0b\x32\x0f.mesh.v1.Member\x12\x0f\n\x07removed\x18\x03 \x01(\t\x12\x0f\n\x07refused\x18\x04 \x01(\t\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\r\n\x05proof\x18\x06 \x01(\x0c*K\n\x08\x43\x61llFlag\x12\x12\n\x0e\x43\x41LL_FLAG_NONE\x10\x00\x12\x17\n\x13\x43\x41LL_FLAG_NO_RETURN\x10\x01\x12\x12\n\x0e\x43\x41LL_FLAG_DILL\x10\x02*\xd4\x01\n\tErrorKind\x12\x15\n\x11\x45RROR_KIND_REMOTE\x10\x00\x12\x1f\n\x1b\x45RROR_KIND_UNKNOWN_CALLBACK\x10\x01\x12\x1c\n\x18\x45RROR_KIND_BAD_ARGUMENTS\x10\x02\x12\x1c\n\x18\x45RROR_KIND_SERIALIZATION\x10\x03\x12 \n\x1c\x45RROR_KIND_PAYLOAD_TOO_LARGE\x10\x04\x12\x18\n\x14\x45RROR_KIND_CANCELLED\x10\x05\x12\x17\n\x13\x45RROR_KIND_STOPPING\x10\x06\x32\x35\n\x04Mesh\x12-\n\x07\x43onnect\x12\x0e.mesh.v1.Frame\x1a\x0e.mesh.v1.Frame(\x01\x30\x01\x32I\n\nController\x12;\n\x04Join\x12\x15.mesh.v1.MemberUpdate\x1a\x18.mesh.v1.MembershipEvent(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mesh.v1.mesh_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CALLFLAG']._serialized_start=1319
-  _globals['_CALLFLAG']._serialized_end=1394
-  _globals['_ERRORKIND']._serialized_start=1397
-  _globals['_ERRORKIND']._serialized_end=1609
+  _globals['_CALLFLAG']._serialized_start=1343
+  _globals['_CALLFLAG']._serialized_end=1418
+  _globals['_ERRORKIND']._serialized_start=1421
+  _globals['_ERRORKIND']._serialized_end=1633
   _globals['_FRAME']._serialized_start=31
-  _globals['_FRAME']._serialized_end=87
-  _globals['_ENVELOPE']._serialized_start=90
-  _globals['_ENVELOPE']._serialized_end=351
-  _globals['_HELLO']._serialized_start=354
-  _globals['_HELLO']._serialized_end=534
-  _globals['_AUTH']._serialized_start=536
-  _globals['_AUTH']._serialized_end=575
-  _globals['_OFFER']._serialized_start=577
-  _globals['_OFFER']._serialized_end=603
-  _globals['_SCHEDULE']._serialized_start=605
-  _globals['_SCHEDULE']._serialized_end=648
-  _globals['_CALL']._serialized_start=651
-  _globals['_CALL']._serialized_end=782
-  _globals['_RESULT']._serialized_start=784
-  _globals['_RESULT']._serialized_end=849
-  _globals['_ERROR']._serialized_start=851
-  _globals['_ERROR']._serialized_end=959
-  _globals['_CANCEL']._serialized_start=961
-  _globals['_CANCEL']._serialized_end=969
-  _globals['_MEMBER']._serialized_start=971
-  _globals['_MEMBER']._serialized_end=1086
-  _globals['_MEMBERUPDATE']._serialized_start=1088
-  _globals['_MEMBERUPDATE']._serialized_end=1165
-  _globals['_MEMBERSHIPEVENT']._serialized_start=1168
-  _globals['_MEMBERSHIPEVENT']._serialized_end=1317
-  _globals['_MESH']._serialized_start=1611
-  _globals['_MESH']._serialized_end=1664
-  _globals['_CONTROLLER']._serialized_start=1666
-  _globals['_CONTROLLER']._serialized_end=1739
+  _globals['_FRAME']._serialized_end=111
+  _globals['_ENVELOPE']._serialized_start=114
+  _globals['_ENVELOPE']._serialized_end=375
+  _globals['_HELLO']._serialized_start=378
+  _globals['_HELLO']._serialized_end=558
+  _globals['_AUTH']._serialized_start=560
+  _globals['_AUTH']._serialized_end=599
+  _globals['_OFFER']._serialized_start=601
+  _globals['_OFFER']._serialized_end=627
+  _globals['_SCHEDULE']._serialized_start=629
+  _globals['_SCHEDULE']._serialized_end=672
+  _globals['_CALL']._serialized_start=675
+  _globals['_CALL']._serialized_end=806
+  _globals['_RESULT']._serialized_start=808
+  _globals['_RESULT']._serialized_end=873
+  _globals['_ERROR']._serialized_start=875
+  _globals['_ERROR']._serialized_end=983
+  _globals['_CANCEL']._serialized_start=985
+  _globals['_CANCEL']._serialized_end=993
+  _globals['_MEMBER']._serialized_start=995
+  _globals['_MEMBER']._serialized_end=1110
+  _globals['_MEMBERUPDATE']._serialized_start=1112
+  _globals['_MEMBERUPDATE']._serialized_end=1189
+  _globals['_MEMBERSHIPEVENT']._serialized_start=1192
+  _globals['_MEMBERSHIPEVENT']._serialized_end=1341
+  _globals['_MESH']._serialized_start=1635
+  _globals['_MESH']._serialized_end=1688
+  _globals['_CONTROLLER']._serialized_start=1690
+  _globals['_CONTROLLER']._serialized_end=1763
 # @@protoc_insertion_point(module_scope)

@@ -34,12 +34,14 @@ ERROR_KIND_CANCELLED: ErrorKind
 ERROR_KIND_STOPPING: ErrorKind
 
 class Frame(_message.Message):
-    __slots__ = ("items", "blobs")
+    __slots__ = ("items", "blobs", "detached_blobs")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     BLOBS_FIELD_NUMBER: _ClassVar[int]
+    DETACHED_BLOBS_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[Envelope]
     blobs: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, items: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., blobs: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    detached_blobs: int
+    def __init__(self, items: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., blobs: _Optional[_Iterable[bytes]] = ..., detached_blobs: _Optional[int] = ...) -> None: ...
 
 class Envelope(_message.Message):
     __slots__ = ("id", "hello", "call", "result", "error", "cancel", "offer", "auth")
