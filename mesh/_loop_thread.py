@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import threading
 from collections.abc import Coroutine
 from typing import Any
 
 from .errors import NodeStopped
+
+logger = logging.getLogger("mesh")
 
 # How long the end of a loop thread waits for the tasks it cancels to finish.
 LEFTOVER_WAIT = 5.0
@@ -133,12 +136,20 @@ def _finish_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
         return
     for task in tasks:
         task.cancel()
-    loop.run_until_complete(asyncio.wait(tasks, timeout=LEFTOVER_WAIT))
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
+    _, stuck = loop.run_until_complete(asyncio.wait(tasks, timeout=LEFTOVER_WAIT))
+    for task in tasks - stuck:
+        if not task.cancelled() and task.exception() is not None:
             loop.call_exception_handler(
                 {"message": "a task of a stopped node failed", "exception": task.exception(), "task": task}
             )
+    if stuck:
+        # They stay on the parked loop, and go on when the next node runs on it.
+        logger.warning(
+            "mesh: %d task(s) of a stopped node did not end within %s s of being cancelled: %r",
+            len(stuck),
+            LEFTOVER_WAIT,
+            sorted(stuck, key=id)[:3],
+        )
 
 
 class AppLoop:

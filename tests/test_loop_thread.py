@@ -11,7 +11,7 @@ import time
 import grpc
 import pytest
 
-from mesh import BG, BROADCAST, FG, NO_RETURN, PERIOD, Global, NodeStopped, callback
+from mesh import BG, BROADCAST, FG, NO_RETURN, PERIOD, Global, NodeStopped, _loop_thread, callback
 from mesh._loop_thread import LoopThread, parked_loops
 
 pytestmark = pytest.mark.timeout(60)
@@ -123,3 +123,30 @@ def test_a_grpc_call_cancelled_as_its_loop_ends_logs_nothing(caplog: pytest.LogC
     finally:
         server_thread.stop()
     assert _errors(caplog) == []
+
+
+def test_a_task_that_outlives_its_cancellation_is_reported(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_loop_thread, "LEFTOVER_WAIT", 0.2)
+    thread = LoopThread("mesh-test")
+    ended = threading.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.5)
+        ended.set()
+
+    thread.submit(stubborn())
+    time.sleep(0.05)
+    thread.stop()
+    assert [r.getMessage() for r in caplog.records if "did not end within 0.2 s" in r.getMessage()]
+    # It goes on when the next node runs on the parked loop.
+    following = LoopThread("mesh-test-next")
+    try:
+        assert following.loop is thread.loop
+        assert ended.wait(5)
+    finally:
+        following.stop()
