@@ -67,13 +67,12 @@ class LoopThread:
     def __init__(self, name: str) -> None:
         self.loop = _take_loop()
         self._name = name
-        self._stop_requested = threading.Event()
         # Held while a coroutine is submitted, and while the run is declared over: nothing submitted
         # to this run can land on the loop once it is parked.
         self._submit_lock = threading.Lock()
         self._ended = False
-        # Created on the loop; set by stop(). A stop of this run can never end a later run on the same loop.
-        self._until_stopped: asyncio.Future[None] | None = None
+        # Set by stop(). This run's own future: a late stop can never end a later run on the same loop.
+        self._until_stopped: asyncio.Future[None] = self.loop.create_future()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -81,9 +80,6 @@ class LoopThread:
         loop = self.loop
         asyncio.set_event_loop(loop)
         try:
-            self._until_stopped = loop.create_future()
-            if self._stop_requested.is_set():
-                self._until_stopped.set_result(None)
             loop.run_until_complete(self._until_stopped)
         finally:
             with self._submit_lock:
@@ -108,7 +104,7 @@ class LoopThread:
         raise NodeStopped(f"the event loop thread {self._name!r} has ended; its node is stopped")
 
     def _end_run(self) -> None:
-        if self._until_stopped is not None and not self._until_stopped.done():
+        if not self._until_stopped.done():
             self._until_stopped.set_result(None)
 
     @property
@@ -122,9 +118,8 @@ class LoopThread:
 
     def stop(self, timeout: float = LEFTOVER_WAIT + 1.0) -> None:
         """End the loop's run; from another thread, wait up to ``timeout`` seconds for the thread to end."""
-        if self._stop_requested.is_set() or not self._thread.is_alive():
+        if not self._thread.is_alive():
             return
-        self._stop_requested.set()
         self.loop.call_soon_threadsafe(self._end_run)
         if not self.is_current:
             self._thread.join(timeout)

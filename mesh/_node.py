@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 
 from . import _handshake, _interfaces, _transport, _wire
-from ._codec import Encoded, encode, encode_args
+from ._codec import Encoded, decode_args, encode, encode_args
 from ._controller_client import RETRY_MAX, RETRY_MIN
 from ._handoff import Handoff, ReplyFuture
 from ._link import PeerLink
@@ -24,7 +24,7 @@ from ._proto import mesh_pb2 as pb
 from ._registry import REGISTRY, CallbackRegistry, LocalCallback
 from ._schedule import Recurring
 from ._security import TLSConfig
-from ._serve import decode_args, serve_async, serve_sync
+from ._serve import serve_async, serve_sync
 from ._wire import Buffers, Reply
 from ._workers import Job, WorkerPool
 from .errors import (
@@ -537,7 +537,7 @@ class Node:
         plan: pb.Schedule,
     ) -> None:
         try:
-            args, kwargs = decode_args(callback, data, dill, buffers)
+            args, kwargs = decode_args(data, buffers, dill, callback.name)
         except SerializationError as exc:
             link.send_error(call_id, exception_reply(exc))
             return

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._codec import Encoded, encode, wrap_large_bytes
-from ._codec import decode_args as decode_arguments
+from ._codec import Encoded, decode_args, encode, wrap_large_bytes
 from ._outcome import error_reply, exception_reply
 from ._proto import mesh_pb2 as pb
 from ._registry import LocalCallback
@@ -17,27 +16,17 @@ from ._wire import Buffers
 from .errors import SerializationError
 
 
-def decode_args(
-    callback: LocalCallback, data: bytes, dill: bool, buffers: Buffers
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The ``(args, kwargs)`` pickled in a call's ``data`` (by dill if ``dill``), out-of-band ``buffers``.
-
-    Raises:
-        SerializationError: they cannot be unpickled here.
-    """
-    return decode_arguments(data, buffers, dill, callback.name)
-
-
 def serve_sync(
     callback: LocalCallback, data: bytes, dill: bool, buffers: Buffers, max_size: int | None
 ) -> Encoded | pb.Error | None:
-    """Run a sync callback for a call's arguments (as for :func:`decode_args`), in whatever thread calls this.
+    """Run a sync callback for a call's pickled arguments ``data`` (by dill if ``dill``) and their
+    out-of-band ``buffers``, in whatever thread calls this.
 
     ``max_size`` bounds the encoded result; None means nobody waits for it (NO_RETURN): it is not
     encoded, and only a failure is returned.
     """
     try:
-        args, kwargs = decode_args(callback, data, dill, buffers)
+        args, kwargs = decode_args(data, buffers, dill, callback.name)
     except SerializationError as exc:
         return exception_reply(exc)
     try:
@@ -54,7 +43,7 @@ async def serve_async(
 ) -> Encoded | pb.Error | None:
     """Run an async callback on the running loop; the rest as for :func:`serve_sync`."""
     try:
-        args, kwargs = decode_args(callback, data, dill, buffers)
+        args, kwargs = decode_args(data, buffers, dill, callback.name)
     except SerializationError as exc:
         return exception_reply(exc)
     try:
