@@ -17,6 +17,8 @@ from ._proc import Children
 from ._stats import latency, percentile, timed
 
 JOIN_TIMEOUT = 60.0
+# The BG row with a timeout: what a careful caller writes, and what a per-call timer costs.
+BG_TIMEOUT = BG(timeout=30.0)
 
 
 def measure(transport: Transport, counts: Counts, groups: set[str], children: Children) -> dict[str, float]:
@@ -40,6 +42,7 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
         if "bg" in groups:
             flood("mesh_bg", counts.stream, lambda: _background(g, counts, "add"))
             flood("mesh_bg_inline", counts.stream, lambda: _background(g, counts, "add_inline"))
+            flood("mesh_bg_timeout", counts.stream, lambda: _background(g, counts, "add", BG_TIMEOUT))
         if "no_return" in groups:
             flood("mesh_no_return", counts.no_return, lambda: _no_return(g, counts, "noop"))
             flood("mesh_no_return_inline", counts.no_return, lambda: _no_return(g, counts, "noop_inline"))
@@ -94,14 +97,14 @@ class _Flood:
             self._results[f"{key}_gc_{side}"] = (gc_after[index] - gc_before[index]) / calls
 
 
-def _background(g: Global, counts: Counts, name: str) -> float:
+def _background(g: Global, counts: Counts, name: str, modifier: BG | type[BG] = BG) -> float:
     add = getattr(g.call, name)
     window: collections.deque[Any] = collections.deque()
     started = time.perf_counter()
     for _ in range(counts.stream):
         if len(window) >= counts.in_flight:
             window.popleft().get()
-        window.append(add(1, 2) & BG)
+        window.append(add(1, 2) & modifier)
     for result in window:
         result.get()
     return counts.stream / (time.perf_counter() - started)

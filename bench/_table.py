@@ -62,6 +62,8 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
         *_cpu_rows("mesh_bg"),
         Row("mesh_bg_inline", "mesh & BG, 1,000 in flight, inline callback", True, "raw_pipelined", ("min_ratio", 8)),
         *_cpu_rows("mesh_bg_inline"),
+        Row("mesh_bg_timeout", "mesh & BG(timeout=30), 1,000 in flight", True, "raw_pipelined"),
+        *_cpu_rows("mesh_bg_timeout"),
         Row("mesh_no_return", "mesh & NO_RETURN, until the callee ran all", True, "raw_pipelined", ("min_ratio", 20)),
         *_cpu_rows("mesh_no_return"),
         Row(

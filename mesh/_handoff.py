@@ -21,6 +21,7 @@ from ._outcome import value_of
 from .errors import CallCancelled, CallTimeout, NodeStopped
 
 if TYPE_CHECKING:
+    from ._deadlines import Bucket
     from ._link import PeerLink
 
 logger = logging.getLogger("mesh")
@@ -126,6 +127,7 @@ class ReplyFuture:
         "_value",
         "_waiters",
         "call_id",
+        "deadline",
         "link",
         "loop",
         "name",
@@ -138,6 +140,8 @@ class ReplyFuture:
         self.timeout = timeout
         self.link: PeerLink | None = None
         self.call_id = 0
+        # The bucket of this call's timeout (see mesh._deadlines), left as it is settled.
+        self.deadline: Bucket | None = None
         self._settled = False
         self._task: asyncio.Task[Any] | None = None
         self._lock = threading.Lock()
@@ -157,6 +161,8 @@ class ReplyFuture:
             self._state, self._value = state, value
             waiters, self._waiters = self._waiters, None
             callbacks, self._callbacks = self._callbacks, None
+        if self.deadline is not None:
+            self.deadline.pop(self, None)
         if waiters:
             for waiter in waiters:
                 waiter.release()

@@ -15,6 +15,7 @@ import grpc
 from . import _handshake, _interfaces, _transport, _wire
 from ._codec import Encoded, decode_args, encode, encode_args
 from ._controller_client import RETRY_MAX, RETRY_MIN
+from ._deadlines import Deadlines
 from ._handoff import Handoff, ReplyFuture
 from ._link import PeerLink
 from ._membership import CONTROLLER, LINK, SELF, Member, Membership
@@ -108,6 +109,7 @@ class Node:
         self.addresses: list[str] = []
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self.handoff = Handoff(self.loop)
+        self.deadlines = Deadlines(self.loop)
         self.membership = Membership(on_removed=self._member_removed)
         self.links: dict[str, PeerLink] = {}
         self.stopping = False
@@ -200,6 +202,7 @@ class Node:
             task.cancel()
         await asyncio.gather(*(link.wait_closed() for link in list(self._all_links)), return_exceptions=True)
         self.handoff.close(f"node {self.name!r} is stopped; no more calls can be made through it")
+        self.deadlines.close()
         # Every gRPC operation of this node ends before its loop does: the cancelled dials close their
         # channels, the closed links theirs (tasks spawned as they closed), and calls handed off last fail.
         ending = tasks + list(self._background)
@@ -287,17 +290,17 @@ class Node:
     ) -> Any:
         call_id, future = link.send_call(name, encoded, 0, timeout)
         assert future is not None
-        timer = None
+        deadline = None
         if timeout:
-            timer = self.loop.call_later(timeout, _expire, future, name, link.peer_name, timeout)
+            deadline = self.deadlines.add(timeout, future, _expire, future, name, link.peer_name, timeout)
         try:
             reply: Reply = await future
         except BaseException:
             link.forget_call(call_id, tell_peer=True)
             raise
         finally:
-            if timer is not None:
-                timer.cancel()
+            if deadline is not None:
+                deadline.pop(future, None)
         return value_of(reply, name, link.peer_name)
 
     def start_call(
@@ -331,8 +334,7 @@ class Node:
             return
         reply.link = link
         if reply.timeout:
-            timer = self.loop.call_later(reply.timeout, _expire_reply, reply, link, reply.timeout)
-            reply.add_done_callback(lambda _: timer.cancel())
+            reply.deadline = self.deadlines.add(reply.timeout, reply, _expire_reply, reply, link, reply.timeout)
 
     async def _with_timeout(self, coro: Any, name: str, timeout: float | None) -> Any:
         if not timeout:

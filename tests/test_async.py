@@ -40,6 +40,8 @@ def test_awaited_modifiers_on_the_programs_loop(peer: Callable[..., tuple[Proc, 
 
             with pytest.raises(CallTimeout):
                 await g.call.sleep(2) & FG(timeout=0.2)
+            assert g._node is not None
+            assert len(g._node.deadlines) == 0, "an answered or expired call left its deadline behind"
 
             g.call.bump() & NO_RETURN
             schedule = await g.call.tick() & PERIOD(period=0.1)

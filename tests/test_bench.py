@@ -21,6 +21,7 @@ RATIO_ROWS = [
     "mesh & FG from sync code, p50 (vs sync floor)",
     "mesh & FG from async code, p99",
     "mesh & BG, 1,000 in flight",
+    "mesh & BG(timeout=30), 1,000 in flight",
     "mesh & NO_RETURN, until the callee ran all",
     "mesh echo 1 MiB, p50",
     "mesh echo 2 MiB, p50",
@@ -51,7 +52,7 @@ def test_tiny_run_prints_every_row_with_its_ratio(spawn: Callable[..., Proc]) ->
             assert median.endswith(("ms", "/s")) and ratio.endswith("x"), line
         for label in ("CPU per call, ", "of which garbage collection, "):
             rows = [line for line in section.splitlines() if line.startswith(f"|   {label}")]
-            assert len(rows) == 8 and all(line.split(" | ")[1].endswith(" us") for line in rows), section
+            assert len(rows) == 10 and all(line.split(" | ")[1].endswith(" us") for line in rows), section
 
 
 @pytest.mark.timeout(60)
