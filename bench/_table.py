@@ -151,7 +151,7 @@ def render(transport: str, runs: Sequence[dict[str, float]], table: Sequence[Row
 
 
 def machine() -> str:
-    """nproc, CPU model, Python and grpcio versions, and whether the node loops use uvloop."""
+    """nproc, CPU model, Python and grpcio versions."""
     model = "unknown"
     try:
         with open("/proc/cpuinfo") as info:

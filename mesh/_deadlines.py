@@ -26,9 +26,11 @@ logger = logging.getLogger("mesh")
 TICK = 0.01
 # A timeout this many ticks long or longer is rounded to 1/STEPS of itself (fewer buckets, fewer wake-ups).
 STEPS = 100
-# Calls that expire in one tick, each key with the function to call then and its arguments. Settling a
-# call removes its key (``bucket.pop(key, None)``, safe from any thread).
-Bucket: TypeAlias = dict[Hashable, tuple[Any, ...]]
+# Calls that expire in one tick: each key (a call's future) with the function to call with it then.
+# Settling a call removes its key (``bucket.pop(key, None)``, safe from any thread). No object is
+# made per call: a tuple per call, kept as long as the call is in flight, was enough to trigger
+# more full garbage collections in a BG flood.
+Bucket: TypeAlias = dict[Any, Callable[[Any], object]]
 
 
 class Deadlines:
@@ -48,8 +50,8 @@ class Deadlines:
         """Calls waiting on a deadline: neither settled nor expired."""
         return sum(len(bucket) for bucket in list(self._buckets.values()))
 
-    def add(self, timeout: float, key: Hashable, expire: Callable[..., object], *args: Any) -> Bucket:
-        """Run ``expire(*args)`` once ``timeout`` seconds have passed, unless ``key`` is popped from the
+    def add(self, timeout: float, key: Hashable, expire: Callable[[Any], object]) -> Bucket:
+        """Run ``expire(key)`` once ``timeout`` seconds have passed, unless ``key`` is popped from the
         returned bucket before."""
         step = max(1, int(timeout / TICK) // STEPS)
         tick = -(-math.ceil((self._loop.time() + timeout) / TICK) // step) * step
@@ -59,7 +61,7 @@ class Deadlines:
             heapq.heappush(self._ticks, tick)
             if self._timer is None or tick < self._timer_tick:
                 self._arm(tick)
-        bucket[key] = (expire, *args)
+        bucket[key] = expire
         return bucket
 
     def close(self) -> None:
@@ -84,10 +86,10 @@ class Deadlines:
         while ticks and ticks[0] * TICK <= now:
             bucket = self._buckets.pop(heapq.heappop(ticks), None)
             # A snapshot: another thread may pop a key meanwhile.
-            for entry in list(bucket.values()) if bucket else ():
+            for key, expire in list(bucket.items()) if bucket else ():
                 try:
-                    entry[0](*entry[1:])
+                    expire(key)
                 except Exception:
-                    logger.exception("mesh: expiring a call with %r failed", entry[0])
+                    logger.exception("mesh: expiring %r with %r failed", key, expire)
         if ticks:
             self._arm(ticks[0])

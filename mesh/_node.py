@@ -292,7 +292,8 @@ class Node:
         assert future is not None
         deadline = None
         if timeout:
-            deadline = self.deadlines.add(timeout, future, _expire, future, name, link.peer_name, timeout)
+            peer = link.peer_name
+            deadline = self.deadlines.add(timeout, future, lambda late: _expire(late, name, peer, timeout))
         try:
             reply: Reply = await future
         except BaseException:
@@ -334,7 +335,7 @@ class Node:
             return
         reply.link = link
         if reply.timeout:
-            reply.deadline = self.deadlines.add(reply.timeout, reply, _expire_reply, reply, link, reply.timeout)
+            reply.deadline = self.deadlines.add(reply.timeout, reply, _expire_reply)
 
     async def _with_timeout(self, coro: Any, name: str, timeout: float | None) -> Any:
         if not timeout:
@@ -818,11 +819,12 @@ def _expire(future: asyncio.Future[Any], name: str, peer: str, timeout: float) -
         future.set_exception(CallTimeout(f"callback {name!r} on node {peer!r} did not answer within {timeout} s"))
 
 
-def _expire_reply(reply: ReplyFuture, link: PeerLink, timeout: float) -> None:
-    if not reply.done():
+def _expire_reply(reply: ReplyFuture) -> None:
+    link = reply.link
+    if not reply.done() and link is not None:
         link.forget_call(reply.call_id, tell_peer=True)
         reply.set_exception(
-            CallTimeout(f"callback {reply.name!r} on node {link.peer_name!r} did not answer within {timeout} s")
+            CallTimeout(f"callback {reply.name!r} on node {link.peer_name!r} did not answer within {reply.timeout} s")
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -16,8 +17,13 @@ pytestmark = pytest.mark.timeout(30)
 SCHEDULING_SLACK = 0.5
 
 
-def _fired_at(loop: asyncio.AbstractEventLoop, fired: dict[str, float], key: str) -> None:
-    fired[key] = loop.time()
+def _recorder(loop: asyncio.AbstractEventLoop, fired: dict[str, float]) -> Callable[[str], None]:
+    """An expiry that notes when each key expired."""
+
+    def expire(key: str) -> None:
+        fired[key] = loop.time()
+
+    return expire
 
 
 def test_a_deadline_fires_after_its_timeout_never_before() -> None:
@@ -26,7 +32,7 @@ def test_a_deadline_fires_after_its_timeout_never_before() -> None:
         deadlines = Deadlines(loop)
         fired: dict[str, float] = {}
         started = loop.time()
-        deadlines.add(0.05, "call", _fired_at, loop, fired, "call")
+        deadlines.add(0.05, "call", _recorder(loop, fired))
         assert len(deadlines) == 1
         await asyncio.sleep(0.05 + TICK + SCHEDULING_SLACK)
         assert len(deadlines) == 0
@@ -41,8 +47,8 @@ def test_a_call_settled_before_its_deadline_never_expires() -> None:
         loop = asyncio.get_running_loop()
         deadlines = Deadlines(loop)
         fired: dict[str, float] = {}
-        answered = deadlines.add(0.05, "answered", _fired_at, loop, fired, "answered")
-        deadlines.add(0.05, "late", _fired_at, loop, fired, "late")
+        answered = deadlines.add(0.05, "answered", _recorder(loop, fired))
+        deadlines.add(0.05, "late", _recorder(loop, fired))
         # Settled from another thread, as a caller's thread settles a cancelled call.
         threading.Thread(target=answered.pop, args=("answered", None)).start()
         await asyncio.sleep(0.05 + TICK + SCHEDULING_SLACK)
@@ -57,8 +63,8 @@ def test_a_shorter_timeout_added_after_a_longer_one_fires_first() -> None:
         deadlines = Deadlines(loop)
         fired: dict[str, float] = {}
         started = loop.time()
-        deadlines.add(0.6, "long", _fired_at, loop, fired, "long")
-        deadlines.add(0.05, "short", _fired_at, loop, fired, "short")
+        deadlines.add(0.6, "long", _recorder(loop, fired))
+        deadlines.add(0.05, "short", _recorder(loop, fired))
         await asyncio.sleep(0.6 + TICK + SCHEDULING_SLACK)
         return fired, started
 
@@ -78,7 +84,7 @@ def test_a_long_timeout_is_rounded_to_a_hundredth_of_itself_and_never_early() ->
         started = loop.time()
         # Calls made over 50 ms with a 2 s timeout share buckets of timeout / STEPS = 20 ms.
         for index in range(50):
-            deadlines.add(timeout, index, _fired_at, loop, fired, str(index))
+            deadlines.add(timeout, str(index), _recorder(loop, fired))
             await asyncio.sleep(0.001)
         buckets = len(deadlines._buckets)
         await asyncio.sleep(timeout + timeout / STEPS + SCHEDULING_SLACK)
@@ -91,15 +97,15 @@ def test_a_long_timeout_is_rounded_to_a_hundredth_of_itself_and_never_early() ->
 
 
 def test_an_expiry_that_raises_is_logged_and_the_others_still_run(caplog: pytest.LogCaptureFixture) -> None:
-    def broken() -> None:
-        raise RuntimeError("broken expiry")
+    def broken(key: str) -> None:
+        raise RuntimeError(f"broken expiry of {key}")
 
     async def main() -> dict[str, float]:
         loop = asyncio.get_running_loop()
         deadlines = Deadlines(loop)
         fired: dict[str, float] = {}
         deadlines.add(0.02, "broken", broken)
-        deadlines.add(0.02, "fine", _fired_at, loop, fired, "fine")
+        deadlines.add(0.02, "fine", _recorder(loop, fired))
         await asyncio.sleep(0.02 + TICK + SCHEDULING_SLACK)
         return fired
 
@@ -113,7 +119,7 @@ def test_close_drops_every_deadline_and_the_timer() -> None:
         loop = asyncio.get_running_loop()
         deadlines = Deadlines(loop)
         fired: dict[str, float] = {}
-        deadlines.add(0.02, "call", _fired_at, loop, fired, "call")
+        deadlines.add(0.02, "call", _recorder(loop, fired))
         deadlines.close()
         assert len(deadlines) == 0
         await asyncio.sleep(0.02 + TICK + SCHEDULING_SLACK)
