@@ -212,10 +212,15 @@ def _start(
     timeout: float | None,
     future: type[ReplyT],
 ) -> ReplyT:
-    """Encode a call in this thread and hand it to the node's loop; the future (of type ``future``) gets its reply."""
+    """Encode a call in this thread and hand it to the node's loop (or send it, on that loop); the
+    future (of type ``future``) gets its reply."""
     member, encoded = node.prepare(name, args, kwargs)
     reply = future(node.loop, name, timeout)
-    node.handoff(Node.start_call, node, member, name, args, kwargs, encoded, reply)
+    if _running_loop() is node.loop:
+        # An async program's node: a hand-off would only wake this same loop through its self-pipe.
+        Node.start_call(node, member, name, args, kwargs, encoded, reply)
+    else:
+        node.handoff(Node.start_call, node, member, name, args, kwargs, encoded, reply)
     return reply
 
 
@@ -327,6 +332,9 @@ class AsyncResult(ReplyFuture):
 
 def _wake_soon(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
     """Resolve ``done`` on its own loop, from whatever thread finished the call."""
+    if _running_loop() is loop:
+        _resolve(done)
+        return
     with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
         loop.call_soon_threadsafe(_resolve, done)
 

@@ -114,6 +114,17 @@ def inline_refuse(text: str) -> None:
     raise Refused(text)
 
 
+@callback(inline=True)
+def note(value: Any) -> None:
+    """Record ``value``; inline, so values are recorded in the order their calls arrived."""
+    state.setdefault("notes", []).append(value)
+
+
+@callback(inline=True)
+def notes() -> list[Any]:
+    return list(state.get("notes", []))
+
+
 @callback
 def bump() -> None:
     state["count"] += 1
