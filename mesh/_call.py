@@ -195,6 +195,9 @@ class RemoteCall:
             if wanted and node is not None and not async_face and not modifier.eta:
                 return _broadcast(node, name, args, kwargs, timeout)
             if not wanted:
+                if node is not None and not modifier.eta and _running_loop() is loop:
+                    node.broadcast_no_return(name, args, kwargs)
+                    return None
                 fire = owner._with_node(lambda n: n.logged(n.broadcast(name, args, kwargs, timeout, False), name))
                 portal.submit(_after(modifier.eta, fire))
                 return None

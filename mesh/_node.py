@@ -420,21 +420,31 @@ class Node:
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None, return_result: bool
     ) -> dict[str, Any] | None:
         """Call ``name`` on every node that offers it."""
-        members = self.membership.providers(name)
-        if not members:
-            raise UnknownCallback(name)
-        encoded = (
-            self.encode_args(name, args, kwargs) if len(members) > 1 or members[0].node_id != self.node_id else None
-        )
         if not return_result:
-            for member in members:
-                self.send_no_return(member, name, args, kwargs, None if member.node_id == self.node_id else encoded)
+            self.broadcast_no_return(name, args, kwargs)
             return None
+        members, encoded = self._broadcast_plan(name, args, kwargs)
         outcomes = await asyncio.gather(
             *(self.invoke(m, name, args, kwargs, encoded, timeout, fallback=False) for m in members),
             return_exceptions=True,
         )
         return broadcast_results(members, outcomes)
+
+    def broadcast_no_return(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Send a call of ``name`` to every node that offers it, for no result."""
+        members, encoded = self._broadcast_plan(name, args, kwargs)
+        for member in members:
+            self.send_no_return(member, name, args, kwargs, None if member.node_id == self.node_id else encoded)
+
+    def _broadcast_plan(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Sequence[Member], Encoded | None]:
+        """The nodes that offer ``name``, and the arguments encoded once for all of them but this one."""
+        members = self.membership.providers(name)
+        if not members:
+            raise UnknownCallback(name)
+        only_here = len(members) == 1 and members[0].node_id == self.node_id
+        return members, None if only_here else self.encode_args(name, args, kwargs)
 
     # ------------------------------------------------------------------ local execution
 

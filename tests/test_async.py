@@ -52,12 +52,13 @@ def test_awaited_modifiers_on_the_programs_loop(peer: Callable[..., tuple[Proc, 
             assert await g.call.count() & FG == 1
             assert await g.call.whoami() & BROADCAST(return_result=True) == {"peer": "peer"}
 
-            # Calls made by one coroutine reach the callee in the order they were made, BG or not.
-            pending = [g.call.note(i) & BG if i % 2 else g.call.note(i) & NO_RETURN for i in range(10)]
+            # Calls made by one coroutine reach the callee in the order they were made, whatever the modifier.
+            modifiers = [NO_RETURN, BG, BROADCAST]
+            pending = [g.call.note(i) & modifiers[i % 3] for i in range(12)]
             for result in pending:
                 if result is not None:
                     await result
-            assert await g.call.notes() & FG == list(range(10))
+            assert await g.call.notes() & FG == list(range(12))
         finally:
             await g.stop_async()
 
