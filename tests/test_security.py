@@ -251,13 +251,18 @@ def test_no_payload_is_decoded_before_the_peer_proved_the_secret(spawn: Callable
     proc, address = _own_mesh_peer(spawn, "--secret", "s")
     for third, expected in (("bad", grpc.StatusCode.UNAUTHENTICATED), ("none", grpc.StatusCode.FAILED_PRECONDITION)):
         marker = tmp_path / f"decoded-{third}"
-        assert asyncio.run(_handshake_then_call(address, marker, b"s", third)) == expected
+        # The Call is written at once after the Auth. When that write loses the race with the node's
+        # abort, gRPC fails it here with INTERNAL ("Failed execute_batch") and the node's code is not
+        # seen; the node's log, checked below, says why it refused either way.
+        assert asyncio.run(_handshake_then_call(address, marker, b"s", third)) in (expected, grpc.StatusCode.INTERNAL)
         assert not marker.exists(), f"a Call was decoded on a link with {third} proof"
     # The same Call after a good proof is decoded: the check above can fail.
     marker = tmp_path / "decoded-good"
     assert asyncio.run(_handshake_then_call(address, marker, b"s", "good")) == grpc.StatusCode.OK
     assert marker.exists()
     assert _count(proc, REFUSED_LINK) == 2, proc.text()
+    assert _count(proc, "its proof of the mesh secret is wrong") == 1, proc.text()
+    assert _count(proc, "expected a frame of a single auth, got ['call']") == 1, proc.text()
 
 
 # ---------------------------------------------------------------------- safe defaults
