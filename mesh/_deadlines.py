@@ -26,10 +26,9 @@ logger = logging.getLogger("mesh")
 TICK = 0.01
 # A timeout this many ticks long or longer is rounded to 1/STEPS of itself (fewer buckets, fewer wake-ups).
 STEPS = 100
-# Calls that expire in one tick: each key (a call's future) with the function to call with it then.
-# Settling a call removes its key (``bucket.pop(key, None)``, safe from any thread). No object is
-# made per call: a tuple per call, kept as long as the call is in flight, was enough to trigger
-# more full garbage collections in a BG flood.
+# Calls that expire in one tick: each key (a call's future) with the function to call with it then
+# (shared by all calls, so that no object is made per call). Settling a call removes its key
+# (``bucket.pop(key, None)``, safe from any thread).
 Bucket: TypeAlias = dict[Any, Callable[[Any], object]]
 
 
