@@ -27,8 +27,8 @@ TICK = 0.01
 # A timeout this many ticks long or longer is rounded to 1/STEPS of itself (fewer buckets, fewer wake-ups).
 STEPS = 100
 # Calls that expire in one tick: each key (a call's future) with the function to call with it then
-# (shared by all calls, so that no object is made per call). Settling a call removes its key
-# (``bucket.pop(key, None)``, safe from any thread).
+# (for calls from other threads one function serves all, so that no object is made per call).
+# Settling a call removes its key (``bucket.pop(key, None)``, safe from any thread).
 Bucket: TypeAlias = dict[Any, Callable[[Any], object]]
 
 
