@@ -5,6 +5,7 @@ Each is used as a class (``& FG``) or an instance with options (``& FG(timeout=3
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,8 +16,8 @@ __all__ = ["BG", "BROADCAST", "FG", "NO_RETURN", "PERIOD", "Modifier"]
 
 
 def _check_timeout(value: float | None) -> None:
-    if value is not None and (not isinstance(value, int | float) or value <= 0):
-        raise UsageError(f"timeout must be a positive number of seconds or None, not {value!r}")
+    if value is not None and (not isinstance(value, int | float) or not 0 < value < math.inf):
+        raise UsageError(f"timeout must be a positive, finite number of seconds or None (no limit), not {value!r}")
 
 
 def _check_eta(value: float) -> None:

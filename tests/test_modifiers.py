@@ -127,6 +127,13 @@ def test_period_at_times(mesh_pair: Global) -> None:
     assert (g.call.ticks() & FG) - start == 4
 
 
+@pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan"), "5"])
+def test_a_timeout_must_be_a_positive_finite_number(timeout: object) -> None:
+    for modifier in (FG, BG, BROADCAST):
+        with pytest.raises(UsageError, match="positive, finite number of seconds or None"):
+            modifier(timeout=timeout)  # type: ignore[arg-type]
+
+
 def test_period_validates_its_arguments() -> None:
     with pytest.raises(UsageError, match="past"):
         PERIOD(at_time=time.time() - 1)
