@@ -175,8 +175,6 @@ class RemoteCall:
                 send = Node.send_no_return
                 if modifier.eta:
                     node.handoff(loop.call_later, modifier.eta, send, node, member, name, args, kwargs, encoded)
-                elif _running_loop() is loop:
-                    send(node, member, name, args, kwargs, encoded)
                 else:
                     node.handoff(send, node, member, name, args, kwargs, encoded)
             else:
@@ -195,8 +193,8 @@ class RemoteCall:
             if wanted and node is not None and not async_face and not modifier.eta:
                 return _broadcast(node, name, args, kwargs, timeout)
             if not wanted:
-                if node is not None and not modifier.eta and _running_loop() is loop:
-                    node.broadcast_no_return(name, args, kwargs)
+                if node is not None and not modifier.eta:
+                    node.handoff(Node.broadcast_no_return, node, name, args, kwargs)
                     return None
                 fire = owner._with_node(lambda n: n.logged(n.broadcast(name, args, kwargs, timeout, False), name))
                 portal.submit(_after(modifier.eta, fire))
@@ -215,15 +213,10 @@ def _start(
     timeout: float | None,
     future: type[ReplyT],
 ) -> ReplyT:
-    """Encode a call in this thread and hand it to the node's loop (or send it, on that loop); the
-    future (of type ``future``) gets its reply."""
+    """Encode a call in this thread and hand it to the node's loop; the future (of type ``future``) gets its reply."""
     member, encoded = node.prepare(name, args, kwargs)
     reply = future(node.loop, name, timeout)
-    if _running_loop() is node.loop:
-        # An async program's node: a hand-off would only wake this same loop through its self-pipe.
-        Node.start_call(node, member, name, args, kwargs, encoded, reply)
-    else:
-        node.handoff(Node.start_call, node, member, name, args, kwargs, encoded, reply)
+    node.handoff(Node.start_call, node, member, name, args, kwargs, encoded, reply)
     return reply
 
 

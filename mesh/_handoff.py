@@ -36,6 +36,7 @@ running_loop = asyncio._get_running_loop
 
 class Handoff:
     """Runs functions on ``loop`` in the order other threads hand them in; a burst wakes it once.
+    What the loop's own thread hands in runs at once.
 
     A thread that is :data:`QUEUE_LIMIT` entries ahead of the loop waits for the loop to catch up
     (up to :data:`CATCH_UP_WAIT` seconds; never on the loop's own thread, nor for a loop that is not
@@ -58,11 +59,18 @@ class Handoff:
         self._closed: str | None = None
 
     def __call__(self, fn: Callable[..., object], *args: Any) -> None:
-        """Run ``fn(*args)`` on the loop soon. Safe from any thread.
+        """Run ``fn(*args)`` on the loop soon; at once when called on the loop's own thread (an async
+        program's node), where queueing would only wake this same loop through its self-pipe and let
+        what is sent directly overtake it. Safe from any thread.
 
         Raises:
             NodeStopped: the hand-off is closed: its node has stopped.
         """
+        if running_loop() is self._loop:
+            if self._closed is not None:
+                raise NodeStopped(self._closed)
+            fn(*args)
+            return
         queue = self._queue
         queue.append((fn, *args))
         if self._closed is not None:
@@ -72,7 +80,7 @@ class Handoff:
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon_threadsafe(self._drain)
-        elif len(queue) >= QUEUE_LIMIT and running_loop() is not self._loop and self._loop.is_running():
+        elif len(queue) >= QUEUE_LIMIT and self._loop.is_running():
             self._wait_for_drain()
 
     def close(self, reason: str) -> None:
