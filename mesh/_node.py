@@ -431,8 +431,15 @@ class Node:
         return broadcast_results(members, outcomes)
 
     def broadcast_no_return(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Send a call of ``name`` to every node that offers it, for no result."""
-        members, encoded = self._broadcast_plan(name, args, kwargs)
+        """Send a call of ``name`` to every node that offers it, for no result; failures are logged.
+
+        (The caller checked that some node offers ``name``; the last of them may have left since.)
+        """
+        try:
+            members, encoded = self._broadcast_plan(name, args, kwargs)
+        except UnknownCallback:
+            logger.warning("BROADCAST of %r dropped: no node offers it any more", name)
+            return
         for member in members:
             self.send_no_return(member, name, args, kwargs, None if member.node_id == self.node_id else encoded)
 

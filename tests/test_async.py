@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
@@ -63,6 +64,20 @@ def test_awaited_modifiers_on_the_programs_loop(peer: Callable[..., tuple[Proc, 
             await g.stop_async()
 
     asyncio.run(scenario())
+
+
+def test_a_broadcast_whose_last_provider_left_is_logged_not_raised_on_the_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        async with Global(process_name="solo", init_controller=True) as g:
+            assert g._node is not None
+            # What a hand-off runs once the caller's check passed and the last provider then left.
+            g._node.broadcast_no_return("gone", (), {})
+
+    with caplog.at_level(logging.WARNING, logger="mesh"):
+        asyncio.run(scenario())
+    assert "BROADCAST of 'gone' dropped: no node offers it any more" in caplog.text
 
 
 def test_async_with_and_join_async() -> None:
