@@ -6,6 +6,9 @@ that completes just after (the final status of a stream whose channel was closed
 handed to a closed loop: ``RuntimeError: Event loop is closed`` from
 ``PollerCompletionQueue._handle_events``, printed by whichever loop reads the poller next. Running
 the raw baseline and the async rows on one loop that stays open avoids it.
+
+The loop is of the kind the mesh makes for its nodes (uvloop when installed, see
+``mesh._event_loop``), so the baseline and the mesh run on the same kind of loop.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from mesh._event_loop import new_event_loop
 
 T = TypeVar("T")
 
@@ -23,7 +28,7 @@ def get() -> asyncio.AbstractEventLoop:
     """The process's benchmark loop (made on first use). Only one thread may run it at a time."""
     global _loop
     if _loop is None:
-        _loop = asyncio.new_event_loop()
+        _loop = new_event_loop()
     return _loop
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import grpc
 
+from mesh._event_loop import new_event_loop
+
 from . import _loop
 from ._stats import latency
 
@@ -152,7 +154,7 @@ def main() -> None:
     parser.add_argument("--listen", required=True)
     parser.add_argument("--max-message", type=int, required=True)
     options_ = parser.parse_args()
-    asyncio.run(serve(options_.listen, options_.max_message))
+    new_event_loop().run_until_complete(serve(options_.listen, options_.max_message))
 
 
 if __name__ == "__main__":

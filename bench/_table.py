@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import grpc
 
+from mesh._event_loop import loop_name
+
+from . import _loop
 from ._counts import Counts
 
 
@@ -151,7 +154,7 @@ def render(transport: str, runs: Sequence[dict[str, float]], table: Sequence[Row
 
 
 def machine() -> str:
-    """nproc, CPU model, Python and grpcio versions."""
+    """nproc, CPU model, Python and grpcio versions, and the event loop every side of the run uses."""
     model = "unknown"
     try:
         with open("/proc/cpuinfo") as info:
@@ -163,5 +166,5 @@ def machine() -> str:
         pass
     return (
         f"machine: nproc={os.cpu_count()}, CPU {model}, {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, grpcio {grpc.__version__}"
+        f"Python {platform.python_version()}, grpcio {grpc.__version__}; event loop {loop_name(_loop.get())}"
     )

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
+from ._event_loop import LoopKind, new_event_loop, selected_kind
 from .errors import NodeStopped
 
 logger = logging.getLogger("mesh")
@@ -25,7 +26,9 @@ logger = logging.getLogger("mesh")
 # How long the end of a loop thread waits for the tasks it cancels to finish.
 LEFTOVER_WAIT = 5.0
 
-_parked: list[asyncio.AbstractEventLoop] = []
+# Parked loops by the kind asked for when each was made (a policy of the program's may have made
+# another), so a node that asks for one kind never takes the other.
+_parked: dict[LoopKind, list[asyncio.AbstractEventLoop]] = {"uvloop": [], "asyncio": []}
 _parked_lock = threading.Lock()
 
 
@@ -34,7 +37,8 @@ def _forget_parked_loops() -> None:
     # The lock is made anew too: a thread of the parent may have held it at the fork.
     global _parked_lock
     _parked_lock = threading.Lock()
-    _parked.clear()
+    for loops in _parked.values():
+        loops.clear()
 
 
 os.register_at_fork(after_in_child=_forget_parked_loops)
@@ -42,30 +46,32 @@ os.register_at_fork(after_in_child=_forget_parked_loops)
 
 def parked_loops() -> int:
     """How many loops wait, parked, for the next sync node of this process."""
-    return len(_parked)
+    return sum(len(loops) for loops in _parked.values())
 
 
-def _take_loop() -> asyncio.AbstractEventLoop:
+def _take_loop(kind: LoopKind) -> asyncio.AbstractEventLoop:
     with _parked_lock:
-        if _parked:
-            return _parked.pop()
-    return asyncio.new_event_loop()
+        if _parked[kind]:
+            return _parked[kind].pop()
+    return new_event_loop(kind)
 
 
-def _park(loop: asyncio.AbstractEventLoop) -> None:
+def _park(kind: LoopKind, loop: asyncio.AbstractEventLoop) -> None:
     with _parked_lock:
-        _parked.append(loop)
+        _parked[kind].append(loop)
 
 
 class LoopThread:
     """A daemon thread named ``name`` that runs an event loop until :meth:`stop`.
 
-    The loop is a parked one when there is one. When the thread ends, the tasks still on the loop
+    The loop is of the kind ``$MESH_UVLOOP`` selects (see ``_event_loop``), a parked one when
+    there is one. When the thread ends, the tasks still on the loop
     are cancelled and awaited (as ``asyncio.run`` does), and the loop is parked for the next.
     """
 
     def __init__(self, name: str) -> None:
-        self.loop = _take_loop()
+        self._kind = selected_kind()
+        self.loop = _take_loop(self._kind)
         self._name = name
         # Held while a coroutine is submitted, and while the run is declared over: nothing submitted
         # to this run can land on the loop once it is parked.
@@ -89,7 +95,7 @@ class LoopThread:
             loop.run_until_complete(asyncio.sleep(0))
             _finish_leftover_tasks(loop)
             asyncio.set_event_loop(None)
-            _park(loop)
+            _park(self._kind, loop)
 
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         """``asyncio.run_coroutine_threadsafe`` on this run of the loop.

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from mesh import Global, TLSConfig, callback
+from mesh._event_loop import loop_name
 from mesh._registry import REGISTRY
 from tests.procinfo import rss
 from tests.shapes import Point, Refused
@@ -153,6 +154,12 @@ async def vitals() -> dict[str, int]:
 
 
 @callback
+async def event_loop() -> str:
+    """Which kind of event loop this node runs on (``uvloop 0.x`` or ``asyncio``)."""
+    return loop_name(asyncio.get_running_loop())
+
+
+@callback
 async def gate(value: Any) -> Any:
     """Hold the call until ``open_gate`` is called, then return ``value``."""
     if "gate" not in state:
@@ -214,7 +221,7 @@ class Calc:
 
 def offer_own(prefix: str) -> None:
     """Offer some callbacks again as ``<prefix>_<callback>``, so that calls can be aimed at this node alone."""
-    for fn in (add, echo, sleep, async_sleep, whoami, vitals, bump, count, tallies):
+    for fn in (add, echo, sleep, async_sleep, whoami, vitals, bump, count, tallies, event_loop):
         REGISTRY.register(f"{prefix}_{fn.__name__}", fn)
 
 
