@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
+import uvloop
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, PERIOD, CallTimeout, Global, ScheduledCall, UsageError, callback
 from tests.conftest import Proc, free_port
@@ -15,7 +17,11 @@ from tests.conftest import Proc, free_port
 pytestmark = pytest.mark.timeout(60)
 
 
-def test_awaited_modifiers_on_the_programs_loop(peer: Callable[..., tuple[Proc, str]]) -> None:
+# An async program's node runs on whatever loop the program runs: asyncio's own, or uvloop's.
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_awaited_modifiers_on_the_programs_loop(
+    peer: Callable[..., tuple[Proc, str]], run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
     port = free_port()
 
     async def scenario() -> None:
@@ -63,7 +69,7 @@ def test_awaited_modifiers_on_the_programs_loop(peer: Callable[..., tuple[Proc, 
         finally:
             await g.stop_async()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_broadcast_whose_last_provider_left_is_logged_not_raised_on_the_loop(
