@@ -30,7 +30,6 @@ _ON = ("1", "true", "yes", "on")
 _OFF = ("0", "false", "no", "off")
 _AUTO = ("", "auto")
 
-
 LoopKind = Literal["uvloop", "asyncio"]
 
 

@@ -64,9 +64,9 @@ def _park(kind: LoopKind, loop: asyncio.AbstractEventLoop) -> None:
 class LoopThread:
     """A daemon thread named ``name`` that runs an event loop until :meth:`stop`.
 
-    The loop is of the kind ``$MESH_UVLOOP`` selects (see ``_event_loop``), a parked one when
-    there is one. When the thread ends, the tasks still on the loop
-    are cancelled and awaited (as ``asyncio.run`` does), and the loop is parked for the next.
+    The loop is of the kind ``$MESH_UVLOOP`` selects (see ``_event_loop``), a parked one when there
+    is one. When the thread ends, the tasks still on the loop are cancelled and awaited (as
+    ``asyncio.run`` does), and the loop is parked for the next node that asks for its kind.
     """
 
     def __init__(self, name: str) -> None:
