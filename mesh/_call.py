@@ -196,10 +196,10 @@ class RemoteCall:
                 if node is not None and not modifier.eta:
                     node.handoff(Node.broadcast_no_return, node, name, args, kwargs)
                     return None
-                fire = owner._with_node(lambda n: n.logged(n.broadcast(name, args, kwargs, timeout, False), name))
+                fire = owner._with_node(lambda n: n.logged(_broadcast_no_return_later(n, name, args, kwargs), name))
                 portal.submit(_after(modifier.eta, fire))
                 return None
-            coro = _after(modifier.eta, owner._with_node(lambda n: n.broadcast(name, args, kwargs, timeout, wanted)))
+            coro = _after(modifier.eta, owner._with_node(lambda n: n.broadcast(name, args, kwargs, timeout)))
             return run_on(portal, coro) if async_face else run_blocking(portal, coro)
 
         raise UsageError(f"unknown modifier {modifier!r}")
@@ -224,10 +224,7 @@ def _broadcast(
     node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
 ) -> dict[str, Any]:
     """BROADCAST with results from a thread other than the loop: every call sent in one hand-off."""
-    members = node.membership.providers(name)
-    if not members:
-        raise UnknownCallback(name)
-    encoded = node.encode_args(name, args, kwargs)
+    members, encoded = node.broadcast_plan(name, args, kwargs)
     replies = []
     for member in members:
         reply = ReplyFuture(node.loop, name, timeout)
@@ -252,6 +249,10 @@ async def _after(delay: float, coro: Awaitable[Any]) -> Any:
     if delay:
         await asyncio.sleep(delay)
     return await coro
+
+
+async def _broadcast_no_return_later(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    node.broadcast_no_return(name, args, kwargs)
 
 
 async def _no_return_later(node: Node, call: RemoteCall) -> None:

@@ -417,13 +417,10 @@ class Node:
             link.forget_call(key, tell_peer=True)
 
     async def broadcast(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None, return_result: bool
-    ) -> dict[str, Any] | None:
-        """Call ``name`` on every node that offers it."""
-        if not return_result:
-            self.broadcast_no_return(name, args, kwargs)
-            return None
-        members, encoded = self._broadcast_plan(name, args, kwargs)
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
+    ) -> dict[str, Any]:
+        """Call ``name`` on every node that offers it; ``{node name: result}``."""
+        members, encoded = self.broadcast_plan(name, args, kwargs)
         outcomes = await asyncio.gather(
             *(self.invoke(m, name, args, kwargs, encoded, timeout, fallback=False) for m in members),
             return_exceptions=True,
@@ -436,17 +433,21 @@ class Node:
         (The caller checked that some node offers ``name``; the last of them may have left since.)
         """
         try:
-            members, encoded = self._broadcast_plan(name, args, kwargs)
+            members, encoded = self.broadcast_plan(name, args, kwargs)
         except UnknownCallback:
             logger.warning("BROADCAST of %r dropped: no node offers it any more", name)
             return
         for member in members:
             self.send_no_return(member, name, args, kwargs, None if member.node_id == self.node_id else encoded)
 
-    def _broadcast_plan(
+    def broadcast_plan(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[Sequence[Member], Encoded | None]:
-        """The nodes that offer ``name``, and the arguments encoded once for all of them but this one."""
+        """The nodes that offer ``name``, and the arguments encoded once for all of them but this one.
+
+        Raises:
+            UnknownCallback: no node offers ``name``.
+        """
         members = self.membership.providers(name)
         if not members:
             raise UnknownCallback(name)

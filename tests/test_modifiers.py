@@ -158,3 +158,11 @@ def test_broadcast_reaches_every_node(mesh_pair: Global, peer: Callable[..., tup
     while (g.call.count() & BROADCAST(return_result=True)) != {"peer": 1, "peer2": 1}:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    # With an eta, each node runs it once the delay has passed, not before.
+    sent = time.monotonic()
+    assert g.call.bump() & BROADCAST(eta=0.5) is None
+    assert g.call.count() & BROADCAST(return_result=True) == {"peer": 1, "peer2": 1}
+    while (g.call.count() & BROADCAST(return_result=True)) != {"peer": 2, "peer2": 2}:
+        assert time.monotonic() < sent + 5
+        time.sleep(0.05)
+    assert time.monotonic() - sent >= 0.5
