@@ -2,8 +2,9 @@
 
 ``concurrent.futures.ThreadPoolExecutor`` wakes an idle thread for every job it is given, so a
 frame of a thousand short calls wakes up to ``max_workers`` threads, which then spend more time
-handing the GIL to each other than running callbacks. A :class:`WorkerPool` wakes a thread only
-when no thread is *looking* for work, so a burst of short calls is run back to back by one thread.
+handing the GIL to each other than running callbacks. A :class:`WorkerPool` wakes a thread for a
+new job only when every thread is idle (none is *looking* for work or running a job), so a burst of
+short calls is run back to back by one thread.
 A slow callback must not hold up the calls queued behind it: a watch on the node's loop wakes one
 more thread whenever jobs are waiting and no thread has taken one for :data:`STALL` seconds (up to
 ``max_workers`` running at once), unless the loop itself held the GIL for most of that time.
@@ -183,7 +184,11 @@ class WorkerPool(concurrent.futures.Executor):
         # No lock on this path: the loop thread must not wait for a worker that lost the GIL holding it.
         # A worker about to sleep counts itself out of ``_looking`` before it checks the queue again.
         self._jobs.append(job)
-        if self._looking == 0:
+        # Only an idle pool wakes a thread here. A thread running a job looks again as soon as it ends;
+        # waking another for each job queued meanwhile started a new thread every time a worker took
+        # one mid-burst, up to max_workers of them handing the GIL to each other. If the running job
+        # is slow, the watch wakes another thread.
+        if self._looking == 0 and self._taken == self._finished:
             self._wake_if_nobody_looks()
         # A lone job with a thread looking for it is taken at once; only jobs queued behind another
         # (which may be slow), or with every thread busy, need the watch.

@@ -86,6 +86,27 @@ def test_a_slow_job_does_not_hold_up_the_jobs_queued_behind_it() -> None:
     asyncio.run(main())
 
 
+def test_a_job_queued_while_every_thread_runs_one_waits_for_the_watch_not_a_new_thread() -> None:
+    """A worker that took a job mid-burst must not make the next job start a thread of its own: that
+    started up to max_workers threads in one flood of short calls. The watch still rescues a job
+    queued behind a slow one."""
+
+    async def main() -> tuple[int, int, float]:
+        async with _pool(4) as (workers, done, release):
+            running = workers.start(release.wait, (10,), done.append)
+            await _wait_for(lambda: running._state != 0, 2)
+            queued_at = time.monotonic()
+            short = workers.start(pow, (2, 2), done.append)
+            threads_at_once = workers.threads
+            await _wait_for(short.done, 2)
+            return threads_at_once, workers.threads, time.monotonic() - queued_at
+
+    threads_at_once, threads_after, waited = asyncio.run(main())
+    assert threads_at_once == 1, "a thread was started for a job while the only thread ran another"
+    assert threads_after == 2, "the watch did not wake a thread for the job stuck behind a slow one"
+    assert waited < 1.0
+
+
 def test_no_more_threads_than_max_workers_and_every_job_runs() -> None:
     async def main() -> int:
         async with _pool(2) as (workers, done, _):
