@@ -2,9 +2,9 @@
 
 ``concurrent.futures.ThreadPoolExecutor`` wakes an idle thread for every job it is given, so a
 frame of a thousand short calls wakes up to ``max_workers`` threads, which then spend more time
-handing the GIL to each other than running callbacks. A :class:`WorkerPool` wakes a thread for a
-new job only when every thread is idle (none is *looking* for work or running a job), so a burst of
-short calls is run back to back by one thread.
+handing the GIL to each other than running callbacks. A :class:`WorkerPool` wakes a thread only
+when no thread is *looking* for work, and starts a new one for a new job only when no thread is
+running one either, so a burst of short calls is run back to back by one thread.
 A slow callback must not hold up the calls queued behind it: a watch on the node's loop wakes one
 more thread whenever jobs are waiting and no thread has taken one for :data:`STALL` seconds (up to
 ``max_workers`` running at once), unless the loop itself held the GIL for most of that time.
@@ -184,12 +184,12 @@ class WorkerPool(concurrent.futures.Executor):
         # No lock on this path: the loop thread must not wait for a worker that lost the GIL holding it.
         # A worker about to sleep counts itself out of ``_looking`` before it checks the queue again.
         self._jobs.append(job)
-        # Only an idle pool wakes a thread here. A thread running a job looks again as soon as it ends;
-        # waking another for each job queued meanwhile started a new thread every time a worker took
-        # one mid-burst, up to max_workers of them handing the GIL to each other. If the running job
-        # is slow, the watch wakes another thread.
-        if self._looking == 0 and self._taken == self._finished:
-            self._wake_if_nobody_looks()
+        if self._looking == 0:
+            # A new thread only for an idle pool: a running job's thread looks again as soon as it ends,
+            # and if the job is slow the watch starts one. Starting a thread here for each job queued
+            # while a worker ran another cascaded: Thread.start() waits for the new thread, which can
+            # take a job meanwhile, so the next job found nobody looking again, up to max_workers.
+            self._wake_if_nobody_looks(start_thread=self._taken == self._finished)
         # A lone job with a thread looking for it is taken at once; only jobs queued behind another
         # (which may be slow), or with every thread busy, need the watch.
         if not self._watching and (len(self._jobs) > 1 or self._looking == 0):
@@ -198,10 +198,10 @@ class WorkerPool(concurrent.futures.Executor):
             self._loop.call_later(STALL, self._watch)
         return job
 
-    def _wake_if_nobody_looks(self) -> None:
+    def _wake_if_nobody_looks(self, start_thread: bool = True) -> None:
         with self._lock:
             if self._looking == 0:
-                self._wake_one()
+                self._wake_one(start_thread)
 
     def _watch(self) -> None:
         """While jobs wait, wake one more thread each time none was taken for :data:`STALL` s."""
@@ -254,12 +254,13 @@ class WorkerPool(concurrent.futures.Executor):
                 if thread is not threading.current_thread():
                     thread.join()
 
-    def _wake_one(self) -> None:
-        """Make one more thread look for work (called with the lock held)."""
+    def _wake_one(self, start_thread: bool = True) -> None:
+        """Make one more thread look for work: a sleeping one, else (with ``start_thread``) a new one.
+        Called with the lock held."""
         if self._sleepers:
             self._looking += 1
             self._sleepers.pop().release()
-        elif len(self._threads) < self._max_workers:
+        elif start_thread and len(self._threads) < self._max_workers:
             self._looking += 1
             thread = threading.Thread(target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True)
             self._threads.append(thread)

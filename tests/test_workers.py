@@ -86,12 +86,12 @@ def test_a_slow_job_does_not_hold_up_the_jobs_queued_behind_it() -> None:
     asyncio.run(main())
 
 
-def test_a_job_queued_while_every_thread_runs_one_waits_for_the_watch_not_a_new_thread() -> None:
-    """A worker that took a job mid-burst must not make the next job start a thread of its own: that
-    started up to max_workers threads in one flood of short calls. The watch still rescues a job
-    queued behind a slow one."""
+def test_a_job_queued_while_every_thread_runs_one_starts_no_thread_until_the_watch_does() -> None:
+    """Starting a thread for each job queued while a worker ran another started up to max_workers
+    threads in one flood of short calls. The watch still rescues a job queued behind a slow one, and
+    a sleeping thread is still woken for a new job at once."""
 
-    async def main() -> tuple[int, int, float]:
+    async def main() -> tuple[int, int, float, int]:
         async with _pool(4) as (workers, done, release):
             running = workers.start(release.wait, (10,), done.append)
             await _wait_for(lambda: running._state != 0, 2)
@@ -99,12 +99,18 @@ def test_a_job_queued_while_every_thread_runs_one_waits_for_the_watch_not_a_new_
             short = workers.start(pow, (2, 2), done.append)
             threads_at_once = workers.threads
             await _wait_for(short.done, 2)
-            return threads_at_once, workers.threads, time.monotonic() - queued_at
+            waited = time.monotonic() - queued_at
+            await _wait_for(lambda: len(workers._sleepers) == 1, 2)
+            workers.start(pow, (3, 2), done.append)
+            sleepers_after_next_job = len(workers._sleepers)
+            await _wait_for(lambda: len(done) == 2, 2)
+            return threads_at_once, workers.threads, waited, sleepers_after_next_job
 
-    threads_at_once, threads_after, waited = asyncio.run(main())
+    threads_at_once, threads_after, waited, sleepers = asyncio.run(main())
     assert threads_at_once == 1, "a thread was started for a job while the only thread ran another"
-    assert threads_after == 2, "the watch did not wake a thread for the job stuck behind a slow one"
+    assert threads_after == 2, "the watch did not start a thread for the job stuck behind a slow one"
     assert waited < 1.0
+    assert sleepers == 0, "the sleeping thread was not woken at once for the next job"
 
 
 def test_no_more_threads_than_max_workers_and_every_job_runs() -> None:
