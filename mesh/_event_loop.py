@@ -2,11 +2,8 @@
 
 Every call crosses the node's loop several times (the caller's thread wakes it, gRPC's poller thread
 hands it each completion, a worker thread hands back each result), and uvloop's wake-ups and
-iterations cost less than asyncio's selector loop: measured with ``python -m bench --rows
-fg,bg,no_return``, five runs alternated with ``MESH_UVLOOP=0``, sequential ``& FG`` p50 from sync
-code went from 676 to 619 us (medians), from async code from 653 to 577 us, and raw grpc.aio's own
-from 370 to 334 us; floods of BG and NO_RETURN calls ran as fast on either (bench/README.md).
-The choice is read from ``$MESH_UVLOOP`` each time a sync program's node starts:
+iterations cost less than asyncio's selector loop (sequential calls 8-12 % faster, floods the
+same: bench/README.md, seventh round). The choice is read from ``$MESH_UVLOOP`` each time a sync program's node starts:
 
 - unset, empty or ``auto``: uvloop when it can be imported (``pip install 'grpcmesh[uvloop]'``);
 - ``1``, ``true``, ``yes``, ``on``: uvloop, and an error when it is not installed;

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 
 import pytest
@@ -12,6 +11,7 @@ import uvloop
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global, UsageError
 from mesh._event_loop import ENV, kind_of, loop_name, new_event_loop, selected_kind
 from tests.conftest import Proc, free_port
+from tests.workers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -82,10 +82,8 @@ def test_nodes_on_both_kinds_of_loop_call_each_other(
             assert [f.get(timeout=10) for f in futures] == [i + 1 for i in range(200)]
             for _ in range(50):
                 getattr(call, f"{name}_bump")() & NO_RETURN
-            deadline = time.monotonic() + 10
-            while getattr(call, f"{name}_count")() & FG != 50 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert getattr(call, f"{name}_count")() & FG == 50
+            count = getattr(call, f"{name}_count")
+            wait_until(lambda count=count: count() & FG == 50, 10, f"50 NO_RETURN calls run on {name}")
         assert g.call.event_loop() & BROADCAST(return_result=True, timeout=10) == {
             name: kind for name, (_, kind) in kinds.items()
         }
