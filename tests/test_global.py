@@ -125,3 +125,18 @@ def test_a_schedule_kept_on_this_node_ends_when_it_stops() -> None:
     assert stopped_with >= 2
     time.sleep(0.3)
     assert len(runs) == stopped_with, "the schedule kept running after stop()"
+
+
+def test_g_call_keeps_one_remote_callable_per_name() -> None:
+    @callback
+    def doubled(x: int) -> int:
+        return 2 * x
+
+    with Global(process_name="namer", init_controller=True) as g:
+        first = g.call.doubled
+        assert g.call.doubled is first
+        assert first(4) & FG == 8
+        assert g.call.doubled(5) & FG == 10
+        assert g.call.other is not first
+        assert not hasattr(g.call, "__length_hint__"), "a dunder name must not become a remote callable"
+        assert "__length_hint__" not in vars(g.call)
