@@ -819,8 +819,10 @@ class _SyncServing(Job):
     def _then(self) -> None:
         if self.max_size is not None:
             # Handed back from the worker thread: the replies of a burst of calls wake the loop once.
-            with contextlib.suppress(NodeStopped):  # the node stopped, and the link with it: no one to answer
+            try:  # noqa: SIM105 (contextlib.suppress costs 0.3 us, on every served call)
                 self.link.node.handoff(_SyncServing._reply, self)
+            except NodeStopped:
+                pass  # the node stopped, and the link with it: no one to answer
             return
         if self._value is None and self._error is None:
             return  # a NO_RETURN call that ran well: nothing to report
