@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from mesh._workers import FunctionJob, Job, WorkerPool
+from mesh._workers import _QUEUED, FunctionJob, Job, WorkerPool
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -94,7 +94,7 @@ def test_a_job_queued_while_every_thread_runs_one_starts_no_thread_until_the_wat
     async def main() -> tuple[int, int, float, int]:
         async with _pool(4) as (workers, done, release):
             running = workers.start(release.wait, (10,), done.append)
-            await _wait_for(lambda: running._state != 0, 2)
+            await _wait_for(lambda: running._state != _QUEUED, 2)
             queued_at = time.monotonic()
             short = workers.start(pow, (2, 2), done.append)
             threads_at_once = workers.threads
@@ -129,7 +129,7 @@ def test_a_queued_job_can_be_cancelled_and_still_reports_done() -> None:
         async with _pool(1) as (workers, done, release):
             ran: list[int] = []
             running = workers.start(release.wait, (10,), done.append)
-            await _wait_for(lambda: running._state != 0, 2)
+            await _wait_for(lambda: running._state != _QUEUED, 2)
             queued = workers.start(ran.append, (1,), done.append)
             assert queued.cancel()
             assert queued.cancelled() and queued.done()
