@@ -2,7 +2,7 @@
 
 Offers ``add(a, b)``, ``echo(data)`` and ``noop()`` (which counts its calls), plus ``calls()`` and
 ``wait_calls(n, timeout)`` so a caller can tell when every NO_RETURN call has run, and
-``gc_seconds()``, its time in garbage collection; ``add_inline`` and
+``gc_seconds()``, its time in garbage collection; ``add_inline``, ``echo_inline`` and
 ``noop_inline`` are the same marked ``@callback(inline=True)`` (run on the node's loop). Prints
 ``READY <address>`` once joined; SIGTERM stops the node.
 """
@@ -35,6 +35,11 @@ def add_inline(a: int, b: int) -> int:
 
 @callback
 def echo(data: Any) -> Any:
+    return data
+
+
+@callback(inline=True)
+def echo_inline(data: Any) -> Any:
     return data
 
 

@@ -37,7 +37,8 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
         if "fg" in groups:
             results.update(latency("mesh_fg_sync", timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
             results.update(latency("mesh_fg_inline", timed(lambda: g.call.add_inline(1, 2) & FG, counts.calls)))
-            results.update(_loop.run(_async_fg(transport, counts)))
+            fg_async = _async_samples(transport, "add", (1, 2), counts.warmup, counts.calls)
+            results.update(latency("mesh_fg_async", _loop.run(fg_async)))
         flood = _Flood(g, results, callee.popen.pid)
         if "bg" in groups:
             flood("mesh_bg", counts.stream, lambda: _background(g, counts, "add"))
@@ -47,8 +48,11 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
             flood("mesh_no_return", counts.no_return, lambda: _no_return(g, counts, "noop"))
             flood("mesh_no_return_inline", counts.no_return, lambda: _no_return(g, counts, "noop_inline"))
         if "payload" in groups:
-            results["mesh_1mib_p50"] = _echo_p50(g, counts.mib, counts.payload_calls)
-            results["mesh_big_p50"] = _echo_p50(g, counts.big_bytes, counts.big_calls)
+            results["mesh_1mib_p50"] = _echo_p50(g, "echo", counts.mib, counts.payload_calls)
+            results["mesh_1mib_inline_p50"] = _echo_p50(g, "echo_inline", counts.mib, counts.payload_calls)
+            echo_async = _async_samples(transport, "echo", (b"\x01" * counts.mib,), 1, counts.payload_calls)
+            results["mesh_1mib_async_p50"] = percentile(_loop.run(echo_async), 50)
+            results["mesh_big_p50"] = _echo_p50(g, "echo", counts.big_bytes, counts.big_calls)
         if "broadcast" in groups:
             if "fg" not in groups:
                 results.update(latency("mesh_fg_sync", timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
@@ -58,16 +62,21 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
     return results
 
 
-async def _async_fg(transport: Transport, counts: Counts) -> dict[str, float]:
+async def _async_samples(
+    transport: Transport, name: str, args: tuple[Any, ...], warmup: int, count: int
+) -> list[float]:
+    """Seconds of each of ``count`` sequential ``await g.call.NAME(*args) & FG``, after ``warmup``
+    more, from the node of an async program."""
     async with Global(process_name="bench-async-caller", **transport.caller_options()) as g:  # type: ignore[arg-type]
-        await g.wait_function("add", timeout=JOIN_TIMEOUT)
+        await g.wait_function(name, timeout=JOIN_TIMEOUT)
+        call = getattr(g.call, name)
         samples = []
-        for i in range(counts.warmup + counts.calls):
+        for i in range(warmup + count):
             started = time.perf_counter()
-            await g.call.add(1, 2) & FG
-            if i >= counts.warmup:
+            await call(*args) & FG
+            if i >= warmup:
                 samples.append(time.perf_counter() - started)
-    return latency("mesh_fg_async", samples)
+    return samples
 
 
 class _Flood:
@@ -124,11 +133,12 @@ def _no_return(g: Global, counts: Counts, name: str) -> float:
     return counts.no_return / elapsed
 
 
-def _echo_p50(g: Global, size: int, count: int) -> float:
+def _echo_p50(g: Global, name: str, size: int, count: int) -> float:
+    echo = getattr(g.call, name)
     data = b"\x01" * size
-    if len(g.call.echo(data) & FG) != size:
-        raise RuntimeError(f"echo of {size} bytes came back with another size")
-    return percentile(timed(lambda: g.call.echo(data) & FG, count), 50)
+    if len(echo(data) & FG) != size:
+        raise RuntimeError(f"{name} of {size} bytes came back with another size")
+    return percentile(timed(lambda: echo(data) & FG, count), 50)
 
 
 def _broadcast_p50(g: Global, transport: Transport, counts: Counts, children: Children) -> float:

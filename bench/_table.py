@@ -78,6 +78,8 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
         ),
         *_cpu_rows("mesh_no_return_inline"),
         Row("mesh_1mib_p50", "mesh echo 1 MiB, p50", baseline="raw_1mib_p50", target=("max_ms", 2)),
+        Row("mesh_1mib_inline_p50", "mesh echo 1 MiB, inline callback, p50", baseline="raw_1mib_p50"),
+        Row("mesh_1mib_async_p50", "mesh echo 1 MiB from async code, p50", baseline="raw_1mib_p50"),
         Row("mesh_big_p50", f"mesh echo {big}, p50", baseline="raw_big_p50"),
         Row(
             "mesh_broadcast3_p50",

@@ -24,6 +24,8 @@ RATIO_ROWS = [
     "mesh & BG(timeout=30), 1,000 in flight",
     "mesh & NO_RETURN, until the callee ran all",
     "mesh echo 1 MiB, p50",
+    "mesh echo 1 MiB, inline callback, p50",
+    "mesh echo 1 MiB from async code, p50",
     "mesh echo 2 MiB, p50",
     "mesh BROADCAST to 3 nodes, p50 (vs FG)",
     "mesh: process start to first answered call",
