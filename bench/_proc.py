@@ -12,6 +12,14 @@ import threading
 import time
 
 
+class ChildFailed(RuntimeError):
+    """A child exited, or stayed silent too long, before the line it was waited for."""
+
+    def __init__(self, message: str, output: list[str]) -> None:
+        super().__init__(f"{message}:\n{''.join(output)}")
+        self.last_line = next((line.strip() for line in reversed(output) if line.strip()), "(no output)")
+
+
 class Child:
     """``python -m MODULE args`` with its output lines collected by a thread."""
 
@@ -37,19 +45,21 @@ class Child:
             self._lines.put(line)
 
     def wait_line(self, prefix: str, timeout: float = 60.0) -> str:
-        """The rest of the first output line that starts with ``prefix``."""
+        """The rest of the first output line that starts with ``prefix``.
+
+        Raises:
+            ChildFailed: the child exited first, or ``timeout`` passed.
+        """
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RuntimeError(f"no {prefix!r} line from {self.args} within {timeout} s:\n{''.join(self.output)}")
+                raise ChildFailed(f"no {prefix!r} line from {self.args} within {timeout} s", self.output)
             try:
                 line = self._lines.get(timeout=min(left, 0.1))
             except queue.Empty:
                 if self.popen.poll() is not None and self._lines.empty():
-                    raise RuntimeError(
-                        f"{self.args} exited with {self.popen.returncode}:\n{''.join(self.output)}"
-                    ) from None
+                    raise ChildFailed(f"{self.args} exited with {self.popen.returncode}", self.output) from None
                 continue
             if line.startswith(prefix):
                 return line[len(prefix) :].strip()

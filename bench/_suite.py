@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import sys
 import time
 
 from . import _loop, _mesh, _raw
 from ._counts import MESH_GROUPS, MIB, Counts, Transport, free_port
-from ._proc import Children
+from ._proc import ChildFailed, Children
 from ._stats import latency
 
 # Peer libraries compared when importable (never dependencies of grpcmesh): module -> PyPI version wanted.
@@ -29,8 +30,12 @@ def available_peers() -> list[str]:
     return found
 
 
-def run_once(transport: Transport, counts: Counts, groups: set[str]) -> dict[str, float]:
-    """Measure every selected row once; the baseline rows always come first, in the same run."""
+def run_once(transport: Transport, counts: Counts, groups: set[str], failures: list[str]) -> dict[str, float]:
+    """Measure every selected row once; the baseline rows always come first, in the same run.
+
+    A peer library that fails leaves its rows out of this run and says why in ``failures``; a
+    failure of the baseline or the mesh ends the benchmark.
+    """
     results = _raw_rows(transport, counts, groups)
     if groups & set(MESH_GROUPS):
         with Children() as children:
@@ -40,7 +45,7 @@ def run_once(transport: Transport, counts: Counts, groups: set[str]) -> dict[str
     if transport.name == "tcp":
         for peer in available_peers():
             if peer.lower() in groups:
-                results.update(_peer_rows(peer, counts))
+                results.update(peer_rows(peer, counts, failures))
     return results
 
 
@@ -61,11 +66,19 @@ def _raw_rows(transport: Transport, counts: Counts, groups: set[str]) -> dict[st
     return results
 
 
-def _peer_rows(peer: str, counts: Counts) -> dict[str, float]:
+def peer_rows(peer: str, counts: Counts, failures: list[str]) -> dict[str, float]:
+    """The rows of ``peer`` (its ``bench._peer_<peer>`` module) in one run; none, and a line in
+    ``failures`` naming its error, when its callee or caller exits or hangs."""
     module = f"bench._peer_{peer.lower()}"
     port = str(free_port())
-    with Children() as children:
-        children.start(module, "serve", "--port", port).wait_line("READY")
-        client = children.start(module, "measure", "--port", port, "--counts", counts.to_json())
-        found = client.wait_line("RESULT", timeout=PEER_TIMEOUT)
+    try:
+        with Children() as children:
+            children.start(module, "serve", "--port", port).wait_line("READY")
+            client = children.start(module, "measure", "--port", port, "--counts", counts.to_json())
+            found = client.wait_line("RESULT", timeout=PEER_TIMEOUT)
+    except ChildFailed as exc:
+        failure = f"{peer}: {exc.last_line}"
+        print(f"bench: {peer} failed; its rows leave this run out: {exc.last_line}", file=sys.stderr, flush=True)
+        failures.append(failure)
+        return {}
     return {f"{peer.lower()}_{key}": value for key, value in json.loads(found).items()}

@@ -76,20 +76,26 @@ def run(options: argparse.Namespace) -> int:
     # The default UNIX sockets of every node (this process's and the children's) go under workdir.
     tempfile.tempdir = os.environ["TMPDIR"] = workdir
     runs: dict[str, list[dict[str, float]]] = {t: [] for t in transports}
+    failures: list[str] = []
     try:
         for number in range(counts.runs):
             for name in transports:
                 print(f"run {number + 1}/{counts.runs} over {name} ...", file=sys.stderr, flush=True)
-                runs[name].append(run_once(Transport.make(name, workdir), counts, groups))
+                runs[name].append(run_once(Transport.make(name, workdir), counts, groups, failures))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     table = rows(counts, peers)
     for name in transports:
         print()
         print(render("loopback TCP" if name == "tcp" else "UNIX socket", runs[name], table))
+    if failures:
+        print()
+        print("Peer libraries that failed in a run (their rows are medians of the runs they finished):")
+        print("\n".join(f"- {failure}" for failure in failures))
     if options.json:
         with open(options.json, "w") as out:
-            json.dump({"machine": machine(), "counts": dataclasses.asdict(counts), "runs": runs}, out, indent=1)
+            report = {"machine": machine(), "counts": dataclasses.asdict(counts), "runs": runs, "failures": failures}
+            json.dump(report, out, indent=1)
     return 0
 
 

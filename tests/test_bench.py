@@ -7,6 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
+from bench._counts import Counts
+from bench._proc import ChildFailed, Children
+from bench._suite import peer_rows
 from tests.conftest import MESH_COMMAND, Proc
 
 TINY = [
@@ -77,3 +80,21 @@ def test_bad_options_are_named(spawn: Callable[..., Proc]) -> None:
     proc.popen.wait(25)
     assert proc.popen.returncode != 0
     assert "unknown row group(s) ['warp']" in proc.text()
+
+
+@pytest.mark.timeout(30)
+def test_a_failing_peer_library_is_left_out_of_the_run_with_its_error() -> None:
+    # A peer whose module cannot run: its callee exits before READY with Python's own error.
+    failures: list[str] = []
+    assert peer_rows("Absent", Counts(), failures) == {}
+    assert len(failures) == 1
+    assert failures[0].startswith("Absent: ") and failures[0].endswith("No module named bench._peer_absent")
+
+
+@pytest.mark.timeout(30)
+def test_a_child_that_exits_early_fails_with_its_last_line() -> None:
+    with Children() as children:
+        child = children.start("json.tool", "/nonexistent/input.json")
+        with pytest.raises(ChildFailed, match="exited with 2") as failed:
+            child.wait_line("READY", timeout=20)
+    assert "No such file or directory" in failed.value.last_line
