@@ -1,6 +1,7 @@
 """The baseline: a raw ``grpc.aio`` bidirectional stream echo between two processes.
 
-``python -m bench._raw --listen ADDRESS`` serves the echo and prints ``READY <address>``; the
+``python -m bench._raw --listen ADDRESS`` serves the echo and prints ``MALLOC <settings>`` (the
+allocator's, see ``bench/_malloc.py``), then ``READY <address>``; the
 measuring side is :func:`measure`. Messages are plain bytes (no protobuf), one gRPC message each:
 the floor for any design that talks gRPC.
 """
@@ -17,7 +18,7 @@ import grpc
 
 from mesh._event_loop import new_event_loop
 
-from . import _loop
+from . import _loop, _malloc
 from ._stats import latency
 
 SERVICE = "bench.Echo"
@@ -154,6 +155,7 @@ def main() -> None:
     parser.add_argument("--listen", required=True)
     parser.add_argument("--max-message", type=int, required=True)
     options_ = parser.parse_args()
+    print(f"MALLOC {_malloc.apply()}", flush=True)
     new_event_loop().run_until_complete(serve(options_.listen, options_.max_message))
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-from . import _loop, _mesh, _raw
+from . import _loop, _malloc, _mesh, _raw
 from ._counts import MESH_GROUPS, MIB, Counts, Transport, free_port
 from ._proc import ChildFailed, Children
 from ._stats import latency
@@ -54,6 +54,9 @@ def _raw_rows(transport: Transport, counts: Counts, groups: set[str]) -> dict[st
     with Children() as children:
         started = time.perf_counter()
         server = children.start("bench._raw", "--listen", transport.raw_listen(), "--max-message", str(max_message))
+        settings, own = server.wait_line("MALLOC"), _malloc.apply()
+        if settings != own:
+            raise RuntimeError(f"the raw echo server's malloc settings are {settings}, this process's {own}")
         address = server.wait_line("READY")
         _loop.run(_raw.first_echo(address, max_message))
         first_answer = time.perf_counter() - started

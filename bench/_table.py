@@ -12,7 +12,7 @@ import grpc
 
 from mesh._event_loop import loop_name
 
-from . import _loop
+from . import _loop, _malloc
 from ._counts import Counts
 
 
@@ -156,7 +156,8 @@ def render(transport: str, runs: Sequence[dict[str, float]], table: Sequence[Row
 
 
 def machine() -> str:
-    """nproc, CPU model, Python and grpcio versions, and the event loop every side of the run uses."""
+    """nproc, CPU model, Python and grpcio versions, and the event loop and malloc settings of every
+    side of the run (the malloc settings are applied to this process if they were not yet)."""
     model = "unknown"
     try:
         with open("/proc/cpuinfo") as info:
@@ -168,5 +169,6 @@ def machine() -> str:
         pass
     return (
         f"machine: nproc={os.cpu_count()}, CPU {model}, {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, grpcio {grpc.__version__}; event loop {loop_name(_loop.get())}"
+        f"Python {platform.python_version()}, grpcio {grpc.__version__}; event loop {loop_name(_loop.get())}; "
+        f"malloc: {_malloc.apply()} in every process but the peer libraries'"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 
@@ -46,6 +47,8 @@ def _finish(proc: Proc, timeout: float) -> str:
 def test_tiny_run_prints_every_row_with_its_ratio(spawn: Callable[..., Proc]) -> None:
     text = _finish(spawn(*TINY, module="bench"), 55)
     assert "nproc=" in text and "grpcio" in text
+    # The raw echo server checks its allocator settings against this process's, or the run fails.
+    assert "malloc: the mesh's settings (mesh/_memory.py) in every process" in text
     # gRPC's shared poller must never find a loop of the run closed under it.
     assert "Traceback" not in text and "Event loop is closed" not in text, text
     for transport in ("### loopback TCP", "### UNIX socket"):
@@ -67,8 +70,10 @@ def test_mesh_bench_runs_chosen_rows_on_one_transport(tmp_path: object) -> None:
         capture_output=True,
         text=True,
         timeout=55,
+        env={**os.environ, "MESH_MALLOC_TUNING": "0"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "malloc: the C library's defaults in every process" in done.stdout
     assert "### UNIX socket" in done.stdout and "loopback TCP" not in done.stdout
     assert "mesh & FG from sync code, p50" in done.stdout
     assert "BROADCAST" not in done.stdout
