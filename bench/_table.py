@@ -157,7 +157,7 @@ def render(transport: str, runs: Sequence[dict[str, float]], table: Sequence[Row
 
 def machine() -> str:
     """nproc, CPU model, Python and grpcio versions, and the event loop and malloc settings of every
-    side of the run (the malloc settings are applied to this process if they were not yet)."""
+    side of the run."""
     model = "unknown"
     try:
         with open("/proc/cpuinfo") as info:

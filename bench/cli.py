@@ -54,6 +54,7 @@ def counts_of(options: argparse.Namespace) -> Counts:
 
 def run(options: argparse.Namespace) -> int:
     """Run the suite as ``options`` say and print the table."""
+    from ._malloc import apply as apply_malloc_settings
     from ._suite import available_peers, run_once
     from ._table import machine, render, rows
 
@@ -66,6 +67,8 @@ def run(options: argparse.Namespace) -> int:
     if not transports or set(transports) - {"tcp", "unix"}:
         raise SystemExit(f"bench: --transports takes tcp and/or unix, not {options.transports!r}")
     peers = [p for p in available_peers() if p.lower() in groups]
+    # Before the first run's raw rows, so that every run measures the baseline alike.
+    apply_malloc_settings()
     print(machine(), flush=True)
     print(f"peer libraries compared: {', '.join(peers) or 'none installed'}; {counts}", flush=True)
     workdir = tempfile.mkdtemp(prefix="grpcmesh-bench-")
