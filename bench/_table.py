@@ -61,6 +61,8 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
         Row("mesh_fg_inline_p99", "mesh & FG from sync code, inline callback, p99", baseline="raw_seq_p99"),
         Row("mesh_fg_async_p50", "mesh & FG from async code, p50", baseline="raw_seq_p50"),
         Row("mesh_fg_async_p99", "mesh & FG from async code, p99", baseline="raw_seq_p99"),
+        Row("mesh_fg_async_inline_p50", "mesh & FG from async code, inline callback, p50", baseline="raw_seq_p50"),
+        Row("mesh_fg_async_inline_p99", "mesh & FG from async code, inline callback, p99", baseline="raw_seq_p99"),
         Row("mesh_bg", "mesh & BG, 1,000 in flight", True, "raw_pipelined", ("min_ratio", 8)),
         *_cpu_rows("mesh_bg"),
         Row("mesh_bg_inline", "mesh & BG, 1,000 in flight, inline callback", True, "raw_pipelined", ("min_ratio", 8)),

@@ -24,6 +24,7 @@ RATIO_ROWS = [
     "mesh & FG from sync code, p50",
     "mesh & FG from sync code, p50 (vs sync floor)",
     "mesh & FG from async code, p99",
+    "mesh & FG from async code, inline callback, p50",
     "mesh & BG, 1,000 in flight",
     "mesh & BG(timeout=30), 1,000 in flight",
     "mesh & NO_RETURN, until the callee ran all",
