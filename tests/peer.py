@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import threading
 import time
 from typing import Any
@@ -240,6 +241,10 @@ def main() -> None:
     parser.add_argument("--tls", nargs=3, metavar=("CERT", "KEY", "CA"), help="mutual TLS with these PEM files")
     parser.add_argument("--async", dest="use_async", action="store_true", help="run the node on asyncio.run's loop")
     options = parser.parse_args()
+    # Ctrl-C stops the node, as in a program run from a terminal, even when the test suite was
+    # started as a background job, whose children inherit SIGINT ignored (Python then installs no
+    # handler of its own and the tests' SIGINT would be lost).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     state["name"] = options.name
     if options.calc_base is not None:
         Calc(options.calc_base)
