@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import re
 import subprocess
 import sys
@@ -66,6 +67,24 @@ def test_generated_protobuf_code_is_fresh() -> None:
         [sys.executable, "scripts/gen_proto.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_generated_code_asks_only_for_the_declared_runtime_floors() -> None:
+    """Stamped with pyproject's floors, not the grpcio-tools patch release that happened to run."""
+    declared = (ROOT / "pyproject.toml").read_text()
+    grpcio = re.search(r'"grpcio>=([0-9.]+)', declared)
+    protobuf = re.search(r'"protobuf>=([0-9.]+)', declared)
+    assert grpcio and protobuf
+    stubs = (ROOT / "mesh" / "_proto" / "mesh_pb2_grpc.py").read_text()
+    assert f"GRPC_GENERATED_VERSION = '{grpcio.group(1)}'" in stubs
+    messages = (ROOT / "mesh" / "_proto" / "mesh_pb2.py").read_text()
+    major, minor, patch = protobuf.group(1).split(".")
+    assert f"Domain.PUBLIC,\n    {major},\n    {minor},\n    {patch},\n" in messages
+
+
+def test_runtime_dependencies_leave_out_the_code_generator() -> None:
+    core = [r for r in importlib.metadata.requires("grpcmesh") or [] if "extra ==" not in r]
+    assert not [r for r in core if r.startswith(("grpcio-tools", "setuptools"))], core
 
 
 def _modules() -> list[str]:
