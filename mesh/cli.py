@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--watch", action="store_true", help="print the table again whenever it changes, until Ctrl-C")
     ls.set_defaults(run=_cmd_ls)
 
-    from bench.cli import DESCRIPTION, add_arguments, run
+    from mesh.bench.cli import DESCRIPTION, add_arguments, run
 
     bench = commands.add_parser("bench", help="benchmark the mesh against raw gRPC", description=DESCRIPTION)
     add_arguments(bench)

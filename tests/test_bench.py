@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from bench._counts import Counts
-from bench._proc import ChildFailed, Children
-from bench._suite import peer_rows
+from mesh.bench._counts import Counts
+from mesh.bench._proc import ChildFailed, Children
+from mesh.bench._suite import peer_rows
 from tests.conftest import MESH_COMMAND, Proc
 
 TINY = [
@@ -46,7 +46,7 @@ def _finish(proc: Proc, timeout: float) -> str:
 
 @pytest.mark.timeout(60)
 def test_tiny_run_prints_every_row_with_its_ratio(spawn: Callable[..., Proc]) -> None:
-    text = _finish(spawn(*TINY, module="bench"), 55)
+    text = _finish(spawn(*TINY, module="mesh.bench"), 55)
     assert "nproc=" in text and "grpcio" in text
     # The raw echo server checks its allocator settings against this process's, or the run fails.
     assert "malloc: the mesh's settings (mesh/_memory.py) in every process" in text
@@ -82,7 +82,7 @@ def test_mesh_bench_runs_chosen_rows_on_one_transport(tmp_path: object) -> None:
 
 @pytest.mark.timeout(30)
 def test_bad_options_are_named(spawn: Callable[..., Proc]) -> None:
-    proc = spawn("--rows", "fg,warp", module="bench")
+    proc = spawn("--rows", "fg,warp", module="mesh.bench")
     proc.popen.wait(25)
     assert proc.popen.returncode != 0
     assert "unknown row group(s) ['warp']" in proc.text()
@@ -94,7 +94,7 @@ def test_a_failing_peer_library_is_left_out_of_the_run_with_its_error() -> None:
     failures: list[str] = []
     assert peer_rows("Absent", Counts(), failures) == {}
     assert len(failures) == 1
-    assert failures[0].startswith("Absent: ") and failures[0].endswith("No module named bench._peer_absent")
+    assert failures[0].startswith("Absent: ") and failures[0].endswith("No module named mesh.bench._peer_absent")
 
 
 @pytest.mark.timeout(30)

@@ -27,7 +27,7 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
     g = Global(process_name="bench-caller", init_controller=True, **transport.caller_options())  # type: ignore[arg-type]
     try:
         started = time.perf_counter()
-        callee = children.start("bench._callee", "--name", "callee-1", *transport.callee_args())
+        callee = children.start("mesh.bench._callee", "--name", "callee-1", *transport.callee_args())
         g.wait_function("add", timeout=JOIN_TIMEOUT)
         if g.call.add(1, 2) & FG != 3:
             raise RuntimeError("add(1, 2) did not answer 3")
@@ -145,7 +145,7 @@ def _echo_p50(g: Global, name: str, size: int, count: int) -> float:
 
 def _broadcast_p50(g: Global, transport: Transport, counts: Counts, children: Children) -> float:
     for name in ("callee-2", "callee-3"):
-        children.start("bench._callee", "--name", name, *transport.callee_args())
+        children.start("mesh.bench._callee", "--name", name, *transport.callee_args())
     deadline = time.monotonic() + JOIN_TIMEOUT
     while sum("noop" in m["callbacks"] for m in g.members()) < 3:
         if time.monotonic() > deadline:

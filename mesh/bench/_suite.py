@@ -53,7 +53,9 @@ def _raw_rows(transport: Transport, counts: Counts, groups: set[str]) -> dict[st
     max_message = counts.big_bytes + MIB
     with Children() as children:
         started = time.perf_counter()
-        server = children.start("bench._raw", "--listen", transport.raw_listen(), "--max-message", str(max_message))
+        server = children.start(
+            "mesh.bench._raw", "--listen", transport.raw_listen(), "--max-message", str(max_message)
+        )
         settings, own = server.wait_line("MALLOC"), _malloc.apply()
         if settings != own:
             raise RuntimeError(f"the raw echo server's malloc settings are {settings}, this process's {own}")
@@ -70,9 +72,9 @@ def _raw_rows(transport: Transport, counts: Counts, groups: set[str]) -> dict[st
 
 
 def peer_rows(peer: str, counts: Counts, failures: list[str]) -> dict[str, float]:
-    """The rows of ``peer`` (its ``bench._peer_<peer>`` module) in one run; none, and a line in
+    """The rows of ``peer`` (its ``mesh.bench._peer_<peer>`` module) in one run; none, and a line in
     ``failures`` naming its error, when its callee or caller exits or hangs."""
-    module = f"bench._peer_{peer.lower()}"
+    module = f"mesh.bench._peer_{peer.lower()}"
     port = str(free_port())
     try:
         with Children() as children:

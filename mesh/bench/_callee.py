@@ -1,4 +1,4 @@
-"""A mesh callee for the benchmark: ``python -m bench._callee --name N [--host H --port P]``.
+"""A mesh callee for the benchmark: ``python -m mesh.bench._callee --name N [--host H --port P]``.
 
 Offers ``add(a, b)``, ``echo(data)`` and ``noop()`` (which counts its calls), plus ``calls()`` and
 ``wait_calls(n, timeout)`` so a caller can tell when every NO_RETURN call has run, and

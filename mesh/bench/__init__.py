@@ -1,4 +1,4 @@
-"""The grpcmesh benchmark suite: ``python -m bench`` or ``mesh bench``.
+"""The grpcmesh benchmark suite: ``python -m mesh.bench`` or ``mesh bench``.
 
 Each run starts real processes on loopback (TCP) or UNIX sockets: a raw ``grpc.aio`` echo server as
 the baseline, mesh callee nodes, and optionally callees of daffi 2.2.1, Pyro5 and RPyC when they are

@@ -1,4 +1,4 @@
-"""Pyro5 for comparison (``python -m bench._peer_pyro5 serve|measure --port P``); not a dependency.
+"""Pyro5 for comparison (``python -m mesh.bench._peer_pyro5 serve|measure --port P``); not a dependency.
 
 Pyro5 has no asynchronous proxies, so it has no "async calls" row; fire-and-forget uses ``@oneway``.
 Both sides use the marshal serializer, which carries ``bytes`` as they are.

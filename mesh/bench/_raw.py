@@ -1,6 +1,6 @@
 """The baseline: a raw ``grpc.aio`` bidirectional stream echo between two processes.
 
-``python -m bench._raw --listen ADDRESS`` serves the echo and prints ``MALLOC <settings>`` (the
+``python -m mesh.bench._raw --listen ADDRESS`` serves the echo and prints ``MALLOC <settings>`` (the
 allocator's, see ``bench/_malloc.py``), then ``READY <address>``; the
 measuring side is :func:`measure`. Messages are plain bytes (no protobuf), one gRPC message each:
 the floor for any design that talks gRPC.

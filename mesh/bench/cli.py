@@ -1,4 +1,4 @@
-"""Options of ``python -m bench`` and ``mesh bench``."""
+"""Options of ``python -m mesh.bench`` and ``mesh bench``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ._counts import MESH_GROUPS, PEER_GROUPS, QUICK, Counts, Transport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's options, shared by ``python -m bench`` and ``mesh bench``."""
+    """The benchmark's options, shared by ``python -m mesh.bench`` and ``mesh bench``."""
     default = Counts()
     parser.add_argument("--runs", type=int, help=f"runs per transport, for medians (default {default.runs})")
     parser.add_argument("--quick", action="store_true", help="small counts: a rough table in a minute or two")
@@ -106,7 +106,7 @@ DESCRIPTION = "Benchmark grpcmesh against raw grpc.aio (and daffi 2.2.1, Pyro5, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m bench``."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=DESCRIPTION)
+    """Entry point of ``python -m mesh.bench``."""
+    parser = argparse.ArgumentParser(prog="python -m mesh.bench", description=DESCRIPTION)
     add_arguments(parser)
     return run(parser.parse_args(argv))

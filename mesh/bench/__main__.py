@@ -1,4 +1,4 @@
-"""``python -m bench [options]``: run the benchmark suite and print the table."""
+"""``python -m mesh.bench [options]``: run the benchmark suite and print the table."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""daffi 2.2.1 (gRPC) for comparison (``python -m bench._peer_daffi serve|measure --port P``).
+"""daffi 2.2.1 (gRPC) for comparison (``python -m mesh.bench._peer_daffi serve|measure --port P``).
 
 Not a dependency. The callee runs daffi's controller; the caller joins it over loopback TCP.
 """

@@ -1,4 +1,4 @@
-"""RPyC for comparison (``python -m bench._peer_rpyc serve|measure --port P``); not a dependency."""
+"""RPyC for comparison (``python -m mesh.bench._peer_rpyc serve|measure --port P``); not a dependency."""
 
 from __future__ import annotations
 
