@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -140,6 +141,33 @@ def controller(spawn: Callable[..., Proc]) -> Callable[[], tuple[Proc, int]]:
         return proc, port
 
     return start
+
+
+@pytest.fixture
+def lan(tmp_path: Path) -> Iterator[Callable[[int], Any]]:
+    """Make a LAN of ``n`` hosts; skipped where network namespaces cannot be created."""
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root (the multi-host discovery tests run as root on CI)")
+    if shutil.which("ip") is None:
+        pytest.skip("the ip command is missing: install iproute2")
+    from tests.lan import Lan  # tests.lan imports this module
+
+    made: list[Lan] = []
+
+    def make(hosts: int) -> Lan:
+        network = Lan(hosts, tmp_path)
+        made.append(network)
+        try:
+            network.create()
+        except RuntimeError as exc:
+            if not network.made:
+                pytest.skip(f"cannot create network namespaces: {exc}")
+            raise
+        return network
+
+    yield make
+    for network in made:
+        network.close()
 
 
 @pytest.fixture(autouse=True)

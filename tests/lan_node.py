@@ -1,14 +1,16 @@
-"""A node that finds its mesh by discovery, for tests/test_discovery.py.
+"""A node on a LAN of network namespaces (tests/lan.py), or on 127.0.0.1, for the multi-host tests.
 
-``python -m tests.lan_node --name N --mesh M [--interfaces IP ...] [--listen ADDR] [--probe NAME]``
-(the secret comes from ``$MESH_SECRET``). It offers ``whoami`` and ``ping_<name>`` (only this node
-has the latter) and prints, with ``time.monotonic()`` (one clock for every process of the machine):
+``python -m tests.lan_node --name N --mesh M [--interfaces IP ...] [--listen ADDR] [--probe NAME ...]``
+finds its mesh by discovery (the secret comes from ``$MESH_SECRET``); with ``--defaults [--host H
+--port P] [--controller]`` it passes ``Global`` only those (and ``process_name``). It offers
+``whoami`` and ``ping_<name>`` (only this node has the latter) and prints, with
+``time.monotonic()`` (one clock for every process of the machine):
 
-- ``READY <time> <address>`` once started;
+- ``CONTROLLER <address>`` with ``--controller``, then ``READY <time> <address>`` once started;
 - ``VIEW <time> a,b,c`` whenever the names of the members it sees change (itself included);
 - ``BROADCAST <json>`` on SIGUSR1: the result of ``whoami & BROADCAST(return_result=True)``;
-- with ``--probe P``: ``CALLOK <time>`` once ``ping_P`` answers, then ``CALLFAIL <time> <error>`` at
-  its first failure.
+- with ``--probe P ...``: for each P, ``CALLOK <time> P`` once ``ping_P`` answers, then
+  ``CALLFAIL <time> <error>`` at its first failure.
 
 SIGTERM stops the node cleanly.
 """
@@ -58,7 +60,7 @@ def _probe(g: Global, target: str, stop: threading.Event) -> None:
                 return
         else:
             if not answered:
-                print(f"CALLOK {time.monotonic():.3f}", flush=True)
+                print(f"CALLOK {time.monotonic():.3f} {target}", flush=True)
                 answered = True
         stop.wait(0.05)
 
@@ -74,26 +76,30 @@ def _broadcast(g: Global) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
-    parser.add_argument("--mesh", required=True)
+    parser.add_argument("--mesh")
     parser.add_argument("--interfaces", nargs="+")
     parser.add_argument("--listen", default="0.0.0.0:0")
-    parser.add_argument("--probe", help="call ping_PROBE until it fails once")
+    parser.add_argument("--defaults", action="store_true", help="pass Global only the name, host and port")
+    parser.add_argument("--controller", action="store_true", help="also run the controller in this process")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--probe", nargs="+", default=[], help="call ping_PROBE until it fails once")
     options = parser.parse_args()
     _offer(options.name)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=_broadcast, args=(g,)).start())
-    g = Global(
-        process_name=options.name,
-        discovery=True,
-        mesh_name=options.mesh,
-        listen=options.listen,
-        interfaces=options.interfaces,
-    )
+    settings: dict[str, Any] = {"process_name": options.name, "init_controller": options.controller}
+    if options.host is not None or options.port is not None:
+        settings.update(host=options.host, port=options.port)
+    if not options.defaults:
+        settings.update(discovery=True, mesh_name=options.mesh, listen=options.listen, interfaces=options.interfaces)
+    g = Global(**settings)
+    if options.controller:
+        print(f"CONTROLLER {g.controller_address}", flush=True)
     print(f"READY {time.monotonic():.3f} {g.address}", flush=True)
     threads = [threading.Thread(target=_watch_view, args=(g, stop))]
-    if options.probe:
-        threads.append(threading.Thread(target=_probe, args=(g, options.probe, stop)))
+    threads.extend(threading.Thread(target=_probe, args=(g, target, stop)) for target in options.probe)
     for thread in threads:
         thread.start()
     while not stop.wait(0.5):

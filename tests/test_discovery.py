@@ -6,157 +6,22 @@ only) and always delete. In the machine's own namespace mDNS runs on 127.0.0.1 o
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from mesh import FG, Global, UsageError
 from tests.conftest import MESH_COMMAND, Proc
+from tests.lan import Lan, first_view, line_time, ready_time, unique, views
 
 pytestmark = pytest.mark.timeout(90)
 
 LOOPBACK = ["127.0.0.1"]
-_runs = itertools.count()
-
-Names = frozenset[str]
-
-
-def _unique(prefix: str) -> str:
-    """A name no other test run uses at the same time."""
-    return f"{prefix}{os.getpid()}x{next(_runs)}"
-
-
-# ---------------------------------------------------------------------- reading the nodes' output
-
-
-def _ready_time(proc: Proc) -> float:
-    return float(proc.wait_line("READY").split()[1])
-
-
-def _views(proc: Proc) -> list[tuple[float, Names]]:
-    views = []
-    for line in list(proc.output):
-        if line.startswith("VIEW "):
-            _, stamp, *names = line.split()
-            views.append((float(stamp), frozenset(names[0].split(",")) if names else frozenset()))
-    return views
-
-
-def _first_view(proc: Proc, predicate: Callable[[Names], bool], after: float, patience: float = 10.0) -> float:
-    """When ``proc`` first saw a view that satisfies ``predicate``, at or after ``after``."""
-    deadline = time.monotonic() + patience
-    while True:
-        for stamp, names in _views(proc):
-            if stamp >= after and predicate(names):
-                return stamp
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no such view from {proc.args[-6:]} within {patience} s:\n{proc.text()}")
-        time.sleep(0.05)
-
-
-def _latest_view(proc: Proc) -> Names:
-    views = _views(proc)
-    return views[-1][1] if views else frozenset()
-
-
-def _line_time(proc: Proc, prefix: str, timeout: float = 15.0) -> float:
-    return float(proc.wait_line(prefix, timeout).split()[1])
-
-
-# ---------------------------------------------------------------------- a LAN of network namespaces
-
-
-class Lan:
-    """Hosts ``1..n`` (network namespaces with 169.254.77.<i>/24 on a veth) on one bridge."""
-
-    def __init__(self, hosts: int, tmp_path: Path) -> None:
-        self.prefix = _unique("gm")
-        self.bridge = f"{self.prefix}h"
-        self.hosts = [f"{self.prefix}n{i}" for i in range(1, hosts + 1)]
-        self.secret = f"secret-{self.prefix}"
-        self.env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1", MESH_SECRET=self.secret)
-        self.procs: list[Proc] = []
-        self.made: list[str] = []
-
-    def create(self) -> None:
-        self._netns_add(self.bridge)
-        _ip("-n", self.bridge, "link", "add", "br0", "type", "bridge")
-        _ip("-n", self.bridge, "link", "set", "br0", "up")
-        for i, host in enumerate(self.hosts, 1):
-            self._netns_add(host)
-            _ip("link", "add", f"v{i}", "netns", host, "type", "veth", "peer", "name", f"b{i}", "netns", self.bridge)
-            _ip("-n", self.bridge, "link", "set", f"b{i}", "master", "br0")
-            _ip("-n", self.bridge, "link", "set", f"b{i}", "up")
-            _ip("-n", host, "addr", "add", f"169.254.77.{i}/24", "dev", f"v{i}")
-            _ip("-n", host, "link", "set", f"v{i}", "up")
-            _ip("-n", host, "link", "set", "lo", "up")
-
-    def _netns_add(self, name: str) -> None:
-        _ip("netns", "add", name)
-        self.made.append(name)
-
-    def node(self, host: int, name: str, *args: str, mesh: str = "lab") -> Proc:
-        """Start ``tests/lan_node.py`` on host ``host`` (1-based), listening on 0.0.0.0."""
-        return self.run_in(host, sys.executable, "-m", "tests.lan_node", "--name", name, "--mesh", mesh, *args)
-
-    def run_in(self, host: int, *command: str) -> Proc:
-        proc = Proc(["ip", "netns", "exec", self.hosts[host - 1], *command], env=self.env)
-        self.procs.append(proc)
-        return proc
-
-    def cut(self, host: int) -> None:
-        """Drop every packet reaching ``host`` from the LAN (a hung host or a pulled cable)."""
-        rules = "add table inet cut\nadd chain inet cut in { type filter hook input priority 0; }\n"
-        rules += "add rule inet cut in iifname != lo drop\n"
-        subprocess.run(
-            ["ip", "netns", "exec", self.hosts[host - 1], "nft", "-f", "-"], input=rules, text=True, check=True
-        )
-
-    def close(self) -> None:
-        for proc in self.procs:
-            proc.stop()
-        for name in reversed(self.made):
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
-
-
-def _ip(*args: str) -> None:
-    done = subprocess.run(["ip", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
-
-
-@pytest.fixture
-def lan(tmp_path: Path) -> Iterator[Callable[[int], Lan]]:
-    """Make a LAN of ``n`` hosts; skipped where network namespaces cannot be created."""
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root (the multi-host discovery tests run as root on CI)")
-    if shutil.which("ip") is None:
-        pytest.skip("the ip command is missing: install iproute2")
-    made: list[Lan] = []
-
-    def make(hosts: int) -> Lan:
-        network = Lan(hosts, tmp_path)
-        made.append(network)
-        try:
-            network.create()
-        except RuntimeError as exc:
-            if not network.made:
-                pytest.skip(f"cannot create network namespaces: {exc}")
-            raise
-        return network
-
-    yield make
-    for network in made:
-        network.close()
 
 
 def _three_nodes(lan: Callable[[int], Lan], hosts: int = 3, probe: str | None = None) -> tuple[Lan, list[Proc]]:
@@ -165,7 +30,7 @@ def _three_nodes(lan: Callable[[int], Lan], hosts: int = 3, probe: str | None = 
     extra = ("--probe", probe) if probe else ()
     nodes = [network.node(1, "a", *extra), network.node(2, "b"), network.node(3, "c")]
     for node in nodes:
-        _first_view(node, lambda v: v == {"a", "b", "c"}, after=0)
+        first_view(node, lambda v: v == {"a", "b", "c"}, after=0)
     return network, nodes
 
 
@@ -180,7 +45,7 @@ def test_three_hosts_find_each_other_within_3_s(lan: Callable[[int], Lan]) -> No
         assert address.startswith(f"169.254.77.{i}:"), "a node listening on 0.0.0.0 names a concrete address"
     last_start = max(float(r[1]) for r in readies)
     for node in nodes:
-        found = _first_view(node, lambda v: v == {"a", "b", "c"}, after=0)
+        found = first_view(node, lambda v: v == {"a", "b", "c"}, after=0)
         assert found - last_start < 3.0, f"found all {found - last_start:.2f} s after the last node started"
 
 
@@ -200,10 +65,10 @@ def test_broadcast_reaches_all_three_and_mesh_ls_lists_them(lan: Callable[[int],
 def test_late_joiner_is_found_within_1_s(lan: Callable[[int], Lan]) -> None:
     network, nodes = _three_nodes(lan, hosts=4)
     late = network.node(4, "d")
-    started = _ready_time(late)
+    started = ready_time(late)
     everyone = {"a", "b", "c", "d"}
     for node in [*nodes, late]:
-        found = _first_view(node, lambda v: v == everyone, after=started)
+        found = first_view(node, lambda v: v == everyone, after=started)
         assert found - started < 1.0, f"{found - started:.2f} s"
 
 
@@ -212,7 +77,7 @@ def test_clean_stop_is_seen_within_1_s(lan: Callable[[int], Lan]) -> None:
     stopped_at = time.monotonic()
     c.signal(signal.SIGTERM)
     for node in (a, b):
-        gone = _first_view(node, lambda v: v == {"a", "b"}, after=stopped_at)
+        gone = first_view(node, lambda v: v == {"a", "b"}, after=stopped_at)
         assert gone - stopped_at < 1.0, f"{gone - stopped_at:.2f} s"
     c.wait_line("STOPPED")
 
@@ -223,9 +88,9 @@ def test_sigkill_fails_calls_within_3_s_and_leaves_every_view_within_5_s(lan: Ca
     a.wait_line("CALLOK")
     killed_at = time.monotonic()
     c.signal(signal.SIGKILL)
-    assert _line_time(a, "CALLFAIL") - killed_at < 3.0
+    assert line_time(a, "CALLFAIL") - killed_at < 3.0
     for node in (a, b):
-        gone = _first_view(node, lambda v: v == {"a", "b"}, after=killed_at)
+        gone = first_view(node, lambda v: v == {"a", "b"}, after=killed_at)
         assert gone - killed_at < 5.0, f"{gone - killed_at:.2f} s"
 
 
@@ -237,9 +102,9 @@ def test_host_cut_off_leaves_every_view_within_5_s(lan: Callable[[int], Lan]) ->
     a.wait_line("CALLOK")
     cut_at = time.monotonic()
     network.cut(3)
-    assert _line_time(a, "CALLFAIL") - cut_at < 3.0
+    assert line_time(a, "CALLFAIL") - cut_at < 3.0
     for node in (a, b):
-        gone = _first_view(node, lambda v: v == {"a", "b"}, after=cut_at)
+        gone = first_view(node, lambda v: v == {"a", "b"}, after=cut_at)
         assert gone - cut_at < 5.0, f"{gone - cut_at:.2f} s"
 
 
@@ -248,11 +113,11 @@ def test_restart_under_the_same_name_is_reconnected_within_3_s(lan: Callable[[in
     killed_at = time.monotonic()
     c.signal(signal.SIGKILL)
     for node in (a, b):
-        _first_view(node, lambda v: v == {"a", "b"}, after=killed_at)
+        first_view(node, lambda v: v == {"a", "b"}, after=killed_at)
     again = network.node(3, "c")
-    started = _ready_time(again)
+    started = ready_time(again)
     for node in (a, b, again):
-        back = _first_view(node, lambda v: v == {"a", "b", "c"}, after=started)
+        back = first_view(node, lambda v: v == {"a", "b", "c"}, after=started)
         assert back - started < 3.0, f"{back - started:.2f} s"
     a.signal(signal.SIGUSR1)
     assert json.loads(a.wait_line("BROADCAST").split(maxsplit=1)[1]) == {"a": "a", "b": "b", "c": "c"}
@@ -263,14 +128,14 @@ def test_two_meshes_on_one_lan_stay_apart(lan: Callable[[int], Lan]) -> None:
     lab = [network.node(1, "a"), network.node(2, "b")]
     other = [network.node(3, "x", mesh="other"), network.node(4, "y", mesh="other")]
     for node in lab:
-        _first_view(node, lambda v: v == {"a", "b"}, after=0)
+        first_view(node, lambda v: v == {"a", "b"}, after=0)
     for node in other:
-        _first_view(node, lambda v: v == {"x", "y"}, after=0)
+        first_view(node, lambda v: v == {"x", "y"}, after=0)
     time.sleep(2.0)  # time enough for every announcement to reach every host
     for node in lab:
-        assert all(names <= {"a", "b"} for _, names in _views(node)), node.text()
+        assert all(names <= {"a", "b"} for _, names in views(node)), node.text()
     for node in other:
-        assert all(names <= {"x", "y"} for _, names in _views(node)), node.text()
+        assert all(names <= {"x", "y"} for _, names in views(node)), node.text()
 
 
 # ---------------------------------------------------------------------- this machine, on 127.0.0.1
@@ -299,7 +164,7 @@ def _wait_names(g: Global, expected: set[str], timeout: float) -> None:
 
 
 def test_discovered_peer_is_called_with_no_controller(loopback_node: Callable[..., Proc]) -> None:
-    mesh = _unique("m")
+    mesh = unique("m")
     loopback_node("peer", mesh)
     with Global("here", discovery=True, mesh_name=mesh, interfaces=LOOPBACK) as g:
         assert g.address.startswith("127.0.0.1:")
@@ -309,7 +174,7 @@ def test_discovered_peer_is_called_with_no_controller(loopback_node: Callable[..
 
 
 def test_sigkilled_peer_leaves_the_view_on_loopback(loopback_node: Callable[..., Proc]) -> None:
-    mesh = _unique("m")
+    mesh = unique("m")
     victim = loopback_node("victim", mesh)
     with Global("here", discovery=True, mesh_name=mesh, interfaces=LOOPBACK) as g:
         g.wait_process("victim", timeout=3)
@@ -320,7 +185,7 @@ def test_sigkilled_peer_leaves_the_view_on_loopback(loopback_node: Callable[...,
 def test_node_with_another_secret_is_not_linked_and_a_warning_says_why(
     loopback_node: Callable[..., Proc], caplog: pytest.LogCaptureFixture
 ) -> None:
-    mesh = _unique("m")
+    mesh = unique("m")
     loopback_node("stranger", mesh, secret="one secret")
     with Global("here", discovery=True, mesh_name=mesh, interfaces=LOOPBACK, secret="another secret") as g:
         deadline = time.monotonic() + 5
@@ -332,7 +197,7 @@ def test_node_with_another_secret_is_not_linked_and_a_warning_says_why(
 
 
 def test_other_meshes_are_ignored(loopback_node: Callable[..., Proc]) -> None:
-    ours, theirs = _unique("m"), _unique("m")
+    ours, theirs = unique("m"), unique("m")
     loopback_node("stranger", theirs)
     with (
         Global("theirs", discovery=True, mesh_name=theirs, interfaces=LOOPBACK) as g_theirs,
@@ -344,7 +209,7 @@ def test_other_meshes_are_ignored(loopback_node: Callable[..., Proc]) -> None:
 
 
 def test_node_joins_the_controller_it_discovers(loopback_node: Callable[..., Proc]) -> None:
-    mesh = _unique("m")
+    mesh = unique("m")
     with Global(init_controller=True, init_node=False, discovery=True, mesh_name=mesh, interfaces=LOOPBACK) as ctl:
         assert ctl.controller_address.startswith("127.0.0.1:")
         loopback_node("member", mesh)
@@ -352,7 +217,7 @@ def test_node_joins_the_controller_it_discovers(loopback_node: Callable[..., Pro
 
 
 def test_node_moves_to_another_controller_when_its_own_says_goodbye(loopback_node: Callable[..., Proc]) -> None:
-    mesh = _unique("m")
+    mesh = unique("m")
     settings = {"init_controller": True, "init_node": False, "discovery": True, "mesh_name": mesh}
     first = Global(**settings, interfaces=LOOPBACK)  # type: ignore[arg-type]
     try:
@@ -365,7 +230,7 @@ def test_node_moves_to_another_controller_when_its_own_says_goodbye(loopback_nod
 
 
 def test_mesh_controller_announces_itself(spawn: Callable[..., Proc], loopback_node: Callable[..., Proc]) -> None:
-    mesh = _unique("m")
+    mesh = unique("m")
     ctl = spawn("controller", "-v", "--discovery", "--mesh", mesh, "--interfaces", *LOOPBACK, module="mesh")
     assert ctl.wait_line("controller listening").split()[-1].startswith("127.0.0.1:")
     loopback_node("member", mesh)
@@ -378,7 +243,7 @@ def test_mesh_controller_announces_itself(spawn: Callable[..., Proc], loopback_n
 def test_mesh_ls_lists_and_watches_discovered_members(
     loopback_node: Callable[..., Proc], spawn: Callable[..., Proc]
 ) -> None:
-    mesh = _unique("m")
+    mesh = unique("m")
     first = loopback_node("first", mesh)
     listing = subprocess.run(
         [MESH_COMMAND, "ls", "--mesh", mesh, "--interfaces", *LOOPBACK], capture_output=True, text=True, timeout=30
