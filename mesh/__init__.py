@@ -32,6 +32,9 @@ from ._modifiers import PERIOD as PERIOD
 from ._registry import callback as callback
 from ._security import TLSConfig as TLSConfig
 from .errors import (
+    AddressInUse as AddressInUse,
+)
+from .errors import (
     AuthenticationError as AuthenticationError,
 )
 from .errors import (
@@ -88,6 +91,7 @@ __all__ = [
     "FG",
     "NO_RETURN",
     "PERIOD",
+    "AddressInUse",
     "AsyncResult",
     "AuthenticationError",
     "BadArguments",

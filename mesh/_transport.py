@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import tempfile
@@ -12,7 +13,7 @@ from typing import Any
 import grpc
 
 from ._security import TLSConfig, check_listen_address
-from .errors import MeshError
+from .errors import AddressInUse, MeshError, UsageError
 
 DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024
 # Room for the envelope around the largest payload, so the payload limit is the one that bites.
@@ -100,31 +101,83 @@ def bind(
     """Bind ``server`` to ``address`` (port 0 picks a free port) and return the address to announce.
 
     With ``tls`` the port requires client certificates. Without ``secret`` or ``tls``, only UNIX sockets
-    and loopback addresses are served.
+    and loopback addresses are served. The address is first tried with a plain socket, so a failure is
+    explained by its cause (and gRPC, which would log its own line to stderr, is never given it).
 
     Raises:
-        UsageError: a non-loopback address without ``secret`` or ``tls``.
-        MeshError: the address is in use or malformed.
+        UsageError: a non-loopback address without ``secret`` or ``tls``; a host that is not this
+            host's or does not resolve; a UNIX socket path that cannot be made.
+        AddressInUse: another process listens on the address.
+        MeshError: the address is malformed or cannot be served for another reason.
     """
     path = unix_path(address)
     if path is not None:
         if _unix_socket_answers(path):
-            raise MeshError(f"cannot listen on {address} for the {what}: another process is serving there")
+            raise AddressInUse(f"cannot listen on {address} for the {what}: another process is serving there")
         if os.path.exists(path):
             os.unlink(path)
+        _try_unix(path, address, what)
         target = f"unix:{path}"
     else:
-        host, _ = split_host_port(address)
+        host, port = split_host_port(address)
         check_listen_address(host, secret, tls, what, address)
+        _try_tcp(host, port, address, what)
         target = address
     try:
-        port = server.add_secure_port(target, tls.server_credentials()) if tls else server.add_insecure_port(target)
+        bound = server.add_secure_port(target, tls.server_credentials()) if tls else server.add_insecure_port(target)
     except RuntimeError as exc:
-        raise MeshError(f"cannot listen on {address} for the {what}: {exc} (is the port in use?)") from exc
+        # Free a moment ago (the probe bound it): another process took it since.
+        raise AddressInUse(f"cannot listen on {address} for the {what}: {exc}") from exc
     if path is not None:
         return target
     host, _ = split_host_port(address)
-    return tcp_address(host, port)
+    return tcp_address(host, bound)
+
+
+def _try_unix(path: str, address: str, what: str) -> None:
+    """Raise what gRPC would fail on when binding the UNIX socket ``path``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(path)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {address} for the {what}: {exc.strerror or exc}") from exc
+    os.unlink(path)
+
+
+def _try_tcp(host: str, port: int, address: str, what: str) -> None:
+    """Raise what gRPC would fail on when binding ``host:port``: it binds if any address of ``host`` does."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(
+            f"cannot listen on {address} for the {what}: host {host!r} does not resolve ({exc.strerror}); "
+            "give an IP address of this host, or leave listen= unset"
+        ) from exc
+    failures: list[OSError] = []
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            # As gRPC does, so that a port left in TIME_WAIT by a stopped server counts as free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                failures.append(exc)
+            else:
+                return
+    codes = {exc.errno for exc in failures}
+    if errno.EADDRINUSE in codes:
+        raise AddressInUse(
+            f"cannot listen on {address} for the {what}: port {port} is in use by another process; stop it, "
+            "or choose another port (port 0 picks a free one)"
+        )
+    if errno.EADDRNOTAVAIL in codes:
+        raise UsageError(
+            f"cannot listen on {address} for the {what}: {host} is not an address of this host; give one "
+            "of its own addresses (or 0.0.0.0 for all), or leave listen= unset to listen on the address "
+            "that routes to the controller or peers"
+        )
+    reason = "; ".join(sorted({exc.strerror or str(exc) for exc in failures})) or "no address to bind"
+    raise MeshError(f"cannot listen on {address} for the {what}: {reason}")
 
 
 def open_channel(address: str, max_message_size: int, tls: TLSConfig | None) -> grpc.aio.Channel:

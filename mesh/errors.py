@@ -11,6 +11,7 @@
     ├── TransportError             the link between nodes failed
     │   ├── PeerUnavailable        the peer left, died or cannot be reached
     │   ├── ControllerUnavailable  the controller cannot be reached
+    │   ├── AddressInUse           another process already listens on the address to serve on
     │   └── AuthenticationError    a peer or the controller refused our proof, or we refused theirs
     ├── CallTimeout                the call did not finish in time (also a TimeoutError)
     ├── CallCancelled              the call was cancelled before it finished
@@ -30,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "AddressInUse",
     "AuthenticationError",
     "BadArguments",
     "BroadcastError",
@@ -102,6 +104,10 @@ class PeerUnavailable(TransportError):
 
 class ControllerUnavailable(TransportError):
     """The controller cannot be reached."""
+
+
+class AddressInUse(TransportError):
+    """Another process already listens on the address a node or controller was to serve on."""
 
 
 class AuthenticationError(TransportError):

@@ -18,6 +18,7 @@ from tests.conftest import MESH_COMMAND
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED = {
+    "AddressInUse",
     "AsyncResult",
     "AuthenticationError",
     "BG",
