@@ -15,6 +15,7 @@ from . import _interfaces, _transport
 from ._call import Caller, in_async_code, run_blocking, run_on
 from ._loop_thread import AppLoop, LoopThread, Portal
 from ._node import Node, NodeConfig, member_list
+from ._placement import place
 from ._security import TLSConfig, resolve_secret
 from .errors import CallTimeout, NodeStopped, UsageError
 
@@ -35,18 +36,24 @@ class Global:
         process_name: this node's name, unique in the mesh; random when omitted.
         init_controller: also run the controller in this process.
         init_node: run a node (False with ``init_controller=True`` runs only the controller).
-        host: the controller's host. With neither ``host`` nor ``port``, the controller is a UNIX
-            socket, ``<temp dir>/grpcmesh/controller.sock`` (with ``discovery``: the controller
-            found on the LAN, if any; none is needed).
+        host: the controller's host. With neither ``host`` nor ``port`` nor ``peers``, the mesh is
+            this machine's: the controller is a UNIX socket, ``<temp dir>/grpcmesh/controller.sock``;
+            with a mesh secret (``secret`` or ``$MESH_SECRET``) it is the LAN instead: ``discovery``
+            turns on and no controller is needed (one announced there is joined).
         port: the controller's port; with ``init_controller`` and no port, a free one is picked.
         listen: this node's own address, ``host:port`` (port 0 picks one) or ``unix:/path``.
-            Default: a UNIX socket beside a UNIX-socket controller, else ``<host>:0``; with
-            ``discovery`` and no host or port, the one address of ``interfaces``, else ``0.0.0.0:0``
-            (announced as the concrete addresses of the interfaces).
-        mesh_name: nodes of different mesh names refuse each other's links.
+            Default: port 0 on the address of this host that routes to the controller's ``host``
+            (or to ``peers``; ``host`` itself when it is this machine's), a UNIX socket when the
+            controller or every peer is on this machine, and on the LAN (``discovery`` without
+            ``host`` or ``port``) the one address of ``interfaces``, else ``0.0.0.0:0``, announced
+            as the concrete addresses of the interfaces.
+        mesh_name: nodes of different mesh names refuse each other's links (default:
+            ``$MESH_NAME``, else ``"default"``).
         peers: addresses of nodes to link to directly, with or without a controller.
         discovery: find the other nodes of ``mesh_name`` on the LAN over mDNS (zeroconf), announce
-            this node, and join a controller announced there (see docs/discovery.md).
+            this node (and a controller run here), and join a controller announced there (see
+            docs/discovery.md). Default: on when there is a mesh secret and neither ``host``,
+            ``port`` nor ``peers``.
         interfaces: where discovery runs: IP addresses of this host or interface names
             (default: every interface).
         max_message_size: largest encoded argument or result in bytes (default 128 MiB); larger
@@ -61,10 +68,12 @@ class Global:
         tls: mutual TLS for links and the controller (:class:`TLSConfig`).
 
     Raises:
-        UsageError: the arguments contradict each other, or a non-loopback address is to be
-            served without ``secret`` or ``tls``.
+        UsageError: the arguments contradict each other, a non-loopback address is to be
+            served without ``secret`` or ``tls``, or ``listen`` is not an address of this host.
+        AddressInUse: another process listens on ``listen`` (or the controller's address).
         AuthenticationError: the controller refused this node's proof, or this node refused its.
-        ControllerUnavailable: no controller answered within ``connect_timeout`` (sync programs).
+        ControllerUnavailable: the controller's ``host`` does not resolve or has no route from here
+            (at once), or no controller answered within ``connect_timeout`` (sync programs).
         NameTaken: another live node has ``process_name`` (sync programs).
     """
 
@@ -77,7 +86,7 @@ class Global:
         port: int | None = None,
         *,
         listen: str | None = None,
-        mesh_name: str = "default",
+        mesh_name: str | None = None,
         peers: Sequence[str] = (),
         max_message_size: int = _transport.DEFAULT_MAX_MESSAGE_SIZE,
         max_workers: int = 32,
@@ -85,7 +94,7 @@ class Global:
         stop_grace: float = 5.0,
         secret: str | bytes | None = None,
         tls: TLSConfig | None = None,
-        discovery: bool = False,
+        discovery: bool | None = None,
         interfaces: Sequence[str] | None = None,
     ) -> None:
         if not init_node and not init_controller:
@@ -99,34 +108,34 @@ class Global:
         self.init_node = init_node
         self.stop_grace = stop_grace
         interfaces = _interfaces.as_tuple(interfaces)
-        on_lan = discovery and host is None and port is None
-        self._use_controller = init_controller or host is not None or port is not None or not (peers or discovery)
-        if on_lan:
-            self._controller_address = _interfaces.default_listen(interfaces)
-        elif host is None and port is None:
-            self._controller_address = _transport.default_controller_address()
-        else:
-            self._controller_address = _transport.tcp_address(host or "localhost", port or 0)
         node_id = secrets.token_hex(16)
-        if listen is None:
-            if on_lan:
-                listen = self._controller_address
-            elif _transport.unix_path(self._controller_address) is not None:
-                listen = _transport.default_node_address(node_id)
-            else:
-                listen = _transport.tcp_address(host or "localhost", 0)
+        resolved_secret = resolve_secret(secret)
+        placement = place(
+            host=host,
+            port=port,
+            listen=listen,
+            peers=peers,
+            discovery=discovery,
+            interfaces=interfaces,
+            init_controller=init_controller,
+            has_secret=resolved_secret is not None,
+            node_id=node_id,
+            mesh_name=mesh_name,
+        )
+        self._use_controller = placement.use_controller
+        self._controller_address = placement.controller
         self._config = NodeConfig(
             name=self.process_name,
-            listen=listen,
-            mesh_name=mesh_name,
+            listen=placement.listen,
+            mesh_name=placement.mesh_name,
             peers=tuple(peers),
             max_message_size=max_message_size,
             max_workers=max_workers,
             connect_timeout=connect_timeout,
             node_id=node_id,
-            secret=resolve_secret(secret),
+            secret=resolved_secret,
             tls=tls,
-            discovery=discovery,
+            discovery=placement.discovery,
             interfaces=interfaces,
         )
         self._node: Node | None = None

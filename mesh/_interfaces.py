@@ -8,10 +8,13 @@ from collections.abc import Sequence
 
 import ifaddr
 
+from ._security import is_loopback
 from ._transport import split_host_port, tcp_address, unix_path
-from .errors import UsageError
+from .errors import MeshError, UsageError
 
-_WILDCARDS = ("0.0.0.0", "::")
+WILDCARDS = ("0.0.0.0", "::")
+# Any port will do: connecting a UDP socket only picks a route, it sends nothing.
+_ANY_PORT = 9
 
 
 def _host_addresses() -> dict[str, list[ipaddress.IPv4Address | ipaddress.IPv6Address]]:
@@ -92,7 +95,7 @@ def reachable_addresses(bound: str, interfaces: Sequence[str] | None) -> list[st
     if unix_path(bound) is not None:
         return [bound]
     host, port = split_host_port(bound)
-    if host not in _WILDCARDS:
+    if host not in WILDCARDS:
         return [bound]
     ips = resolve(interfaces) if interfaces is not None else _lan_addresses(with_ipv6=host == "::")
     return [tcp_address(ip, port) for ip in ips]
@@ -124,3 +127,45 @@ def as_tuple(interfaces: Sequence[str] | None) -> tuple[str, ...] | None:
         return None
     resolve(interfaces)
     return tuple(interfaces)
+
+
+def route_source(host: str) -> str:
+    """The address of this host that traffic to ``host`` leaves from (no packet is sent).
+
+    Raises:
+        socket.gaierror: ``host`` does not resolve.
+        OSError: there is no route to it.
+    """
+    family, kind, proto, _, sockaddr = socket.getaddrinfo(host, _ANY_PORT, type=socket.SOCK_DGRAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.connect(sockaddr)
+        return str(probe.getsockname()[0])
+
+
+def listen_toward_peers(peers: Sequence[str]) -> str | None:
+    """Where a node of ``peers`` listens by default: the address that routes to them (every address
+    when they are reached from several), or None when every peer is on this machine.
+
+    A peer that does not resolve or has no route is left out: its link reports it.
+    """
+    sources: list[str] = []
+    for address in peers:
+        if unix_path(address) is not None:
+            continue
+        try:
+            host, _ = split_host_port(address)
+        except MeshError:
+            continue
+        if is_loopback(host):
+            continue
+        try:
+            source = route_source(host)
+        except OSError:
+            continue
+        if source not in sources:
+            sources.append(source)
+    if not sources:
+        return None
+    if len(sources) == 1:
+        return tcp_address(sources[0], 0)
+    return "[::]:0" if any(":" in ip for ip in sources) else "0.0.0.0:0"

@@ -146,7 +146,7 @@ def check_listen_address(host: str, secret: bytes | None, tls: TLSConfig | None,
     Raises:
         UsageError: other machines can reach ``host`` and nothing authenticates peers.
     """
-    if secret is not None or tls is not None or _is_loopback(host):
+    if secret is not None or tls is not None or is_loopback(host):
         return
     raise UsageError(
         f"refusing to serve the {what} on {address} without a mesh secret or TLS: anyone who can reach "
@@ -156,7 +156,8 @@ def check_listen_address(host: str, secret: bytes | None, tls: TLSConfig | None,
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) is reached only from this machine."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:

@@ -104,7 +104,12 @@ async def _ls_controller(options: argparse.Namespace) -> None:
 
     name = f"mesh-ls-{secrets.token_hex(4)}"
     async with Global(
-        name, host=options.host, port=options.port, mesh_name=options.mesh or "default", connect_timeout=options.timeout
+        name,
+        host=options.host,
+        port=options.port,
+        mesh_name=options.mesh or "default",
+        connect_timeout=options.timeout,
+        discovery=False,
     ) as g:
         await _show_members(lambda: [m for m in g.members() if m["name"] != name], options.watch)
 

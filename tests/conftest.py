@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import queue
 import shutil
@@ -194,5 +195,23 @@ def no_leftovers() -> Iterator[None]:
     assert not left, f"node threads left running: {left}"
 
 
+@pytest.fixture(autouse=True)
+def mdns_on_loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail a test whose in-process node would run zeroconf on an interface of the real network."""
+    from mesh import discovery
+
+    real = discovery.AsyncZeroconf
+
+    def loopback_only(*args: Any, interfaces: Any = None, **kwargs: Any) -> Any:
+        if not isinstance(interfaces, list) or not all(ipaddress.ip_address(ip).is_loopback for ip in interfaces):
+            raise AssertionError(f"zeroconf started on interfaces={interfaces!r} in this machine's own namespace")
+        return real(*args, interfaces=interfaces, **kwargs)
+
+    monkeypatch.setattr(discovery, "AsyncZeroconf", loopback_only)
+
+
 def pytest_configure(config: Any) -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # A mesh secret in the developer's environment would take the tests' default nodes to the LAN.
+    for name in ("MESH_SECRET", "MESH_NAME"):
+        os.environ.pop(name, None)

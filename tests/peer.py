@@ -259,6 +259,8 @@ def main() -> None:
         "peers": options.peer,
         "max_message_size": options.max_message_size,
         "secret": options.secret,
+        # Never the LAN, even with a secret and no controller address: it runs in this machine's namespace.
+        "discovery": False,
         "tls": TLSConfig(*options.tls) if options.tls else None,
     }
     global node

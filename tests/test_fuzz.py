@@ -261,7 +261,7 @@ def test_fuzzed_connect_streams_are_refused_and_the_node_stays_up(
 
     assert sum(sent.values()) >= TOTAL_CASES
     assert proc.popen.poll() is None, "the node died:\n" + proc.text()
-    with Global(process_name="checker", secret=SECRET) as g:
+    with Global(process_name="checker", secret=SECRET, discovery=False) as g:
         assert g.call.add(2, 3) & FG == 5
         assert g.call.whoami() & FG == "target"
     refused = _wait_count(proc, REFUSED, sent["refusable"], 20)

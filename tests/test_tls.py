@@ -58,7 +58,7 @@ def test_tls_and_secret_together_over_unix_sockets(
     authority: Authority, tmp_path: Path, spawn: Callable[..., Proc]
 ) -> None:
     tls = authority.tls("main", tmp_path / "main")
-    with Global(process_name="main", init_controller=True, tls=tls, secret="both") as g:
+    with Global(process_name="main", init_controller=True, tls=tls, secret="both", discovery=False) as g:
         assert g.address.startswith("unix:")
         peer_tls = authority.tls("peer", tmp_path / "peer")
         spawn("--name", "peer", "--secret", "both", *_tls_args(peer_tls)).wait_line("READY")
