@@ -2,7 +2,7 @@
 
 ``python -m tests.lan_node --name N --mesh M [--interfaces IP ...] [--listen ADDR] [--probe NAME ...]``
 finds its mesh by discovery (the secret comes from ``$MESH_SECRET``); with ``--defaults [--host H
---port P] [--controller]`` it passes ``Global`` only those (and ``process_name``). It offers
+--port P] [--peer ADDR] [--controller]`` it passes ``Global`` only those (and ``process_name``). It offers
 ``whoami`` and ``ping_<name>`` (only this node has the latter) and prints, with
 ``time.monotonic()`` (one clock for every process of the machine):
 
@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--controller", action="store_true", help="also run the controller in this process")
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
+    parser.add_argument("--peer", action="append", default=[], help="the address of a node to link to")
     parser.add_argument("--probe", nargs="+", default=[], help="call ping_PROBE until it fails once")
     options = parser.parse_args()
     _offer(options.name)
@@ -92,6 +93,8 @@ def main() -> None:
     settings: dict[str, Any] = {"process_name": options.name, "init_controller": options.controller}
     if options.host is not None or options.port is not None:
         settings.update(host=options.host, port=options.port)
+    if options.peer:
+        settings["peers"] = options.peer
     if not options.defaults:
         settings.update(discovery=True, mesh_name=options.mesh, listen=options.listen, interfaces=options.interfaces)
     g = Global(**settings)

@@ -50,6 +50,16 @@ def test_nodes_on_two_hosts_join_a_controller_on_a_third_with_default_arguments(
         node.wait_line("CALLOK")
 
 
+def test_a_node_given_only_a_peer_on_another_host_listens_where_it_routes_to_it(lan: Callable[[int], Lan]) -> None:
+    network = lan(2)
+    target = network.node(1, "p1", "--listen", "169.254.77.1:7100", "--probe", "p2", mesh="default")
+    target.wait_line("READY")
+    node = network.default_node(2, "p2", "--peer", "169.254.77.1:7100", "--probe", "p1")
+    assert node.wait_line("READY").split()[2].startswith("169.254.77.2:"), "not a UNIX socket the peer cannot dial"
+    for proc in (node, target):
+        proc.wait_line("CALLOK")
+
+
 def _outcome_in(network: Lan, code: str) -> str:
     """What ``code``, run on host 1, printed or raised (its last line of output)."""
     proc = network.run_in(1, sys.executable, "-m", "tests.run_code", "-c", code)
