@@ -26,6 +26,14 @@ from typing import Any
 
 from mesh import BROADCAST, FG, Global, MeshError, callback
 
+_printing = threading.Lock()
+
+
+def _say(line: str) -> None:
+    """Print ``line`` whole: print() writes the text and the newline apart, so threads interleave."""
+    with _printing:
+        print(line, flush=True)
+
 
 def _offer(name: str) -> None:
     @callback
@@ -44,7 +52,7 @@ def _watch_view(g: Global, stop: threading.Event) -> None:
     while not stop.is_set():
         names = ",".join(sorted(m["name"] for m in g.members()))
         if names != shown:
-            print(f"VIEW {time.monotonic():.3f} {names}", flush=True)
+            _say(f"VIEW {time.monotonic():.3f} {names}")
             shown = names
         stop.wait(0.02)
 
@@ -56,11 +64,11 @@ def _probe(g: Global, target: str, stop: threading.Event) -> None:
             getattr(g.call, f"ping_{target}")() & FG(timeout=1.0)
         except MeshError as exc:
             if answered:
-                print(f"CALLFAIL {time.monotonic():.3f} {type(exc).__name__}", flush=True)
+                _say(f"CALLFAIL {time.monotonic():.3f} {type(exc).__name__}")
                 return
         else:
             if not answered:
-                print(f"CALLOK {time.monotonic():.3f} {target}", flush=True)
+                _say(f"CALLOK {time.monotonic():.3f} {target}")
                 answered = True
         stop.wait(0.05)
 
@@ -70,7 +78,7 @@ def _broadcast(g: Global) -> None:
         results: Any = g.call.whoami() & BROADCAST(return_result=True, timeout=5.0)
     except MeshError as exc:
         results = {"error": repr(exc)}
-    print(f"BROADCAST {json.dumps(results, sort_keys=True)}", flush=True)
+    _say(f"BROADCAST {json.dumps(results, sort_keys=True)}")
 
 
 def main() -> None:
@@ -99,8 +107,8 @@ def main() -> None:
         settings.update(discovery=True, mesh_name=options.mesh, listen=options.listen, interfaces=options.interfaces)
     g = Global(**settings)
     if options.controller:
-        print(f"CONTROLLER {g.controller_address}", flush=True)
-    print(f"READY {time.monotonic():.3f} {g.address}", flush=True)
+        _say(f"CONTROLLER {g.controller_address}")
+    _say(f"READY {time.monotonic():.3f} {g.address}")
     threads = [threading.Thread(target=_watch_view, args=(g, stop))]
     threads.extend(threading.Thread(target=_probe, args=(g, target, stop)) for target in options.probe)
     for thread in threads:
@@ -110,7 +118,7 @@ def main() -> None:
     for thread in threads:
         thread.join()
     g.stop()
-    print("STOPPED", flush=True)
+    _say("STOPPED")
 
 
 if __name__ == "__main__":
