@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from mesh import AddressInUse, Global, UsageError
+from mesh import FG, AddressInUse, Global, UsageError
 from tests.conftest import MESH_COMMAND, ROOT, Proc, free_port
-from tests.lan import Lan, line_time, ready_time
+from tests.lan import Lan, line_time, ready_time, unique
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -126,13 +126,25 @@ def test_a_controller_run_with_only_a_secret_is_announced_and_joined(lan: Callab
     assert {"a", "b", "c"} <= listed, ls.text()
 
 
-# ---------------------------------------------------------------------- this machine: no secret, a port in use
+# ---------------------------------------------------------------------- this machine: no secret, MESH_NAME, ports
 
 
 def test_without_a_secret_the_default_stays_on_unix_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MESH_SECRET", raising=False)
     with Global("local", init_controller=True) as g:
         assert g.address.startswith("unix:") and g.controller_address.startswith("unix:")
+
+
+def test_the_mesh_name_comes_from_mesh_name_in_the_environment(
+    spawn: Callable[..., Proc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mesh = unique("m")
+    options = ["--name", "peer", "--mesh", mesh, "--interfaces", "127.0.0.1", "--listen", "127.0.0.1:0"]
+    spawn(*options, module="tests.lan_node").wait_line("READY")
+    monkeypatch.setenv("MESH_NAME", mesh)
+    with Global("here", discovery=True, interfaces=["127.0.0.1"]) as g:
+        g.wait_function("ping_peer", timeout=5)
+        assert g.call.ping_peer() & FG(timeout=5) == "peer"
 
 
 def test_a_port_in_use_raises_address_in_use_and_grpc_prints_nothing(tmp_path: Path) -> None:
