@@ -20,7 +20,7 @@ from ._handoff import running_loop as _running_loop
 from ._loop_thread import Portal
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
 from ._node import Node, broadcast_results
-from .errors import CallCancelled, CallTimeout, UnknownCallback, UsageError
+from .errors import CallCancelled, CallTimeout, UsageError
 
 ReplyT = TypeVar("ReplyT", bound=ReplyFuture)
 
@@ -193,8 +193,8 @@ class RemoteCall:
 
         if isinstance(modifier, BROADCAST):
             timeout, wanted = modifier.timeout, modifier.return_result
-            if node is not None and not node.membership.providers(name):
-                raise UnknownCallback(name)
+            if node is not None and not node.offers.providers(name):
+                raise node.offers.unknown(name)
             if wanted and node is not None and not async_face and not modifier.eta:
                 return _broadcast(node, name, args, kwargs, timeout)
             if not wanted:
