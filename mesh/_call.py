@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import sys
+import warnings
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -91,20 +92,41 @@ class RemoteCallable:
     def __repr__(self) -> str:
         return f"<remote callback {self._name!r}>"
 
+    def __and__(self, modifier: object) -> Any:
+        shown = getattr(modifier, "__name__", None) or type(modifier).__name__
+        raise UsageError(
+            f"g.call.{self._name} & {shown}: the callback is not called yet; add the parentheses with its "
+            f"arguments: g.call.{self._name}() & {shown}"
+        )
+
 
 class RemoteCall:
-    """A call of a remote callback with its arguments, carried out by ``& MODIFIER`` or a method."""
+    """A call of a remote callback with its arguments, carried out by ``& MODIFIER`` or a method.
 
-    __slots__ = ("_args", "_global", "_kwargs", "name")
+    One that is never carried out warns (:class:`RuntimeWarning`) when it is garbage-collected, as an
+    un-awaited coroutine does: ``g.call.fn()`` alone does nothing.
+    """
+
+    __slots__ = ("_args", "_global", "_kwargs", "_made", "name")
 
     def __init__(self, owner: Global, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._global = owner
         self.name = name
         self._args = args
         self._kwargs = kwargs
+        self._made = False
 
     def __repr__(self) -> str:
         return f"<remote call {self.name}(...)>"
+
+    def __del__(self) -> None:
+        if not self._made:
+            warnings.warn(
+                f"remote call {self.name}(...) was never made: give it a modifier, "
+                f"such as g.call.{self.name}(...) & FG",
+                RuntimeWarning,
+                stacklevel=1,
+            )
 
     def __and__(self, modifier: Modifier | type[Modifier]) -> Any:
         if isinstance(modifier, type) and issubclass(modifier, Modifier):
@@ -114,6 +136,7 @@ class RemoteCall:
         return self._apply(modifier, in_async_code())
 
     def __await__(self) -> Generator[Any, None, Any]:
+        self._made = True
         modifier = modifier_after_await(sys._getframe(1))
         if isinstance(modifier, type) and issubclass(modifier, Modifier):
             modifier = modifier()
@@ -146,6 +169,7 @@ class RemoteCall:
     # ------------------------------------------------------------------ carrying out
 
     def _apply(self, modifier: Modifier, async_face: bool) -> Any:
+        self._made = True
         owner = self._global
         portal = owner._portal
         loop = portal.loop
