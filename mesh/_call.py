@@ -12,7 +12,7 @@ import concurrent.futures
 import contextlib
 import sys
 import warnings
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._await_source import modifier_after_await
@@ -21,6 +21,7 @@ from ._handoff import running_loop as _running_loop
 from ._loop_thread import Portal
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
 from ._node import Node, broadcast_results
+from ._times import Duration, Moment, Until
 from .errors import CallCancelled, CallTimeout, UsageError
 
 ReplyT = TypeVar("ReplyT", bound=ReplyFuture)
@@ -145,24 +146,24 @@ class RemoteCall:
             outcome = yield from outcome.__await__()
         return outcome if modifier is None else _Settled(outcome)
 
-    def fg(self, timeout: float | None = None) -> Any:
+    def fg(self, timeout: Until | None = None) -> Any:
         """Same as ``& FG(timeout=timeout)``."""
         return self._apply(FG(timeout), in_async_code())
 
-    def bg(self, timeout: float | None = None, eta: float = 0.0) -> AsyncResult:
+    def bg(self, timeout: Until | None = None, eta: Until = 0.0) -> AsyncResult:
         """Same as ``& BG(timeout=timeout, eta=eta)``."""
         result: AsyncResult = self._apply(BG(timeout, eta), in_async_code())
         return result
 
-    def no_return(self, eta: float = 0.0) -> None:
+    def no_return(self, eta: Until = 0.0) -> None:
         """Same as ``& NO_RETURN(eta=eta)``."""
         self._apply(NO_RETURN(eta), in_async_code())
 
-    def period(self, at_time: Any = None, period: float | None = None) -> Any:
+    def period(self, at_time: Moment | Sequence[Moment] | None = None, period: Duration | None = None) -> Any:
         """Same as ``& PERIOD(at_time=at_time, period=period)``."""
         return self._apply(PERIOD(at_time, period), in_async_code())
 
-    def broadcast(self, timeout: float | None = None, eta: float = 0.0, return_result: bool = False) -> Any:
+    def broadcast(self, timeout: Until | None = None, eta: Until = 0.0, return_result: bool = False) -> Any:
         """Same as ``& BROADCAST(timeout=timeout, eta=eta, return_result=return_result)``."""
         return self._apply(BROADCAST(timeout, eta, return_result), in_async_code())
 
