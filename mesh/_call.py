@@ -1,8 +1,8 @@
 """``g.call.fn(*args, **kwargs) & MODIFIER``: building a remote call and carrying it out.
 
 In sync code the modifiers that wait (FG, PERIOD, BROADCAST with results) block the calling thread;
-in async code (a running event loop in this thread) they return an awaitable instead. BG and
-NO_RETURN never wait.
+in async code (a running event loop in this thread) FG and BROADCAST with results return an
+awaitable instead, and PERIOD its handle at once (awaitable too). BG and NO_RETURN never wait.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ._handoff import running_loop as _running_loop
 from ._loop_thread import Portal
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
 from ._node import Node, broadcast_results
+from ._schedule import ScheduledCall
 from ._times import Duration, Moment, Until
 from .errors import CallCancelled, CallTimeout, UsageError
 
@@ -28,7 +29,6 @@ ReplyT = TypeVar("ReplyT", bound=ReplyFuture)
 
 if TYPE_CHECKING:
     from ._global import Global
-    from ._link import PeerLink
 
 
 def in_async_code() -> bool:
@@ -142,7 +142,7 @@ class RemoteCall:
         if isinstance(modifier, type) and issubclass(modifier, Modifier):
             modifier = modifier()
         outcome = self._apply(modifier if isinstance(modifier, Modifier) else FG(), True)
-        if asyncio.iscoroutine(outcome) or isinstance(outcome, asyncio.Future):
+        if asyncio.iscoroutine(outcome) or isinstance(outcome, asyncio.Future | ScheduledCall):
             outcome = yield from outcome.__await__()
         return outcome if modifier is None else _Settled(outcome)
 
@@ -212,9 +212,17 @@ class RemoteCall:
             return None
 
         if isinstance(modifier, PERIOD):
-            times = list(modifier.times)
-            coro = owner._with_node(lambda n: _schedule(n, name, args, kwargs, times, modifier.period))
-            return run_on(portal, coro) if async_face else run_blocking(portal, coro)
+            if node is not None and not node.offers.providers(name):
+                raise node.offers.unknown(name)
+            # In async code the handle comes back at once, as NO_RETURN's None and BG's future do, and
+            # the schedule is set up in the background: `await handle` waits for the callee's yes.
+            handle = ScheduledCall(name, background=async_face)
+            times, period = list(modifier.times), modifier.period
+            setup = handle.watch(owner._with_node(lambda n: _schedule(handle, n, args, kwargs, times, period)))
+            if not async_face:
+                return run_blocking(portal, setup)
+            handle.setting_up = portal.submit(setup)
+            return handle
 
         if isinstance(modifier, BROADCAST):
             timeout, wanted = modifier.timeout, modifier.return_result
@@ -291,10 +299,16 @@ async def _no_return_later(node: Node, call: RemoteCall) -> None:
 
 
 async def _schedule(
-    node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], times: list[float], period: float | None
-) -> ScheduledCall:
-    link, key = await node.schedule(name, args, kwargs, times, period)
-    return ScheduledCall(node, link, key, name)
+    handle: ScheduledCall,
+    node: Node,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    times: list[float],
+    period: float | None,
+) -> None:
+    if not handle.cancelled:
+        link, key = await node.schedule(handle.name, args, kwargs, times, period)
+        handle.bind(node, link, key)
 
 
 class _Settled:
@@ -369,29 +383,3 @@ def _wake_soon(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> N
 def _resolve(done: asyncio.Future[None]) -> None:
     if not done.done():
         done.set_result(None)
-
-
-class ScheduledCall:
-    """The handle of a PERIOD call; :meth:`cancel` ends the schedule on the callee."""
-
-    __slots__ = ("_key", "_link", "_node", "name")
-
-    def __init__(self, node: Node, link: PeerLink | None, key: int, name: str) -> None:
-        self._node = node
-        self._link = link
-        self._key = key
-        self.name = name
-
-    def __repr__(self) -> str:
-        where = self._link.peer_name if self._link is not None else self._node.name
-        return f"<ScheduledCall of {self.name!r} on {where!r}>"
-
-    def cancel(self) -> None:
-        """Stop the schedule; safe from any thread, and more than once."""
-        loop = self._node.loop
-        if loop.is_closed():
-            return
-        if _running_loop() is loop:
-            self._node.cancel_schedule(self._link, self._key)
-        else:
-            loop.call_soon_threadsafe(self._node.cancel_schedule, self._link, self._key)
