@@ -113,17 +113,20 @@ def _check_future(stamp: float, now: float, what: str, naive: bool) -> None:
     if naive and offset < 0 and 0 <= (stamp - now) + offset <= _PITFALL_SLACK:
         warnings.warn(
             f"{what} {_shown(stamp)} is {(stamp - now) / 3600:.2f} h from now, which is this machine's UTC offset "
-            f"({_offset_text(offset)}) away: {_pitfall()} If you meant a moment that soon, use {IDIOM}.",
+            f"({_offset_text(offset)}) away. {_pitfall()} If you meant a moment that soon, use {IDIOM}.",
             RuntimeWarning,
             stacklevel=_caller_level(),
         )
 
 
 def _pitfall() -> str:
+    offset = _utc_offset()
+    where = "this machine's UTC offset, " + _offset_text(offset)
+    if not offset:
+        where = f"the UTC offset of a machine outside UTC (this one's is {_offset_text(offset)})"
     return (
         "If it came from datetime.utcnow() (its .timestamp(), or the naive datetime itself), it is off by "
-        f"this machine's UTC offset, {_offset_text(_utc_offset())}: utcnow() gives a naive datetime, and naive "
-        "datetimes are read as local time."
+        f"{where}: utcnow() gives a naive datetime, and naive datetimes are read as local time."
     )
 
 

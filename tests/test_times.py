@@ -132,4 +132,3 @@ def test_utcnow_west_of_utc_warns_instead_of_running_hours_late(tz: str, offset:
 
 def test_utcnow_in_utc_is_right_and_accepted() -> None:
     assert _run_in("UTC").strip() == "accepted"
-
