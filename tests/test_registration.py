@@ -42,7 +42,7 @@ def test_a_class_made_after_start_offers_its_methods_at_once() -> None:
     with Global(process_name="maker", init_controller=True) as g:
         for i in range(ROUNDS):
             # A new class each round: a @callback class is a singleton.
-            made = type(f"Made{i}", (), {f"value_{i}": lambda self, i=i: i})
+            made: type[Any] = type(f"Made{i}", (), {f"value_{i}": lambda self, i=i: i})
             callback(made)()
             assert getattr(g.call, f"value_{i}")() & FG == i
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def test_durations_as_numbers_timedelta_and_strings() -> None:
-    same = [5, 5.0, timedelta(seconds=5), "5s", "5000ms", " 5 s "]
+    same: list[float | timedelta | str] = [5, 5.0, timedelta(seconds=5), "5s", "5000ms", " 5 s "]
     assert {FG(t).timeout for t in same} == {5.0}
     assert BG(timeout="1m30s", eta="500ms") == BG(timeout=90, eta=0.5)
     assert NO_RETURN(eta=timedelta(milliseconds=250)).eta == 0.25
