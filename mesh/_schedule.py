@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._handoff import running_loop
 from ._proto import mesh_pb2 as pb
+from .errors import CallCancelled
 
 if TYPE_CHECKING:
     from ._link import PeerLink
@@ -180,7 +181,15 @@ class ScheduledCall:
         return self._acknowledged().__await__()
 
     async def _acknowledged(self) -> ScheduledCall:
-        if self.setting_up is not None:
+        setting_up = self.setting_up
+        if setting_up is not None:
             self._awaited = True
-            await asyncio.wrap_future(self.setting_up)
+            try:
+                # Shielded: a waiter that gives up (a timeout around the await) leaves the setup alone,
+                # so no schedule is left on the callee without its handle.
+                await asyncio.shield(asyncio.wrap_future(setting_up))
+            except asyncio.CancelledError:
+                if setting_up.cancelled():
+                    raise CallCancelled(f"the PERIOD call of {self.name!r} was cancelled (its node stopped)") from None
+                raise
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -191,6 +192,22 @@ def test_period_in_async_code_gives_its_handle_at_once(
                 await (g.call.tick(1, 2) & PERIOD(period=60))
             with pytest.raises(UnknownCallback, match="did you mean 'tick'"):
                 g.call.tik() & PERIOD(period=60)
+
+            # A waiter that gives up leaves the setup alone: the schedule exists, and its handle ends it.
+            given_up = g.call.tick() & PERIOD(period=0.05)
+            waiter = asyncio.ensure_future(given_up)
+            await asyncio.sleep(0)  # the waiter waits, and the callee's answer cannot be back yet
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+            before = await g.call.ticks() & FG
+            await asyncio.sleep(0.4)
+            given_up.cancel()
+            await asyncio.sleep(0.2)
+            after = await g.call.ticks() & FG
+            assert after - before >= 3, "giving up on the acknowledgement cancelled the schedule"
+            await asyncio.sleep(0.3)
+            assert await g.call.ticks() & FG == after, "the schedule outlived its handle's cancel()"
 
             # A failure nobody awaits is logged, not dropped.
             with caplog.at_level(logging.ERROR, logger="mesh"):
