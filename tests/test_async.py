@@ -153,6 +153,18 @@ def test_sync_global_awaited_from_another_loop(peer: Callable[..., tuple[Proc, s
         g.stop()
 
 
+async def _runs_until_cancelled(g: Global, schedule: ScheduledCall, seconds: float) -> int:
+    """The runs of ``tick`` on the peer in ``seconds``, after which ``schedule.cancel()`` must end them."""
+    start: int = await g.call.ticks() & FG
+    await asyncio.sleep(seconds)
+    schedule.cancel()
+    await asyncio.sleep(0.2)
+    ran: int = await g.call.ticks() & FG
+    await asyncio.sleep(0.3)
+    assert await g.call.ticks() & FG == ran, "the schedule kept running after cancel()"
+    return ran - start
+
+
 def test_period_in_async_code_gives_its_handle_at_once(
     peer: Callable[..., tuple[Proc, str]], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -167,14 +179,7 @@ def test_period_in_async_code_gives_its_handle_at_once(
             sc = g.call.tick() & PERIOD(period=0.1)
             assert isinstance(sc, ScheduledCall)
             await g.wait_process("peer", timeout=10)
-            start = await g.call.ticks() & FG
-            await asyncio.sleep(0.6)
-            sc.cancel()
-            await asyncio.sleep(0.2)
-            ran = await g.call.ticks() & FG
-            assert ran - start >= 3, "a PERIOD that nobody awaited did not run"
-            await asyncio.sleep(0.4)
-            assert await g.call.ticks() & FG == ran, "the schedule kept running after cancel()"
+            assert await _runs_until_cancelled(g, sc, 0.6) >= 3, "a PERIOD that nobody awaited did not run"
 
             # Cancelled while still being set up: it never runs.
             before = await g.call.ticks() & FG
@@ -200,14 +205,7 @@ def test_period_in_async_code_gives_its_handle_at_once(
             waiter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiter
-            before = await g.call.ticks() & FG
-            await asyncio.sleep(0.4)
-            given_up.cancel()
-            await asyncio.sleep(0.2)
-            after = await g.call.ticks() & FG
-            assert after - before >= 3, "giving up on the acknowledgement cancelled the schedule"
-            await asyncio.sleep(0.3)
-            assert await g.call.ticks() & FG == after, "the schedule outlived its handle's cancel()"
+            assert await _runs_until_cancelled(g, given_up, 0.4) >= 3, "giving up cancelled the schedule"
 
             # A failure nobody awaits is logged, not dropped.
             with caplog.at_level(logging.ERROR, logger="mesh"):
