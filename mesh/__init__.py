@@ -22,7 +22,6 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 from ._call import AsyncResult as AsyncResult
 from ._call import RemoteCall as RemoteCall
-from ._call import ScheduledCall as ScheduledCall
 from ._global import Global as Global
 from ._modifiers import BG as BG
 from ._modifiers import BROADCAST as BROADCAST
@@ -30,6 +29,7 @@ from ._modifiers import FG as FG
 from ._modifiers import NO_RETURN as NO_RETURN
 from ._modifiers import PERIOD as PERIOD
 from ._registry import callback as callback
+from ._schedule import ScheduledCall as ScheduledCall
 from ._security import TLSConfig as TLSConfig
 from .errors import (
     AddressInUse as AddressInUse,

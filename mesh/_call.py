@@ -1,8 +1,8 @@
 """``g.call.fn(*args, **kwargs) & MODIFIER``: building a remote call and carrying it out.
 
 In sync code the modifiers that wait (FG, PERIOD, BROADCAST with results) block the calling thread;
-in async code (a running event loop in this thread) they return an awaitable instead. BG and
-NO_RETURN never wait.
+in async code (a running event loop in this thread) FG and BROADCAST with results return an
+awaitable instead, and PERIOD its handle at once (awaitable too). BG and NO_RETURN never wait.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import sys
-from collections.abc import Awaitable, Coroutine, Generator
+import warnings
+from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._await_source import modifier_after_await
@@ -20,13 +21,14 @@ from ._handoff import running_loop as _running_loop
 from ._loop_thread import Portal
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
 from ._node import Node, broadcast_results
-from .errors import CallCancelled, CallTimeout, UnknownCallback, UsageError
+from ._schedule import ScheduledCall
+from ._times import Duration, Moment, Until
+from .errors import CallCancelled, CallTimeout, UsageError
 
 ReplyT = TypeVar("ReplyT", bound=ReplyFuture)
 
 if TYPE_CHECKING:
     from ._global import Global
-    from ._link import PeerLink
 
 
 def in_async_code() -> bool:
@@ -91,20 +93,41 @@ class RemoteCallable:
     def __repr__(self) -> str:
         return f"<remote callback {self._name!r}>"
 
+    def __and__(self, modifier: object) -> Any:
+        shown = getattr(modifier, "__name__", None) or type(modifier).__name__
+        raise UsageError(
+            f"g.call.{self._name} & {shown}: the callback is not called yet; add the parentheses with its "
+            f"arguments: g.call.{self._name}() & {shown}"
+        )
+
 
 class RemoteCall:
-    """A call of a remote callback with its arguments, carried out by ``& MODIFIER`` or a method."""
+    """A call of a remote callback with its arguments, carried out by ``& MODIFIER`` or a method.
 
-    __slots__ = ("_args", "_global", "_kwargs", "name")
+    One that is never carried out warns (:class:`RuntimeWarning`) when it is garbage-collected, as an
+    un-awaited coroutine does: ``g.call.fn()`` alone does nothing.
+    """
+
+    __slots__ = ("_args", "_global", "_kwargs", "_made", "name")
 
     def __init__(self, owner: Global, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._global = owner
         self.name = name
         self._args = args
         self._kwargs = kwargs
+        self._made = False
 
     def __repr__(self) -> str:
         return f"<remote call {self.name}(...)>"
+
+    def __del__(self) -> None:
+        if not self._made:
+            warnings.warn(
+                f"remote call {self.name}(...) was never made: give it a modifier, "
+                f"such as g.call.{self.name}(...) & FG",
+                RuntimeWarning,
+                stacklevel=1,
+            )
 
     def __and__(self, modifier: Modifier | type[Modifier]) -> Any:
         if isinstance(modifier, type) and issubclass(modifier, Modifier):
@@ -114,38 +137,40 @@ class RemoteCall:
         return self._apply(modifier, in_async_code())
 
     def __await__(self) -> Generator[Any, None, Any]:
+        self._made = True
         modifier = modifier_after_await(sys._getframe(1))
         if isinstance(modifier, type) and issubclass(modifier, Modifier):
             modifier = modifier()
         outcome = self._apply(modifier if isinstance(modifier, Modifier) else FG(), True)
-        if asyncio.iscoroutine(outcome) or isinstance(outcome, asyncio.Future):
+        if asyncio.iscoroutine(outcome) or isinstance(outcome, asyncio.Future | ScheduledCall):
             outcome = yield from outcome.__await__()
         return outcome if modifier is None else _Settled(outcome)
 
-    def fg(self, timeout: float | None = None) -> Any:
+    def fg(self, timeout: Until | None = None) -> Any:
         """Same as ``& FG(timeout=timeout)``."""
         return self._apply(FG(timeout), in_async_code())
 
-    def bg(self, timeout: float | None = None, eta: float = 0.0) -> AsyncResult:
+    def bg(self, timeout: Until | None = None, eta: Until = 0.0) -> AsyncResult:
         """Same as ``& BG(timeout=timeout, eta=eta)``."""
         result: AsyncResult = self._apply(BG(timeout, eta), in_async_code())
         return result
 
-    def no_return(self, eta: float = 0.0) -> None:
+    def no_return(self, eta: Until = 0.0) -> None:
         """Same as ``& NO_RETURN(eta=eta)``."""
         self._apply(NO_RETURN(eta), in_async_code())
 
-    def period(self, at_time: Any = None, period: float | None = None) -> Any:
+    def period(self, at_time: Moment | Sequence[Moment] | None = None, period: Duration | None = None) -> Any:
         """Same as ``& PERIOD(at_time=at_time, period=period)``."""
         return self._apply(PERIOD(at_time, period), in_async_code())
 
-    def broadcast(self, timeout: float | None = None, eta: float = 0.0, return_result: bool = False) -> Any:
+    def broadcast(self, timeout: Until | None = None, eta: Until = 0.0, return_result: bool = False) -> Any:
         """Same as ``& BROADCAST(timeout=timeout, eta=eta, return_result=return_result)``."""
         return self._apply(BROADCAST(timeout, eta, return_result), in_async_code())
 
     # ------------------------------------------------------------------ carrying out
 
     def _apply(self, modifier: Modifier, async_face: bool) -> Any:
+        self._made = True
         owner = self._global
         portal = owner._portal
         loop = portal.loop
@@ -187,14 +212,22 @@ class RemoteCall:
             return None
 
         if isinstance(modifier, PERIOD):
-            times = list(modifier.times)
-            coro = owner._with_node(lambda n: _schedule(n, name, args, kwargs, times, modifier.period))
-            return run_on(portal, coro) if async_face else run_blocking(portal, coro)
+            if node is not None and not node.offers.providers(name):
+                raise node.offers.unknown(name)
+            # In async code the handle comes back at once, as NO_RETURN's None and BG's future do, and
+            # the schedule is set up in the background: `await handle` waits for the callee's yes.
+            handle = ScheduledCall(name, background=async_face)
+            times, period = list(modifier.times), modifier.period
+            setup = handle.watch(owner._with_node(lambda n: _schedule(handle, n, args, kwargs, times, period)))
+            if not async_face:
+                return run_blocking(portal, setup)
+            handle.setting_up = portal.submit(setup)
+            return handle
 
         if isinstance(modifier, BROADCAST):
             timeout, wanted = modifier.timeout, modifier.return_result
-            if node is not None and not node.membership.providers(name):
-                raise UnknownCallback(name)
+            if node is not None and not node.offers.providers(name):
+                raise node.offers.unknown(name)
             if wanted and node is not None and not async_face and not modifier.eta:
                 return _broadcast(node, name, args, kwargs, timeout)
             if not wanted:
@@ -266,10 +299,16 @@ async def _no_return_later(node: Node, call: RemoteCall) -> None:
 
 
 async def _schedule(
-    node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], times: list[float], period: float | None
-) -> ScheduledCall:
-    link, key = await node.schedule(name, args, kwargs, times, period)
-    return ScheduledCall(node, link, key, name)
+    handle: ScheduledCall,
+    node: Node,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    times: list[float],
+    period: float | None,
+) -> None:
+    if not handle.cancelled:
+        link, key = await node.schedule(handle.name, args, kwargs, times, period)
+        handle.bind(node, link, key)
 
 
 class _Settled:
@@ -344,29 +383,3 @@ def _wake_soon(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> N
 def _resolve(done: asyncio.Future[None]) -> None:
     if not done.done():
         done.set_result(None)
-
-
-class ScheduledCall:
-    """The handle of a PERIOD call; :meth:`cancel` ends the schedule on the callee."""
-
-    __slots__ = ("_key", "_link", "_node", "name")
-
-    def __init__(self, node: Node, link: PeerLink | None, key: int, name: str) -> None:
-        self._node = node
-        self._link = link
-        self._key = key
-        self.name = name
-
-    def __repr__(self) -> str:
-        where = self._link.peer_name if self._link is not None else self._node.name
-        return f"<ScheduledCall of {self.name!r} on {where!r}>"
-
-    def cancel(self) -> None:
-        """Stop the schedule; safe from any thread, and more than once."""
-        loop = self._node.loop
-        if loop.is_closed():
-            return
-        if _running_loop() is loop:
-            self._node.cancel_schedule(self._link, self._key)
-        else:
-            loop.call_soon_threadsafe(self._node.cancel_schedule, self._link, self._key)

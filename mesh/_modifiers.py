@@ -5,24 +5,14 @@ Each is used as a class (``& FG``) or an instance with options (``& FG(timeout=3
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from . import _times
+from ._times import Duration, Moment, Until
 from .errors import UsageError
 
 __all__ = ["BG", "BROADCAST", "FG", "NO_RETURN", "PERIOD", "Modifier"]
-
-
-def _check_timeout(value: float | None) -> None:
-    if value is not None and (not isinstance(value, int | float) or not 0 < value < math.inf):
-        raise UsageError(f"timeout must be a positive, finite number of seconds or None (no limit), not {value!r}")
-
-
-def _check_eta(value: float) -> None:
-    if not isinstance(value, int | float) or value < 0:
-        raise UsageError(f"eta must be a number of seconds >= 0, not {value!r}")
 
 
 class Modifier:
@@ -38,12 +28,16 @@ class FG(Modifier):
     Args:
         timeout: seconds to wait; past it :class:`~mesh.errors.CallTimeout` is raised and the callee
             is asked to cancel. None waits as long as the callee lives.
+
+    Every time option takes a number of seconds, a ``timedelta``, a string such as ``"5s"``,
+    ``"1m30s"``, ``"500ms"`` or ``"2h"``, or a ``datetime`` (the time left until it when the modifier
+    is made; a naive one is local time).
     """
 
     timeout: float | None = None
 
-    def __post_init__(self) -> None:
-        _check_timeout(self.timeout)
+    def __init__(self, timeout: Until | None = None) -> None:
+        object.__setattr__(self, "timeout", _times.timeout(timeout))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +52,9 @@ class BG(Modifier):
     timeout: float | None = None
     eta: float = 0.0
 
-    def __post_init__(self) -> None:
-        _check_timeout(self.timeout)
-        _check_eta(self.eta)
+    def __init__(self, timeout: Until | None = None, eta: Until = 0.0) -> None:
+        object.__setattr__(self, "timeout", _times.timeout(timeout))
+        object.__setattr__(self, "eta", _times.eta(eta))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +67,8 @@ class NO_RETURN(Modifier):  # noqa: N801 - daffi's name
 
     eta: float = 0.0
 
-    def __post_init__(self) -> None:
-        _check_eta(self.eta)
+    def __init__(self, eta: Until = 0.0) -> None:
+        object.__setattr__(self, "eta", _times.eta(eta))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,35 +79,33 @@ class PERIOD(Modifier):
     its times are used up, or when the calling node leaves. Returns a :class:`~mesh.ScheduledCall`.
 
     Args:
-        at_time: one UTC timestamp (``time.time()`` scale) or a list of them, all in the future.
-        period: seconds between runs; the first run is one period from now.
+        at_time: one moment or a list of them, all in the future: a UTC timestamp (``time.time()``
+            scale, such as ``time.time() + 3``), a ``datetime`` (a naive one is local time), or a
+            duration from now (``timedelta``, ``"5s"``).
+        period: seconds between runs (or a ``timedelta``, or a string such as ``"1m"``); the first
+            run is one period from now.
 
     Exactly one of ``at_time`` and ``period`` is given.
     """
 
-    at_time: float | Sequence[float] | None = None
+    at_time: Moment | Sequence[Moment] | None = None
     period: float | None = None
-    times: tuple[float, ...] = field(init=False, default=(), repr=False)
+    times: tuple[float, ...] = field(default=(), repr=False)
 
-    def __post_init__(self) -> None:
-        if (self.at_time is None) == (self.period is None):
+    def __init__(self, at_time: Moment | Sequence[Moment] | None = None, period: Duration | None = None) -> None:
+        if (at_time is None) == (period is None):
             raise UsageError("PERIOD takes either at_time or period, not both and not neither")
-        if self.period is not None and (not isinstance(self.period, int | float) or self.period <= 0):
-            raise UsageError(f"PERIOD period must be a positive number of seconds, not {self.period!r}")
-        if self.at_time is not None:
-            times = (self.at_time,) if isinstance(self.at_time, int | float) else tuple(self.at_time)
-            if not times:
-                raise UsageError("PERIOD at_time must name at least one timestamp")
-            now = time.time()
-            for stamp in times:
-                if not isinstance(stamp, int | float):
-                    raise UsageError(f"PERIOD at_time holds {stamp!r}, which is not a timestamp")
-                if stamp <= now:
-                    raise UsageError(
-                        f"PERIOD at_time {stamp} is in the past (now is {now:.3f}); "
-                        "give UTC timestamps in the future, such as time.time() + 5"
-                    )
-            object.__setattr__(self, "times", tuple(float(t) for t in times))
+        object.__setattr__(self, "at_time", at_time)
+        object.__setattr__(self, "period", None if period is None else _times.period(period))
+        if at_time is not None:
+            moments: list[Moment] = (
+                list(at_time) if isinstance(at_time, Sequence) and not isinstance(at_time, str) else [at_time]
+            )
+            if not moments:
+                raise UsageError("PERIOD at_time must name at least one moment")
+            object.__setattr__(self, "times", tuple(_times.moment(m, "PERIOD at_time") for m in moments))
+        else:
+            object.__setattr__(self, "times", ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +126,7 @@ class BROADCAST(Modifier):
     eta: float = 0.0
     return_result: bool = False
 
-    def __post_init__(self) -> None:
-        _check_timeout(self.timeout)
-        _check_eta(self.eta)
+    def __init__(self, timeout: Until | None = None, eta: Until = 0.0, return_result: bool = False) -> None:
+        object.__setattr__(self, "timeout", _times.timeout(timeout))
+        object.__setattr__(self, "eta", _times.eta(eta))
+        object.__setattr__(self, "return_result", return_result)

@@ -20,6 +20,7 @@ from ._handoff import Handoff, ReplyFuture
 from ._link import PeerLink
 from ._membership import CONTROLLER, LINK, SELF, Member, Membership
 from ._memory import tune_malloc
+from ._offers import Offers
 from ._outcome import error_reply, exception_reply, value_of
 from ._proto import mesh_pb2 as pb
 from ._registry import REGISTRY, CallbackRegistry, LocalCallback
@@ -111,6 +112,7 @@ class Node:
         self.handoff = Handoff(self.loop)
         self.deadlines = Deadlines(self.loop)
         self.membership = Membership(on_removed=self._member_removed)
+        self.offers = Offers(self.membership, registry, self.node_id)
         self.links: dict[str, PeerLink] = {}
         self.stopping = False
         self._all_links: set[PeerLink] = set()
@@ -148,8 +150,12 @@ class Node:
         self.registry.add_listener(self._registry_changed)
         if self.config.controller is not None:
             await self.join_controller(self.config.controller)
-        for address in self.config.peers:
-            self.spawn(self._keep_linked(address))
+        # The constructor's promise: each configured peer is linked, or its first attempt failed.
+        first_tries = [self.loop.create_future() for _ in self.config.peers]
+        for address, tried in zip(self.config.peers, first_tries, strict=True):
+            self.spawn(self._keep_linked(address, tried))
+        if first_tries:
+            await asyncio.wait(first_tries, timeout=self.config.connect_timeout)
         if self.config.discovery:
             from .discovery import NodeDiscovery
 
@@ -238,9 +244,9 @@ class Node:
         """
         if self.stopping:
             raise NodeStopped(f"node {self.name!r} is stopped; no more calls can be made through it")
-        member = self.membership.pick(name)
+        member = self.membership.pick(name) or self.offers.own(name)
         if member is None:
-            raise UnknownCallback(name)
+            raise self.offers.unknown(name)
         if member.node_id == self.node_id:
             return member, None
         return member, self.encode_args(name, args, kwargs)
@@ -448,9 +454,9 @@ class Node:
         Raises:
             UnknownCallback: no node offers ``name``.
         """
-        members = self.membership.providers(name)
+        members = self.offers.providers(name)
         if not members:
-            raise UnknownCallback(name)
+            raise self.offers.unknown(name)
         only_here = len(members) == 1 and members[0].node_id == self.node_id
         return members, None if only_here else self.encode_args(name, args, kwargs)
 
@@ -459,7 +465,7 @@ class Node:
     def _local(self, name: str) -> LocalCallback:
         callback = self.registry.get(name)
         if callback is None:
-            raise UnknownCallback(name, f"node {self.name!r} no longer offers it")
+            raise self.offers.unknown(name, f"node {self.name!r} no longer offers it")
         return callback
 
     async def _run_local(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -628,20 +634,27 @@ class Node:
                 raise NodeStopped(f"node {self.name!r} stopped while linking to {member.name!r}") from None
             raise
 
-    async def _keep_linked(self, address: str) -> None:
-        """Keep a link to the configured peer at ``address``: dial again whenever there is none."""
+    async def _keep_linked(self, address: str, tried: asyncio.Future[None]) -> None:
+        """Keep a link to the configured peer at ``address``: dial again whenever there is none.
+
+        ``tried`` is resolved once the first attempt has linked or failed.
+        """
         delay = RETRY_MIN
         unreachable = False
         while not self.stopping:
             try:
                 link = await self._dial(address, address)
             except (PeerUnavailable, AuthenticationError) as exc:
+                if not tried.done():
+                    tried.set_result(None)
                 if not unreachable:
                     logger.warning("node %s: cannot reach peer %s (will keep trying): %s", self.name, address, exc)
                 unreachable = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
                 continue
+            if not tried.done():
+                tried.set_result(None)
             if unreachable:
                 logger.info("node %s: reached peer %s again", self.name, address)
             unreachable, delay = False, RETRY_MIN
@@ -737,7 +750,7 @@ class Node:
         await self.membership.wait_for(lambda: self.membership.by_name(name) is not None)
 
     async def wait_function(self, name: str) -> None:
-        await self.membership.wait_for(lambda: bool(self.membership.providers(name)))
+        await self.membership.wait_for(lambda: bool(self.offers.providers(name)))
 
     def statistics(self) -> dict[str, int]:
         """Counters of this node: members, links, calls in flight, worker threads. Safe from any thread."""

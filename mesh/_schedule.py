@@ -1,14 +1,19 @@
-"""PERIOD: a callback run at given times or every N seconds, kept on the node that runs it."""
+"""PERIOD: a callback run at given times or every N seconds, kept on the node that runs it
+(:class:`Recurring`), and the caller's handle of it (:class:`ScheduledCall`)."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import logging
 import time
+from collections.abc import Awaitable, Generator
 from typing import TYPE_CHECKING, Any
 
+from ._handoff import running_loop
 from ._proto import mesh_pb2 as pb
+from .errors import CallCancelled
 
 if TYPE_CHECKING:
     from ._link import PeerLink
@@ -112,3 +117,79 @@ class Recurring:
             logger.warning(
                 "node %s: scheduled run of %r failed: %r", self._node.name, self._callback.name, future.exception()
             )
+
+
+class ScheduledCall:
+    """The handle of a PERIOD call; :meth:`cancel` ends the schedule on the callee.
+
+    In sync code it comes back once the callee has acknowledged the schedule. In async code it comes
+    back at once, and the schedule is set up in the background: ``await handle`` waits for the
+    acknowledgement and raises what failed. A failure nobody awaits is logged as an error.
+    """
+
+    __slots__ = ("_awaited", "_background", "_key", "_link", "_node", "cancelled", "name", "setting_up")
+
+    def __init__(self, name: str, background: bool) -> None:
+        self.name = name
+        self.cancelled = False
+        # The setup running in the background (async code), which ``await`` waits for.
+        self.setting_up: concurrent.futures.Future[ScheduledCall] | None = None
+        self._background = background
+        self._awaited = False
+        self._node: Node | None = None
+        self._link: PeerLink | None = None
+        self._key = 0
+
+    def __repr__(self) -> str:
+        if self._node is None:
+            return f"<ScheduledCall of {self.name!r}: {'cancelled' if self.cancelled else 'being set up'}>"
+        where = self._link.peer_name if self._link is not None else self._node.name
+        return f"<ScheduledCall of {self.name!r} on {where!r}>"
+
+    def cancel(self) -> None:
+        """Stop the schedule (or, still being set up, end it as soon as it exists); safe from any
+        thread, and more than once."""
+        self.cancelled = True
+        node = self._node
+        if node is None:
+            return  # bind() sees the flag
+        loop = node.loop
+        if loop.is_closed():
+            return
+        if running_loop() is loop:
+            node.cancel_schedule(self._link, self._key)
+        else:
+            loop.call_soon_threadsafe(node.cancel_schedule, self._link, self._key)
+
+    def bind(self, node: Node, link: PeerLink | None, key: int) -> None:
+        """The schedule exists: kept by ``link``'s peer (None: by ``node``) as ``key``. On the node's loop."""
+        self._node, self._link, self._key = node, link, key
+        if self.cancelled:
+            node.cancel_schedule(link, key)
+
+    async def watch(self, setup: Awaitable[None]) -> ScheduledCall:
+        """Run ``setup``; log its failure if nobody awaits this handle."""
+        try:
+            await setup
+        except Exception as exc:
+            if self._background and not self._awaited:
+                logger.error("PERIOD call of %r failed, and nothing awaited its ScheduledCall: %r", self.name, exc)
+            raise
+        return self
+
+    def __await__(self) -> Generator[Any, None, ScheduledCall]:
+        return self._acknowledged().__await__()
+
+    async def _acknowledged(self) -> ScheduledCall:
+        setting_up = self.setting_up
+        if setting_up is not None:
+            self._awaited = True
+            try:
+                # Shielded: a waiter that gives up (a timeout around the await) leaves the setup alone,
+                # so no schedule is left on the callee without its handle.
+                await asyncio.shield(asyncio.wrap_future(setting_up))
+            except asyncio.CancelledError:
+                if setting_up.cancelled():
+                    raise CallCancelled(f"the PERIOD call of {self.name!r} was cancelled (its node stopped)") from None
+                raise
+        return self

@@ -27,7 +27,8 @@ type, with the remote traceback text attached as ``__notes__``; other exceptions
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
@@ -64,18 +65,29 @@ class BadArguments(UsageError, TypeError):
 
 
 class UnknownCallback(MeshError, LookupError):
-    """No node of the mesh offers a callback of that name."""
+    """No node of the mesh offers a callback of that name.
 
-    def __init__(self, name: str, detail: str = "") -> None:
+    Attributes:
+        name: the name called.
+        suggestions: offered names close to it (at most three, closest first).
+    """
+
+    def __init__(self, name: str, detail: str = "", offered: Iterable[str] = ()) -> None:
         self.name = name
+        self.detail = detail
+        self.suggestions = difflib.get_close_matches(name, list(offered), n=3)
+        if self.suggestions:
+            hint = "did you mean " + " or ".join(repr(s) for s in self.suggestions) + "? Or wait for it"
+        else:
+            hint = "check the name, or wait for it"
         super().__init__(
             f"no node in the mesh offers a callback named {name!r}"
             + (f" ({detail})" if detail else "")
-            + "; check the name, or wait for it with wait_function()"
+            + f"; {hint} with wait_function()"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name,))
+        return (type(self), (self.name, self.detail, self.suggestions))
 
 
 class SerializationError(MeshError):

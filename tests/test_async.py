@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -11,7 +12,20 @@ from typing import Any
 import pytest
 import uvloop
 
-from mesh import BG, BROADCAST, FG, NO_RETURN, PERIOD, CallTimeout, Global, ScheduledCall, UsageError, callback
+from mesh import (
+    BG,
+    BROADCAST,
+    FG,
+    NO_RETURN,
+    PERIOD,
+    BadArguments,
+    CallTimeout,
+    Global,
+    ScheduledCall,
+    UnknownCallback,
+    UsageError,
+    callback,
+)
 from tests.conftest import Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -137,3 +151,71 @@ def test_sync_global_awaited_from_another_loop(peer: Callable[..., tuple[Proc, s
         assert time.monotonic() - started < 5
     finally:
         g.stop()
+
+
+async def _runs_until_cancelled(g: Global, schedule: ScheduledCall, seconds: float) -> int:
+    """The runs of ``tick`` on the peer in ``seconds``, after which ``schedule.cancel()`` must end them."""
+    start: int = await g.call.ticks() & FG
+    await asyncio.sleep(seconds)
+    schedule.cancel()
+    await asyncio.sleep(0.2)
+    ran: int = await g.call.ticks() & FG
+    await asyncio.sleep(0.3)
+    assert await g.call.ticks() & FG == ran, "the schedule kept running after cancel()"
+    return ran - start
+
+
+def test_period_in_async_code_gives_its_handle_at_once(
+    peer: Callable[..., tuple[Proc, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """As NO_RETURN and BG do: no await needed for the schedule to exist, and cancel() works at once."""
+    port = free_port()
+    peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port), "--controller")
+
+    async def scenario() -> None:
+        g = Global(process_name="async-scheduler", host="127.0.0.1", port=port)
+        try:
+            # Made before the node has started, never awaited: the schedule still runs.
+            sc = g.call.tick() & PERIOD(period=0.1)
+            assert isinstance(sc, ScheduledCall)
+            await g.wait_process("peer", timeout=10)
+            assert await _runs_until_cancelled(g, sc, 0.6) >= 3, "a PERIOD that nobody awaited did not run"
+
+            # Cancelled while still being set up: it never runs.
+            before = await g.call.ticks() & FG
+            (g.call.tick() & PERIOD(period=0.05)).cancel()
+            g.call.tick().period(at_time="100ms").cancel()
+            await asyncio.sleep(0.5)
+            assert await g.call.ticks() & FG == before
+
+            # Awaiting the handle waits for the callee's acknowledgement, and raises what failed.
+            acknowledged = g.call.tick() & PERIOD(period=60)
+            assert await acknowledged is acknowledged
+            assert "on 'peer'" in repr(acknowledged)
+            acknowledged.cancel()
+            with pytest.raises(BadArguments):
+                await (g.call.tick(1, 2) & PERIOD(period=60))
+            with pytest.raises(UnknownCallback, match="did you mean 'tick'"):
+                g.call.tik() & PERIOD(period=60)
+
+            # A waiter that gives up leaves the setup alone: the schedule exists, and its handle ends it.
+            given_up = g.call.tick() & PERIOD(period=0.05)
+            waiter = asyncio.ensure_future(given_up)
+            await asyncio.sleep(0)  # the waiter waits, and the callee's answer cannot be back yet
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+            assert await _runs_until_cancelled(g, given_up, 0.4) >= 3, "giving up cancelled the schedule"
+
+            # A failure nobody awaits is logged, not dropped.
+            with caplog.at_level(logging.ERROR, logger="mesh"):
+                g.call.tick("unexpected") & PERIOD(period=60)
+                for _ in range(50):
+                    if "nothing awaited its ScheduledCall" in caplog.text:
+                        break
+                    await asyncio.sleep(0.05)
+            assert "PERIOD call of 'tick' failed, and nothing awaited its ScheduledCall: BadArguments" in caplog.text
+        finally:
+            await g.stop_async()
+
+    asyncio.run(scenario())
