@@ -14,8 +14,8 @@ import grpc
 
 from . import _handshake, _interfaces, _transport, _wire
 from ._codec import Encoded, decode_args, encode, encode_args
-from ._controller_client import RETRY_MAX, RETRY_MIN
 from ._deadlines import Deadlines
+from ._departures import Departures
 from ._handoff import Handoff, ReplyFuture
 from ._link import PeerLink
 from ._membership import CONTROLLER, LINK, SELF, Member, Membership
@@ -23,6 +23,7 @@ from ._memory import tune_malloc
 from ._outcome import error_reply, exception_reply, value_of
 from ._proto import mesh_pb2 as pb
 from ._registry import REGISTRY, CallbackRegistry, LocalCallback
+from ._retry import Backoff
 from ._schedule import Recurring
 from ._security import TLSConfig
 from ._serve import serve_async, serve_sync
@@ -46,6 +47,9 @@ logger = logging.getLogger("mesh")
 PROTOCOL_VERSION = 3
 # How long a stopping node waits for its cancelled tasks (dials, closing channels) to end.
 STOP_TASKS_WAIT = 5.0
+# Redialling a configured peer (``peers=``) that cannot be reached.
+PEER_RETRY_FIRST = 0.1
+PEER_RETRY_MOST = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +63,7 @@ class NodeConfig:
     peers: tuple[str, ...] = ()
     max_message_size: int = _transport.DEFAULT_MAX_MESSAGE_SIZE
     max_workers: int = 32
-    connect_timeout: float = 10.0
+    connect_timeout: float = 30.0
     node_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     secret: bytes | None = field(default=None, repr=False)
     tls: TLSConfig | None = None
@@ -119,6 +123,7 @@ class Node:
         self._workers = WorkerPool(config.max_workers, f"mesh-{config.name}", self.loop)
         self._server: grpc.aio.Server | None = None
         self._controller: Any = None
+        self._departures = Departures(self, lambda: self._controller is not None and self._controller.connected)
         self._discovery: Any = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -165,7 +170,7 @@ class Node:
         """
         from ._controller_client import ControllerClient
 
-        client = ControllerClient(self, address)
+        client = ControllerClient(self, address, on_lost=self._departures.controller_lost)
         self._controller = client
         try:
             await client.start()
@@ -630,7 +635,7 @@ class Node:
 
     async def _keep_linked(self, address: str) -> None:
         """Keep a link to the configured peer at ``address``: dial again whenever there is none."""
-        delay = RETRY_MIN
+        backoff = Backoff(PEER_RETRY_FIRST, PEER_RETRY_MOST)
         unreachable = False
         while not self.stopping:
             try:
@@ -639,12 +644,12 @@ class Node:
                 if not unreachable:
                     logger.warning("node %s: cannot reach peer %s (will keep trying): %s", self.name, address, exc)
                 unreachable = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+                await asyncio.sleep(backoff.next())
                 continue
             if unreachable:
                 logger.info("node %s: reached peer %s again", self.name, address)
-            unreachable, delay = False, RETRY_MIN
+            unreachable = False
+            backoff.reset()
             # The peer's own link to us may be the one kept: wait until there is no live link at all.
             live: PeerLink | None = link
             while live is not None and not live.closed:
@@ -710,6 +715,7 @@ class Node:
         if self.links.get(link.peer_id) is link:
             del self.links[link.peer_id]
             self.membership.drop(link.peer_id, LINK)
+            self._departures.link_lost(link.peer_id)
             if self._discovery is not None:
                 self._discovery.link_lost(link.peer_id)
 
