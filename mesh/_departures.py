@@ -6,6 +6,7 @@ A killed process closes its sockets, so whoever is connected to it learns at onc
     the controller (away/dead)    nobody tells the view -> each node checks for itself:
 
       link to M ends         ->  redial M once  ->  fails: M leaves this node's view
+      a dial to M fails      ->  (a call or BROADCAST to it) M leaves this node's view
       controller stream ends ->  one connect to each member only the controller vouched for
                                  ->  refused (nothing listens): it leaves this node's view
 
@@ -59,6 +60,11 @@ class Departures:
         if member is None or CONTROLLER not in member.sources or self._controller_connected() or self._node.stopping:
             return
         self._node.spawn(self._redial(member))
+
+    def unreachable(self, member: Member) -> None:
+        """Dialling ``member`` failed: without a controller, it leaves the view."""
+        if CONTROLLER in member.sources:
+            self._drop(member, "dialling it failed")
 
     def controller_lost(self) -> None:
         """The controller went away: check every member that it alone vouched for."""

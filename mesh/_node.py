@@ -625,13 +625,18 @@ class Node:
         if dial is None:
             dial = self.loop.create_task(self._dial(member.address, member.name))
             self._dials[member.node_id] = dial
-            dial.add_done_callback(lambda _: self._dials.pop(member.node_id, None))
+            dial.add_done_callback(lambda done: self._dialled(member, done))
         try:
             return await asyncio.shield(dial)
         except asyncio.CancelledError:
             if dial.cancelled() and self.stopping:
                 raise NodeStopped(f"node {self.name!r} stopped while linking to {member.name!r}") from None
             raise
+
+    def _dialled(self, member: Member, dial: asyncio.Task[PeerLink]) -> None:
+        self._dials.pop(member.node_id, None)
+        if not dial.cancelled() and isinstance(dial.exception(), PeerUnavailable):
+            self._departures.unreachable(member)
 
     async def _keep_linked(self, address: str) -> None:
         """Keep a link to the configured peer at ``address``: dial again whenever there is none."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mesh import BROADCAST, FG, Global
+from mesh import BROADCAST, FG, Global, RemoteError
 from tests.conftest import Proc, free_port
 from tests.workers import wait_until
 
@@ -73,19 +73,26 @@ def test_without_a_controller_a_killed_peer_leaves_and_the_controller_return_is_
     ctl = ("--host", "127.0.0.1", "--port", str(port))
     first = spawn(*ctl, module="controller")
     first.wait_line("controller listening")
-    b, _ = peer("--name", "b", *ctl)
+    b, _ = peer("--name", "b", "--own", *ctl)
     c, _ = peer("--name", "c", *ctl)
     with Global(process_name="watcher", host="127.0.0.1", port=port) as g:
         wait_until(lambda: _names(g) == {"b", "c", "watcher"}, 10, "all joined")
         assert g.call.whoami() & BROADCAST(return_result=True) == {"b": "b", "c": "c"}
         _kill(first)
         wait_until(lambda: "lost the controller at" in b.text(), 5, "b noticed the controller left")
+        time.sleep(1.0)  # past the nodes' check of their view (c is still alive for it)
 
         # The controller is away; c dies: the watcher, linked to c, cannot redial it and drops it.
         killed = _kill(c)
         wait_until(lambda: "c" not in _names(g), LEAVES_WITHIN, "c left the watcher's view")
         assert time.monotonic() - killed < LEAVES_WITHIN
         assert g.call.whoami() & BROADCAST(return_result=True) == {"b": "b"}
+        # b has no link to c: it learns when it dials c, and drops it then.
+        assert _members_seen_by(g, "b") == 3
+        with pytest.raises(RemoteError, match="BroadcastError: 1 node.* c: PeerUnavailable"):
+            g.call.b_apply(whoami_everywhere) & FG
+        assert _members_seen_by(g, "b") == 2
+        assert g.call.b_apply(whoami_everywhere) & FG == {"b": "b"}
 
         second = spawn(*ctl, module="controller")
         second.wait_line("controller listening")
