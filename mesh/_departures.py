@@ -9,9 +9,13 @@ A killed process closes its sockets, so whoever is connected to it learns at onc
       a dial to M fails      ->  (a call or BROADCAST to it) M leaves this node's view
       controller stream ends ->  one connect to each member only the controller vouched for
                                  ->  refused (nothing listens): it leaves this node's view
+      M left this node's view    ->  Departed(M) to every linked peer
+      a peer says Departed(M)    ->  one connect to M  ->  refused: M leaves this view (and on it goes)
 
 So when the node that hosted the controller dies, every other node drops it within moments, and the
 rest of the mesh keeps one view (each live member answers the connect; links carry calls as before).
+A node that dies while the controller is away leaves the views of its linked peers, and through
+their reports the views of the nodes linked to them; a report is checked, never just believed.
 While the controller is connected, its view is the truth and nothing here runs. A controller that
 comes back sends its snapshot, which replaces whatever the nodes concluded meanwhile.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from . import _transport
@@ -34,6 +38,12 @@ CHECK_TIMEOUT = 2.0
 SWEEP_DELAY = 0.3
 
 
+class Reporter(Protocol):
+    """A link, as far as reports go."""
+
+    def send_departed(self, node_id: str) -> None: ...
+
+
 class Dialler(Protocol):
     """What the checks need of their node."""
 
@@ -44,6 +54,9 @@ class Dialler(Protocol):
 
     def link_to(self, member: Member) -> Awaitable[Any]: ...
 
+    @property
+    def links(self) -> Mapping[str, Reporter]: ...
+
     def spawn(self, coro: Any) -> asyncio.Task[Any]: ...
 
 
@@ -53,6 +66,7 @@ class Departures:
     def __init__(self, node: Dialler, controller_connected: Callable[[], bool]) -> None:
         self._node = node
         self._controller_connected = controller_connected
+        self._checking: set[str] = set()
 
     def link_lost(self, node_id: str) -> None:
         """The current link to ``node_id`` ended: without a controller, redial it or drop it."""
@@ -65,6 +79,13 @@ class Departures:
         """Dialling ``member`` failed: without a controller, it leaves the view."""
         if CONTROLLER in member.sources:
             self._drop(member, "dialling it failed")
+
+    def reported(self, node_id: str, by: str) -> None:
+        """Peer ``by`` dropped ``node_id``: check it here (one connect) and drop it too if nothing listens."""
+        member = self._node.membership.get(node_id)
+        if member is None or CONTROLLER not in member.sources or self._controller_connected() or self._node.stopping:
+            return
+        self._node.spawn(self._check(member, f"{by} found it gone, and nothing listens at its address"))
 
     def controller_lost(self) -> None:
         """The controller went away: check every member that it alone vouched for."""
@@ -83,10 +104,17 @@ class Departures:
         # A killed process's sockets close one by one: the controller's stream may end while the
         # same process's node socket still takes connections for a moment.
         await asyncio.sleep(SWEEP_DELAY)
-        answers = await asyncio.gather(*(_refuses(m.address) for m in members))
-        for member, refused in zip(members, answers, strict=True):
-            if refused:
-                self._drop(member, "nothing listens at its address any more")
+        await asyncio.gather(*(self._check(m, "nothing listens at its address any more") for m in members))
+
+    async def _check(self, member: Member, why: str) -> None:
+        if member.node_id in self._checking:
+            return  # several peers reported it at once: one connect answers them all
+        self._checking.add(member.node_id)
+        try:
+            if await _refuses(member.address):
+                self._drop(member, why)
+        finally:
+            self._checking.discard(member.node_id)
 
     def _drop(self, member: Member, why: str) -> None:
         node = self._node
@@ -94,6 +122,8 @@ class Departures:
             return
         logger.info("node %s: member %s left (%s)", node.name, member.name, why)
         node.membership.drop(member.node_id, CONTROLLER)
+        for link in list(node.links.values()):
+            link.send_departed(member.node_id)
 
 
 async def _refuses(address: str) -> bool:

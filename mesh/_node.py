@@ -123,7 +123,7 @@ class Node:
         self._workers = WorkerPool(config.max_workers, f"mesh-{config.name}", self.loop)
         self._server: grpc.aio.Server | None = None
         self._controller: Any = None
-        self._departures = Departures(self, lambda: self._controller is not None and self._controller.connected)
+        self.departures = Departures(self, lambda: self._controller is not None and self._controller.connected)
         self._discovery: Any = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -170,7 +170,7 @@ class Node:
         """
         from ._controller_client import ControllerClient
 
-        client = ControllerClient(self, address, on_lost=self._departures.controller_lost)
+        client = ControllerClient(self, address, on_lost=self.departures.controller_lost)
         self._controller = client
         try:
             await client.start()
@@ -636,7 +636,7 @@ class Node:
     def _dialled(self, member: Member, dial: asyncio.Task[PeerLink]) -> None:
         self._dials.pop(member.node_id, None)
         if not dial.cancelled() and isinstance(dial.exception(), PeerUnavailable):
-            self._departures.unreachable(member)
+            self.departures.unreachable(member)
 
     async def _keep_linked(self, address: str) -> None:
         """Keep a link to the configured peer at ``address``: dial again whenever there is none."""
@@ -720,7 +720,7 @@ class Node:
         if self.links.get(link.peer_id) is link:
             del self.links[link.peer_id]
             self.membership.drop(link.peer_id, LINK)
-            self._departures.link_lost(link.peer_id)
+            self.departures.link_lost(link.peer_id)
             if self._discovery is not None:
                 self._discovery.link_lost(link.peer_id)
 

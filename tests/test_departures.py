@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mesh import BROADCAST, FG, Global, RemoteError
+from mesh import BROADCAST, FG, BroadcastError, Global
 from tests.conftest import Proc, free_port
 from tests.workers import wait_until
 
@@ -66,7 +66,7 @@ def test_a_killed_controller_host_leaves_every_view_and_the_rest_keeps_working(
         assert proc.text().count("lost the controller at") == 1, proc.text()
 
 
-def test_without_a_controller_a_killed_peer_leaves_and_the_controller_return_is_logged_once(
+def test_without_a_controller_a_killed_peer_leaves_linked_views_and_the_return_is_logged_once(
     spawn: Callable[..., Proc], peer: Callable[..., tuple[Proc, str]]
 ) -> None:
     port = free_port()
@@ -75,29 +75,39 @@ def test_without_a_controller_a_killed_peer_leaves_and_the_controller_return_is_
     first.wait_line("controller listening")
     b, _ = peer("--name", "b", "--own", *ctl)
     c, _ = peer("--name", "c", *ctl)
-    with Global(process_name="watcher", host="127.0.0.1", port=port) as g:
-        wait_until(lambda: _names(g) == {"b", "c", "watcher"}, 10, "all joined")
+    with (
+        Global(process_name="watcher", host="127.0.0.1", port=port) as g,
+        Global(process_name="loner", host="127.0.0.1", port=port) as loner,
+    ):
+        everyone = {"b", "c", "watcher", "loner"}
+        wait_until(lambda: _names(g) == everyone and _names(loner) == everyone, 10, "all joined")
+        # The watcher links to b and c; the loner links to nobody, and b only to the watcher.
         assert g.call.whoami() & BROADCAST(return_result=True) == {"b": "b", "c": "c"}
         _kill(first)
         wait_until(lambda: "lost the controller at" in b.text(), 5, "b noticed the controller left")
         time.sleep(1.0)  # past the nodes' check of their view (c is still alive for it)
 
-        # The controller is away; c dies: the watcher, linked to c, cannot redial it and drops it.
+        # The controller is away; c dies. The watcher cannot redial it and drops it, and tells b,
+        # which checks and drops it too.
         killed = _kill(c)
         wait_until(lambda: "c" not in _names(g), LEAVES_WITHIN, "c left the watcher's view")
+        wait_until(lambda: _members_seen_by(g, "b") == 3, LEAVES_WITHIN, "c left b's view")
         assert time.monotonic() - killed < LEAVES_WITHIN
         assert g.call.whoami() & BROADCAST(return_result=True) == {"b": "b"}
-        # b has no link to c: it learns when it dials c, and drops it then.
-        assert _members_seen_by(g, "b") == 3
-        with pytest.raises(RemoteError, match="BroadcastError: 1 node.* c: PeerUnavailable"):
-            g.call.b_apply(whoami_everywhere) & FG
-        assert _members_seen_by(g, "b") == 2
         assert g.call.b_apply(whoami_everywhere) & FG == {"b": "b"}
+
+        # Linked to no witness, the loner learns when it dials c, and drops it then.
+        assert "c" in _names(loner)
+        with pytest.raises(BroadcastError) as failed:
+            loner.call.whoami() & BROADCAST(return_result=True)
+        assert failed.value.results == {"b": "b"} and set(failed.value.errors) == {"c"}
+        assert _names(loner) == {"b", "watcher", "loner"}
+        assert loner.call.whoami() & BROADCAST(return_result=True) == {"b": "b"}
 
         second = spawn(*ctl, module="controller")
         second.wait_line("controller listening")
         wait_until(lambda: "rejoined the controller at" in b.text(), 10, "b rejoined")
-        wait_until(lambda: _names(g) == {"b", "watcher"}, 5, "the watcher's view after the rejoin")
+        wait_until(lambda: _names(g) == {"b", "watcher", "loner"}, 5, "the watcher's view after the rejoin")
         time.sleep(0.5)
     text = b.text()
     assert text.count("lost the controller at") == 1, text
