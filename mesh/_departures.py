@@ -68,24 +68,28 @@ class Departures:
         self._controller_connected = controller_connected
         self._checking: set[str] = set()
 
-    def link_lost(self, node_id: str) -> None:
-        """The current link to ``node_id`` ended: without a controller, redial it or drop it."""
+    def _ours_to_judge(self, node_id: str) -> Member | None:
+        """The member, when only this node can judge it: the controller vouched for it and is away."""
         member = self._node.membership.get(node_id)
         if member is None or CONTROLLER not in member.sources or self._controller_connected() or self._node.stopping:
-            return
-        self._node.spawn(self._redial(member))
+            return None
+        return member
+
+    def link_lost(self, node_id: str) -> None:
+        """The current link to ``node_id`` ended: without a controller, redial it or drop it."""
+        member = self._ours_to_judge(node_id)
+        if member is not None:
+            self._node.spawn(self._redial(member))
 
     def unreachable(self, member: Member) -> None:
         """Dialling ``member`` failed: without a controller, it leaves the view."""
-        if CONTROLLER in member.sources:
-            self._drop(member, "dialling it failed")
+        self._drop(member, "dialling it failed")
 
     def reported(self, node_id: str, by: str) -> None:
         """Peer ``by`` dropped ``node_id``: check it here (one connect) and drop it too if nothing listens."""
-        member = self._node.membership.get(node_id)
-        if member is None or CONTROLLER not in member.sources or self._controller_connected() or self._node.stopping:
-            return
-        self._node.spawn(self._check(member, f"{by} found it gone, and nothing listens at its address"))
+        member = self._ours_to_judge(node_id)
+        if member is not None:
+            self._node.spawn(self._check(member, f"{by} found it gone, and nothing listens at its address"))
 
     def controller_lost(self) -> None:
         """The controller went away: check every member that it alone vouched for."""
@@ -118,7 +122,7 @@ class Departures:
 
     def _drop(self, member: Member, why: str) -> None:
         node = self._node
-        if node.stopping or self._controller_connected() or node.membership.get(member.node_id) is not member:
+        if self._ours_to_judge(member.node_id) is not member:
             return
         logger.info("node %s: member %s left (%s)", node.name, member.name, why)
         node.membership.drop(member.node_id, CONTROLLER)
