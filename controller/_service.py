@@ -30,10 +30,14 @@ class ControllerService(pb_grpc.ControllerServicer):
 
     A member is gone the moment its stream breaks: a killed process closes its socket at once, and
     a hung one is caught by the server's keepalive pings (about 2 s).
+
+    A join costs the controller one snapshot to the joiner and one delta to each member: nothing it
+    does per join grows faster than the number of members.
     """
 
     def __init__(self, secret: bytes | None = None) -> None:
         self.members: dict[str, _Joined] = {}
+        self._by_name: dict[str, _Joined] = {}
         self._secret = secret
 
     def member_views(self) -> list[Member]:
@@ -45,11 +49,8 @@ class ControllerService(pb_grpc.ControllerServicer):
 
     async def Join(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
         member = await _handshake.join_as_controller(context, self._secret)
-        taken = next(
-            (j for j in self.members.values() if j.member.name == member.name and j.member.node_id != member.node_id),
-            None,
-        )
-        if taken is not None:
+        taken = self._by_name.get(member.name)
+        if taken is not None and taken.member.node_id != member.node_id:
             await context.write(
                 pb.MembershipEvent(
                     refused=f"process name {member.name!r} is already used by the live node at "
@@ -62,6 +63,7 @@ class ControllerService(pb_grpc.ControllerServicer):
         if previous is not None:
             previous.events.put_nowait(None)
         self.members[member.node_id] = joined
+        self._by_name[member.name] = joined
         logger.info("member joined: %s at %s", member.name, member.address)
         await context.write(pb.MembershipEvent(snapshot=[j.member for j in self.members.values()]))
         self._publish(pb.MembershipEvent(upsert=member), member.node_id)
@@ -76,6 +78,8 @@ class ControllerService(pb_grpc.ControllerServicer):
             reader.cancel()
             if self.members.get(member.node_id) is joined:
                 del self.members[member.node_id]
+                if self._by_name.get(member.name) is joined:
+                    del self._by_name[member.name]
                 logger.info("member left: %s", member.name)
                 self._publish(pb.MembershipEvent(removed=member.node_id), member.node_id)
 

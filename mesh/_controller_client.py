@@ -1,10 +1,18 @@
-"""A node's side of the controller: join, keep the membership view current, rejoin after outages."""
+"""A node's side of the controller: join, keep the membership view current, rejoin after outages.
+
+At start the node waits up to ``connect_timeout`` for the controller, retrying with backoff and
+jitter while it is slow to answer (a herd of nodes starting at once on a busy machine); an address
+that refuses the connection fails at once. Once joined, losing the controller is logged once, the
+node keeps its view (see :mod:`mesh._departures`) and rejoins whenever the controller is back,
+which is logged once too.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -14,6 +22,7 @@ from ._handshake import authentication_error, join_as_node
 from ._membership import CONTROLLER
 from ._proto import mesh_pb2 as pb
 from ._proto import mesh_pb2_grpc as pb_grpc
+from ._retry import Backoff
 from .errors import AuthenticationError, ControllerUnavailable, MeshError, NameTaken
 
 if TYPE_CHECKING:
@@ -21,43 +30,71 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mesh")
 
-RETRY_MIN = 0.1
-RETRY_MAX = 1.0
+RETRY_FIRST = 0.1
+RETRY_MOST = 2.0
+# How gRPC words a connection that nothing listens for (TCP, or a UNIX socket file left behind).
+REFUSED = "Connection refused"
+# A first join that takes longer than this is logged once, as a slow controller.
+SLOW_NOTICE = 1.0
 
 
 class ControllerClient:
-    """Keeps one ``Controller.Join`` stream open for its node, reconnecting whenever it breaks."""
+    """Keeps one ``Controller.Join`` stream open for its node, reconnecting whenever it breaks.
 
-    def __init__(self, node: Node, address: str) -> None:
+    ``on_lost`` runs when a joined session ends (the controller died, or its stream broke).
+    """
+
+    def __init__(self, node: Node, address: str, on_lost: Callable[[], None]) -> None:
         self._node = node
         self._address = address
+        self._on_lost = on_lost
         self._first_join: asyncio.Future[None] = node.loop.create_future()
         self._stream: Any = None
         self._task: asyncio.Task[None] | None = None
-        self._last_error = "not tried yet"
+        self._last_error = "no answer yet"
         self._joined_last_session = False
         self._callbacks_sent: list[str] = []
+
+    @property
+    def connected(self) -> bool:
+        """Whether the node is joined right now (the controller's view is current)."""
+        return self._stream is not None
 
     async def start(self) -> None:
         """Join, waiting up to the node's ``connect_timeout`` for the first membership snapshot.
 
         Raises:
-            ControllerUnavailable: no controller answered in time.
+            ControllerUnavailable: no controller answered in time, or the address refused the connection.
             NameTaken: the controller refused the node's process name.
         """
         self._task = self._node.spawn(self._run())
         timeout = self._node.config.connect_timeout
         try:
-            await asyncio.wait_for(asyncio.shield(self._first_join), timeout)
-        except asyncio.TimeoutError:
-            self._task.cancel()
-            raise ControllerUnavailable(
-                f"no controller answered at {self._address} within {timeout} s ({self._last_error}); "
-                "start one (mesh controller, or Global(init_controller=True)) or check host and port"
-            ) from None
+            if not await self._joined_within(min(SLOW_NOTICE, timeout)):
+                logger.warning(  # once: the retries themselves stay quiet
+                    "node %s: the controller at %s is slow to answer (%s); waiting and retrying for up to %s s",
+                    self._node.name,
+                    self._address,
+                    self._last_error,
+                    timeout,
+                )
+                if not await self._joined_within(timeout - SLOW_NOTICE):
+                    raise ControllerUnavailable(
+                        f"no controller answered at {self._address} within {timeout} s ({self._last_error}); "
+                        "start one (mesh controller, or Global(init_controller=True)), check host and port, "
+                        "or give a slow one more time (connect_timeout)"
+                    )
         except MeshError:
             self._task.cancel()
             raise
+
+    async def _joined_within(self, seconds: float) -> bool:
+        """Whether the first join succeeds within ``seconds``; raises what made it fail."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._first_join), max(seconds, 0.0))
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -87,7 +124,7 @@ class ControllerClient:
             await stream.write(pb.MemberUpdate(member=member))
 
     async def _run(self) -> None:
-        delay = RETRY_MIN
+        backoff = Backoff(RETRY_FIRST, RETRY_MOST)
         while True:
             try:
                 await self._session()
@@ -98,6 +135,8 @@ class ControllerClient:
                 )
                 if refusal is None:
                     self._last_error = f"{exc.code().name}: {exc.details()}"
+                    if REFUSED in (exc.details() or "") and self._refused(self._connection_refused()):
+                        return
                 elif self._refused(refusal):
                     return
             except (NameTaken, AuthenticationError) as exc:
@@ -105,14 +144,34 @@ class ControllerClient:
                     return
             except ControllerUnavailable as exc:
                 self._last_error = str(exc)
-            delay = RETRY_MIN if self._joined_last_session else min(delay * 2, RETRY_MAX)
-            await asyncio.sleep(delay)
+            if self._joined_last_session:
+                self._joined_last_session = False
+                backoff.reset()
+                self._lost()
+            await asyncio.sleep(backoff.next())
+
+    def _connection_refused(self) -> ControllerUnavailable:
+        return ControllerUnavailable(
+            f"the controller address {self._address} refused the connection: nothing listens there; "
+            "start the controller first (mesh controller, or Global(init_controller=True)) or check host and port"
+        )
+
+    def _lost(self) -> None:
+        logger.warning(
+            "node %s: lost the controller at %s (%s); the mesh goes on without it, rejoining when it is back",
+            self._node.name,
+            self._address,
+            self._last_error,
+        )
+        self._on_lost()
 
     def _refused(self, exc: MeshError) -> bool:
         """Fail the first join with ``exc`` (True); later, log it and keep trying (False)."""
         if not self._first_join.done():
             self._first_join.set_exception(exc)
             return True
+        if isinstance(exc, ControllerUnavailable):
+            return False  # the controller is away: the outage was logged once when it began
         self._last_error = str(exc)
         logger.warning("node %s: the controller refused the rejoin: %s", self._node.name, exc)
         return False
@@ -122,7 +181,6 @@ class ControllerClient:
         config = node.config
         async with _transport.open_channel(self._address, config.max_message_size, config.tls) as channel:
             stream = pb_grpc.ControllerStub(channel).Join()
-            self._joined_last_session = False
             try:
                 joined_as = self._member()
                 self._callbacks_sent = list(joined_as.callbacks)
@@ -159,5 +217,7 @@ class ControllerClient:
             self._joined_last_session = True
             if not self._first_join.done():
                 self._first_join.set_result(None)
-            elif self._callbacks_sent != self._node.registry.names():
-                self.announce()
+            else:
+                logger.warning("node %s: rejoined the controller at %s", self._node.name, self._address)
+                if self._callbacks_sent != self._node.registry.names():
+                    self.announce()

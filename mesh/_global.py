@@ -59,7 +59,9 @@ class Global:
         max_message_size: largest encoded argument or result in bytes (default 128 MiB); larger
             ones fail with :class:`~mesh.errors.PayloadTooLarge` on the side that sends them.
         max_workers: threads that run sync callbacks.
-        connect_timeout: seconds to wait for the controller at start.
+        connect_timeout: seconds to wait for the controller at start (default 30). A slow
+            controller is retried, with backoff and jitter, until then; an address that refuses
+            the connection (nothing listens there) fails at once.
         stop_grace: seconds :meth:`stop` lets running calls finish.
         secret: the mesh secret (default: ``$MESH_SECRET``). Every link and every join proves
             knowledge of it (HMAC challenge-response) before any payload is decoded; peers without
@@ -72,8 +74,9 @@ class Global:
             served without ``secret`` or ``tls``, or ``listen`` is not an address of this host.
         AddressInUse: another process listens on ``listen`` (or the controller's address).
         AuthenticationError: the controller refused this node's proof, or this node refused its.
-        ControllerUnavailable: the controller's ``host`` does not resolve or has no route from here
-            (at once), or no controller answered within ``connect_timeout`` (sync programs).
+        ControllerUnavailable: the controller's ``host`` does not resolve or has no route from here, or
+            its address refused the connection (at once), or no controller answered within
+            ``connect_timeout`` (sync programs).
         NameTaken: another live node has ``process_name`` (sync programs).
     """
 
@@ -90,7 +93,7 @@ class Global:
         peers: Sequence[str] = (),
         max_message_size: int = _transport.DEFAULT_MAX_MESSAGE_SIZE,
         max_workers: int = 32,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = 30.0,
         stop_grace: float = 5.0,
         secret: str | bytes | None = None,
         tls: TLSConfig | None = None,

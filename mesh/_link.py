@@ -192,6 +192,12 @@ class PeerLink:
         envelope = self._envelope(sum(len(c) + 2 for c in callbacks) + 16)
         envelope.offer.callbacks.extend(callbacks)
 
+    def send_departed(self, node_id: str) -> None:
+        if self.closed:
+            return
+        envelope = self._envelope(len(node_id) + 16)
+        envelope.departed.node_id = node_id
+
     async def _write_loop(self) -> None:
         while True:
             await self._wakeup.wait()
@@ -273,6 +279,8 @@ class PeerLink:
             self.node.on_cancel(self, envelope.id)
         elif kind == "offer":
             self.node.on_offer(self, list(envelope.offer.callbacks))
+        elif kind == "departed":
+            self.node.departures.reported(envelope.departed.node_id, self.peer_name)
         else:
             logger.warning("link to %s: ignored an envelope of kind %s", self.peer_name, kind)
 

@@ -36,7 +36,11 @@ class Membership:
     def __init__(self, on_removed: Callable[[Member], None]) -> None:
         self._members: dict[str, Member] = {}
         self._by_name: dict[str, str] = {}
+        # callback name -> the members offering it (dicts keep the order they came in), and the
+        # read-only tuples ``providers`` hands out, rebuilt only for the names a change touched.
+        self._offering: dict[str, dict[str, Member]] = {}
         self._index: dict[str, tuple[Member, ...]] = {}
+        self._touched: set[str] = set()
         self._changed: asyncio.Event | None = None
         self._on_removed = on_removed
 
@@ -45,16 +49,34 @@ class Membership:
         self._rebuild()
 
     def _put(self, node_id: str, name: str, address: str, callbacks: Iterable[str], source: str) -> None:
+        offered = frozenset(callbacks)
         member = self._members.get(node_id)
         if member is None:
-            member = Member(node_id, name, address, frozenset(callbacks), {source})
+            member = Member(node_id, name, address, offered, {source})
             self._members[node_id] = member
+            self._offer(member, offered)
         else:
             member.name = name
             member.address = address or member.address
-            member.callbacks = frozenset(callbacks)
+            if offered != member.callbacks:
+                self._withdraw(member, member.callbacks - offered)
+                self._offer(member, offered - member.callbacks)
+                member.callbacks = offered
             member.sources.add(source)
         self._by_name[name] = node_id
+
+    def _offer(self, member: Member, callbacks: Iterable[str]) -> None:
+        for name in callbacks:
+            self._offering.setdefault(name, {})[member.node_id] = member
+            self._touched.add(name)
+
+    def _withdraw(self, member: Member, callbacks: Iterable[str]) -> None:
+        for name in callbacks:
+            offering = self._offering.get(name)
+            if offering is not None and offering.pop(member.node_id, None) is not None:
+                self._touched.add(name)
+                if not offering:
+                    del self._offering[name]
 
     def drop(self, node_id: str, source: str) -> None:
         member = self._members.get(node_id)
@@ -63,6 +85,7 @@ class Membership:
         member.sources.discard(source)
         if not member.sources:
             del self._members[node_id]
+            self._withdraw(member, member.callbacks)
             if self._by_name.get(member.name) == node_id:
                 del self._by_name[member.name]
                 for other in self._members.values():
@@ -110,11 +133,14 @@ class Membership:
             await self._changed.wait()
 
     def _rebuild(self) -> None:
-        index: dict[str, list[Member]] = {}
-        for member in self._members.values():
-            for name in member.callbacks:
-                index.setdefault(name, []).append(member)
-        self._index = {name: tuple(found) for name, found in index.items()}
+        # Each entry is replaced in one step, so a reader in another thread sees a whole tuple.
+        for name in self._touched:
+            offering = self._offering.get(name)
+            if offering:
+                self._index[name] = tuple(offering.values())
+            else:
+                self._index.pop(name, None)
+        self._touched.clear()
         if self._changed is not None:
             self._changed.set()
             self._changed = None

@@ -14,8 +14,8 @@ import grpc
 
 from . import _handshake, _interfaces, _transport, _wire
 from ._codec import Encoded, decode_args, encode, encode_args
-from ._controller_client import RETRY_MAX, RETRY_MIN
 from ._deadlines import Deadlines
+from ._departures import Departures
 from ._handoff import Handoff, ReplyFuture
 from ._link import PeerLink
 from ._membership import CONTROLLER, LINK, SELF, Member, Membership
@@ -24,6 +24,7 @@ from ._offers import Offers
 from ._outcome import error_reply, exception_reply, value_of
 from ._proto import mesh_pb2 as pb
 from ._registry import REGISTRY, CallbackRegistry, LocalCallback
+from ._retry import Backoff
 from ._schedule import Recurring
 from ._security import TLSConfig
 from ._serve import serve_async, serve_sync
@@ -47,6 +48,9 @@ logger = logging.getLogger("mesh")
 PROTOCOL_VERSION = 3
 # How long a stopping node waits for its cancelled tasks (dials, closing channels) to end.
 STOP_TASKS_WAIT = 5.0
+# Redialling a configured peer (``peers=``) that cannot be reached.
+PEER_RETRY_FIRST = 0.1
+PEER_RETRY_MOST = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +64,7 @@ class NodeConfig:
     peers: tuple[str, ...] = ()
     max_message_size: int = _transport.DEFAULT_MAX_MESSAGE_SIZE
     max_workers: int = 32
-    connect_timeout: float = 10.0
+    connect_timeout: float = 30.0
     node_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     secret: bytes | None = field(default=None, repr=False)
     tls: TLSConfig | None = None
@@ -121,6 +125,7 @@ class Node:
         self._workers = WorkerPool(config.max_workers, f"mesh-{config.name}", self.loop)
         self._server: grpc.aio.Server | None = None
         self._controller: Any = None
+        self.departures = Departures(self, lambda: self._controller is not None and self._controller.connected)
         self._discovery: Any = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -171,7 +176,7 @@ class Node:
         """
         from ._controller_client import ControllerClient
 
-        client = ControllerClient(self, address)
+        client = ControllerClient(self, address, on_lost=self.departures.controller_lost)
         self._controller = client
         try:
             await client.start()
@@ -626,7 +631,7 @@ class Node:
         if dial is None:
             dial = self.loop.create_task(self._dial(member.address, member.name))
             self._dials[member.node_id] = dial
-            dial.add_done_callback(lambda _: self._dials.pop(member.node_id, None))
+            dial.add_done_callback(lambda done: self._dialled(member, done))
         try:
             return await asyncio.shield(dial)
         except asyncio.CancelledError:
@@ -634,12 +639,17 @@ class Node:
                 raise NodeStopped(f"node {self.name!r} stopped while linking to {member.name!r}") from None
             raise
 
+    def _dialled(self, member: Member, dial: asyncio.Task[PeerLink]) -> None:
+        self._dials.pop(member.node_id, None)
+        if not dial.cancelled() and isinstance(dial.exception(), PeerUnavailable):
+            self.departures.unreachable(member)
+
     async def _keep_linked(self, address: str, tried: asyncio.Future[None]) -> None:
         """Keep a link to the configured peer at ``address``: dial again whenever there is none.
 
         ``tried`` is resolved once the first attempt has linked or failed.
         """
-        delay = RETRY_MIN
+        backoff = Backoff(PEER_RETRY_FIRST, PEER_RETRY_MOST)
         unreachable = False
         while not self.stopping:
             try:
@@ -650,14 +660,14 @@ class Node:
                 if not unreachable:
                     logger.warning("node %s: cannot reach peer %s (will keep trying): %s", self.name, address, exc)
                 unreachable = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+                await asyncio.sleep(backoff.next())
                 continue
             if not tried.done():
                 tried.set_result(None)
             if unreachable:
                 logger.info("node %s: reached peer %s again", self.name, address)
-            unreachable, delay = False, RETRY_MIN
+            unreachable = False
+            backoff.reset()
             # The peer's own link to us may be the one kept: wait until there is no live link at all.
             live: PeerLink | None = link
             while live is not None and not live.closed:
@@ -723,6 +733,7 @@ class Node:
         if self.links.get(link.peer_id) is link:
             del self.links[link.peer_id]
             self.membership.drop(link.peer_id, LINK)
+            self.departures.link_lost(link.peer_id)
             if self._discovery is not None:
                 self._discovery.link_lost(link.peer_id)
 

@@ -19,6 +19,7 @@ DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024
 # Room for the envelope around the largest payload, so the payload limit is the one that bites.
 _FRAME_OVERHEAD = 1024 * 1024
 KEEPALIVE_MS = 1000
+CONNECT_ATTEMPT_MS = 5000
 
 GrpcOptions = list[tuple[str, Any]]
 
@@ -35,7 +36,9 @@ def channel_options(max_message_size: int) -> GrpcOptions:
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.min_reconnect_backoff_ms", 100),
+        # In grpc core this is also how long one connection attempt may take to get the server's
+        # SETTINGS frame: at 100 ms, a busy server (a controller taking a herd of joins) failed every one.
+        ("grpc.min_reconnect_backoff_ms", CONNECT_ATTEMPT_MS),
         ("grpc.max_reconnect_backoff_ms", 1000),
         ("grpc.enable_retries", 0),
         # Each peer link gets its own TCP connection instead of sharing a subchannel.

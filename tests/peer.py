@@ -222,7 +222,7 @@ class Calc:
 
 def offer_own(prefix: str) -> None:
     """Offer some callbacks again as ``<prefix>_<callback>``, so that calls can be aimed at this node alone."""
-    for fn in (add, echo, sleep, async_sleep, whoami, vitals, bump, count, tallies, event_loop):
+    for fn in (add, apply, echo, sleep, async_sleep, whoami, vitals, bump, count, tallies, event_loop):
         REGISTRY.register(f"{prefix}_{fn.__name__}", fn)
 
 

@@ -80,6 +80,24 @@ def test_mesh_bench_runs_chosen_rows_on_one_transport(tmp_path: object) -> None:
     assert "BROADCAST" not in done.stdout
 
 
+@pytest.mark.timeout(90)
+def test_broadcast_row_reaches_the_chosen_number_of_nodes() -> None:
+    done = subprocess.run(
+        [MESH_COMMAND, "bench", *TINY, "--rows", "broadcast", "--broadcast-nodes", "6", "--transports", "tcp"],
+        capture_output=True,
+        text=True,
+        timeout=85,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = next(
+        line for line in done.stdout.splitlines() if line.startswith("| mesh BROADCAST to 6 nodes, p50 (vs FG) |")
+    )
+    median, ratio, baseline, target = row.split(" | ")[1:5]
+    assert median.endswith("ms") and ratio.endswith("x") and baseline == "mesh FG sync p50"
+    # The project's target is set for three nodes only.
+    assert target.strip(" |") == ""
+
+
 @pytest.mark.timeout(30)
 def test_bad_options_are_named(spawn: Callable[..., Proc]) -> None:
     proc = spawn("--rows", "fg,warp", module="mesh.bench")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -99,12 +100,43 @@ def test_process_names_are_unique(controller: Callable[[], tuple[Proc, int]]) ->
         Global(process_name="only-one", host="127.0.0.1", port=port)
 
 
-def test_no_controller_fails_clearly_within_connect_timeout() -> None:
+def test_a_refused_controller_address_fails_at_once_naming_it() -> None:
     port = free_port()
     started = time.monotonic()
-    with pytest.raises(ControllerUnavailable, match=f"127.0.0.1:{port}"):
-        Global(process_name="lonely", host="127.0.0.1", port=port, connect_timeout=1)
+    with pytest.raises(ControllerUnavailable, match=f"127.0.0.1:{port} refused the connection"):
+        Global(process_name="lonely", host="127.0.0.1", port=port, connect_timeout=30)
+    # Well under the 30 s connect timeout: nothing listens there, so there is nothing to wait for.
     assert time.monotonic() - started < 3
+
+
+def test_a_slow_controller_is_waited_for_and_the_wait_is_logged(
+    controller: Callable[[], tuple[Proc, int]], caplog: pytest.LogCaptureFixture
+) -> None:
+    ctl, port = controller()
+    # A frozen controller: the kernel takes the connection, nothing answers it until SIGCONT.
+    ctl.signal(signal.SIGSTOP)
+    thaw = threading.Timer(2.0, ctl.signal, (signal.SIGCONT,))
+    thaw.start()
+    try:
+        with Global(process_name="patient", host="127.0.0.1", port=port) as g:
+            assert _names(g) == {"patient"}
+    finally:
+        thaw.cancel()
+        ctl.signal(signal.SIGCONT)
+    waits = [r.getMessage() for r in caplog.records if "is slow to answer" in r.getMessage()]
+    assert len(waits) == 1 and f"127.0.0.1:{port}" in waits[0] and "retrying for up to 30.0 s" in waits[0]
+
+
+def test_a_controller_that_never_answers_fails_after_connect_timeout(
+    controller: Callable[[], tuple[Proc, int]],
+) -> None:
+    ctl, port = controller()
+    ctl.signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(ControllerUnavailable, match=f"no controller answered at 127.0.0.1:{port} within 1"):
+            Global(process_name="lonely", host="127.0.0.1", port=port, connect_timeout=1)
+    finally:
+        ctl.signal(signal.SIGCONT)
 
 
 def test_controller_only_global(peer: Callable[..., tuple[Proc, str]]) -> None:

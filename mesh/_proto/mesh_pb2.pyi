@@ -44,7 +44,7 @@ class Frame(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., blobs: _Optional[_Iterable[bytes]] = ..., detached_blobs: _Optional[int] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("id", "hello", "call", "result", "error", "cancel", "offer", "auth")
+    __slots__ = ("id", "hello", "call", "result", "error", "cancel", "offer", "auth", "departed")
     ID_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     CALL_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class Envelope(_message.Message):
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     OFFER_FIELD_NUMBER: _ClassVar[int]
     AUTH_FIELD_NUMBER: _ClassVar[int]
+    DEPARTED_FIELD_NUMBER: _ClassVar[int]
     id: int
     hello: Hello
     call: Call
@@ -61,7 +62,8 @@ class Envelope(_message.Message):
     cancel: Cancel
     offer: Offer
     auth: Auth
-    def __init__(self, id: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ..., auth: _Optional[_Union[Auth, _Mapping]] = ...) -> None: ...
+    departed: Departed
+    def __init__(self, id: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ..., auth: _Optional[_Union[Auth, _Mapping]] = ..., departed: _Optional[_Union[Departed, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("node_id", "node_name", "mesh_name", "protocol_version", "callbacks", "address", "nonce", "proof", "max_message_size")
@@ -98,6 +100,12 @@ class Offer(_message.Message):
     CALLBACKS_FIELD_NUMBER: _ClassVar[int]
     callbacks: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, callbacks: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Departed(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...
 
 class Schedule(_message.Message):
     __slots__ = ("at_time", "period")

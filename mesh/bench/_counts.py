@@ -26,6 +26,7 @@ class Counts:
     big_calls: int = 5
     big_mib: int = 64
     broadcast_calls: int = 500
+    broadcast_nodes: int = 3
 
     @property
     def mib(self) -> int:

@@ -58,7 +58,7 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
         if "broadcast" in groups:
             if "fg" not in groups:
                 results.update(latency("mesh_fg_sync", timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
-            results["mesh_broadcast3_p50"] = _broadcast_p50(g, transport, counts, children)
+            results["mesh_broadcast_p50"] = _broadcast_p50(g, transport, counts, children)
     finally:
         g.stop()
     return results
@@ -144,17 +144,19 @@ def _echo_p50(g: Global, name: str, size: int, count: int) -> float:
 
 
 def _broadcast_p50(g: Global, transport: Transport, counts: Counts, children: Children) -> float:
-    for name in ("callee-2", "callee-3"):
-        children.start("mesh.bench._callee", "--name", name, *transport.callee_args())
+    """p50 of a BROADCAST to ``counts.broadcast_nodes`` callee processes (callee-1 runs already)."""
+    nodes = counts.broadcast_nodes
+    for number in range(2, nodes + 1):
+        children.start("mesh.bench._callee", "--name", f"callee-{number}", *transport.callee_args())
     deadline = time.monotonic() + JOIN_TIMEOUT
-    while sum("noop" in m["callbacks"] for m in g.members()) < 3:
+    while sum("noop" in m["callbacks"] for m in g.members()) < nodes:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"3 callees did not join within {JOIN_TIMEOUT} s")
+            raise RuntimeError(f"{nodes} callees did not join within {JOIN_TIMEOUT} s")
         time.sleep(0.05)
 
     def broadcast() -> None:
-        if len(g.call.noop() & BROADCAST(return_result=True)) != 3:
-            raise RuntimeError("BROADCAST did not reach 3 nodes")
+        if len(g.call.noop() & BROADCAST(return_result=True)) != nodes:
+            raise RuntimeError(f"BROADCAST did not reach {nodes} nodes")
 
     timed(broadcast, min(counts.warmup, counts.broadcast_calls))
     return percentile(timed(broadcast, counts.broadcast_calls), 50)

@@ -15,6 +15,8 @@ from mesh._event_loop import loop_name
 from . import _loop, _malloc
 from ._counts import Counts
 
+BROADCAST_TARGET_NODES = 3
+
 
 @dataclass(frozen=True)
 class Row:
@@ -84,10 +86,11 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
         Row("mesh_1mib_async_p50", "mesh echo 1 MiB from async code, p50", baseline="raw_1mib_p50"),
         Row("mesh_big_p50", f"mesh echo {big}, p50", baseline="raw_big_p50"),
         Row(
-            "mesh_broadcast3_p50",
-            "mesh BROADCAST to 3 nodes, p50 (vs FG)",
+            "mesh_broadcast_p50",
+            f"mesh BROADCAST to {counts.broadcast_nodes} nodes, p50 (vs FG)",
             baseline="mesh_fg_sync_p50",
-            target=("max_ratio", 2),
+            # The target is set for three nodes; to more, a BROADCAST costs more by design.
+            target=("max_ratio", 2) if counts.broadcast_nodes == BROADCAST_TARGET_NODES else None,
         ),
         Row("mesh_start", "mesh: process start to first answered call", baseline="raw_start"),
     ]

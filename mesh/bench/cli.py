@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--big-mib", type=int, help=f"size of the big echo in MiB (default {default.big_mib})")
     parser.add_argument("--broadcast-calls", type=int, help=f"BROADCAST calls (default {default.broadcast_calls})")
     parser.add_argument(
+        "--broadcast-nodes",
+        type=int,
+        help=f"callee nodes (processes) a BROADCAST reaches (default {default.broadcast_nodes})",
+    )
+    parser.add_argument(
         "--rows",
         default=",".join(MESH_GROUPS + PEER_GROUPS),
         help="comma-separated row groups: " + ", ".join(MESH_GROUPS + PEER_GROUPS) + " (default: all; "
