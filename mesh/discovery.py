@@ -30,6 +30,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from ._interfaces import ip_literals, reachable_addresses, resolve
 from ._membership import DISCOVERY, Member
+from ._retry import Backoff
 from ._transport import tcp_address
 from .errors import MeshError, UsageError
 
@@ -341,14 +342,14 @@ class NodeDiscovery:
     async def _keep(self, peer: _Peer) -> None:
         """Vouch for ``peer`` while it answers; redial when woken (link lost, announcement changed)."""
         node = self._node
-        delay = RETRY_MIN
+        backoff = Backoff(RETRY_MIN, RETRY_MAX)
         while True:
             peer.wake.clear()
             announcement = peer.announcement
             problem = await self._reach(announcement)
             if problem is None:
                 peer.reached = True
-                delay = RETRY_MIN
+                backoff.reset()
                 await peer.wake.wait()
                 continue
             node.membership.drop(announcement.node_id, DISCOVERY)
@@ -364,8 +365,7 @@ class NodeDiscovery:
                 problem,
             )
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(peer.wake.wait(), delay)
-            delay = min(delay * 2, RETRY_MAX)
+                await asyncio.wait_for(peer.wake.wait(), backoff.next())
 
     async def _reach(self, announcement: Announcement) -> str | None:
         """Link to the announced node (or find the live link) and vouch for it; else say why not."""
