@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from mesh import _handshake, _transport
+from mesh._closing import close_server
 from mesh._membership import Member
 from mesh._proto import mesh_pb2 as pb
 from mesh._proto import mesh_pb2_grpc as pb_grpc
@@ -137,8 +138,7 @@ class ControllerServer:
             for joined in self.service.members.values():
                 joined.events.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError):
-                await server.stop(grace)
-            _transport.remove_unix_socket(self.address)
+                await close_server(server, grace, self.address)
 
     async def wait_closed(self) -> None:
         if self._server is not None:
