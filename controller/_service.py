@@ -35,6 +35,7 @@ class ControllerService(pb_grpc.ControllerServicer):
 
     def __init__(self, secret: bytes | None = None) -> None:
         self.members: dict[str, _Joined] = {}
+        self.observers: set[asyncio.Queue[pb.MembershipEvent | None]] = set()
         self._secret = secret
 
     def member_views(self) -> list[Member]:
@@ -46,6 +47,9 @@ class ControllerService(pb_grpc.ControllerServicer):
 
     async def Join(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
         member = await _handshake.join_as_controller(context, self._secret)
+        if not member.address:
+            await self._observe(context)
+            return
         taken = next(
             (j for j in self.members.values() if j.member.name == member.name and j.member.node_id != member.node_id),
             None,
@@ -80,6 +84,17 @@ class ControllerService(pb_grpc.ControllerServicer):
                 logger.info("member left: %s", member.name)
                 self._publish(pb.MembershipEvent(removed=member.node_id), member.node_id)
 
+    async def _observe(self, context: grpc.aio.ServicerContext) -> None:
+        """Stream the view to a join without an address (``mesh ls``): nobody can dial it, so it is no member."""
+        events: asyncio.Queue[pb.MembershipEvent | None] = asyncio.Queue()
+        self.observers.add(events)
+        try:
+            await context.write(pb.MembershipEvent(snapshot=[j.member for j in self.members.values()]))
+            while (event := await events.get()) is not None:
+                await context.write(event)
+        finally:
+            self.observers.discard(events)
+
     async def _read_updates(self, context: grpc.aio.ServicerContext, joined: _Joined) -> None:
         try:
             while True:
@@ -98,6 +113,8 @@ class ControllerService(pb_grpc.ControllerServicer):
         for node_id, joined in self.members.items():
             if node_id != source:
                 joined.events.put_nowait(event)
+        for events in self.observers:
+            events.put_nowait(event)
 
 
 class ControllerServer:
@@ -130,13 +147,16 @@ class ControllerServer:
         self.address = _transport.bind(server, self.requested, "controller", self.secret, self.tls)
         await server.start()
         self._server = server
-        logger.info("controller listening on %s", self.address)
+        # Debug: `mesh controller` prints this line itself.
+        logger.debug("controller listening on %s", self.address)
 
     async def stop(self, grace: float | None = None) -> None:
         if self._server is not None:
             server, self._server = self._server, None
             for joined in self.service.members.values():
                 joined.events.put_nowait(None)
+            for events in self.service.observers:
+                events.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError):
                 await close_server(server, grace, self.address)
 
