@@ -44,6 +44,13 @@ def _sockets(tmp_path: Path) -> list[str]:
     return sorted(path.name for path in tmp_path.rglob("*.sock"))
 
 
+def _assert_clean(done: subprocess.CompletedProcess[str], stdout: str, tmp_path: Path) -> None:
+    """The program succeeded, printed only ``stdout``, and left no socket file."""
+    assert done.returncode == 0 and done.stdout == stdout, done.stdout + done.stderr
+    assert done.stderr == ""
+    assert _sockets(tmp_path) == []
+
+
 def _assert_quiet(output: str) -> None:
     for line in NOISE:
         assert line not in output, output
@@ -67,9 +74,7 @@ asyncio.run(main())
 """,
         tmp_path,
     )
-    assert done.returncode == 0 and done.stdout == "hello\n", done.stdout + done.stderr
-    assert done.stderr == ""
-    assert _sockets(tmp_path) == []
+    _assert_clean(done, "hello\n", tmp_path)
 
 
 def test_async_program_whose_exception_escapes(tmp_path: Path) -> None:
@@ -128,9 +133,7 @@ asyncio.run(main())
 """,
         tmp_path,
     )
-    assert done.returncode == 0 and done.stdout == "caught\n", done.stdout + done.stderr
-    assert done.stderr == ""
-    assert _sockets(tmp_path) == []
+    _assert_clean(done, "caught\n", tmp_path)
 
 
 def test_sync_program_that_forgets_stop(tmp_path: Path) -> None:
@@ -147,9 +150,7 @@ print(g.call.hello() & FG)
 """,
         tmp_path,
     )
-    assert done.returncode == 0 and done.stdout == "hello\n", done.stdout + done.stderr
-    assert done.stderr == ""
-    assert _sockets(tmp_path) == []
+    _assert_clean(done, "hello\n", tmp_path)
 
 
 def test_mesh_ls_against_nothing(tmp_path: Path) -> None:
