@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from mesh import _handshake, _transport
+from mesh._closing import close_server
 from mesh._membership import Member
 from mesh._proto import mesh_pb2 as pb
 from mesh._proto import mesh_pb2_grpc as pb_grpc
@@ -38,6 +39,7 @@ class ControllerService(pb_grpc.ControllerServicer):
     def __init__(self, secret: bytes | None = None) -> None:
         self.members: dict[str, _Joined] = {}
         self._by_name: dict[str, _Joined] = {}
+        self.observers: set[asyncio.Queue[pb.MembershipEvent | None]] = set()
         self._secret = secret
 
     def member_views(self) -> list[Member]:
@@ -49,6 +51,9 @@ class ControllerService(pb_grpc.ControllerServicer):
 
     async def Join(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
         member = await _handshake.join_as_controller(context, self._secret)
+        if not member.address:
+            await self._observe(context)
+            return
         taken = self._by_name.get(member.name)
         if taken is not None and taken.member.node_id != member.node_id:
             await context.write(
@@ -83,6 +88,17 @@ class ControllerService(pb_grpc.ControllerServicer):
                 logger.info("member left: %s", member.name)
                 self._publish(pb.MembershipEvent(removed=member.node_id), member.node_id)
 
+    async def _observe(self, context: grpc.aio.ServicerContext) -> None:
+        """Stream the view to a join without an address (``mesh ls``): nobody can dial it, so it is no member."""
+        events: asyncio.Queue[pb.MembershipEvent | None] = asyncio.Queue()
+        self.observers.add(events)
+        try:
+            await context.write(pb.MembershipEvent(snapshot=[j.member for j in self.members.values()]))
+            while (event := await events.get()) is not None:
+                await context.write(event)
+        finally:
+            self.observers.discard(events)
+
     async def _read_updates(self, context: grpc.aio.ServicerContext, joined: _Joined) -> None:
         try:
             while True:
@@ -101,6 +117,8 @@ class ControllerService(pb_grpc.ControllerServicer):
         for node_id, joined in self.members.items():
             if node_id != source:
                 joined.events.put_nowait(event)
+        for events in self.observers:
+            events.put_nowait(event)
 
 
 class ControllerServer:
@@ -133,16 +151,18 @@ class ControllerServer:
         self.address = _transport.bind(server, self.requested, "controller", self.secret, self.tls)
         await server.start()
         self._server = server
-        logger.info("controller listening on %s", self.address)
+        # Debug: `mesh controller` prints this line itself.
+        logger.debug("controller listening on %s", self.address)
 
     async def stop(self, grace: float | None = None) -> None:
         if self._server is not None:
             server, self._server = self._server, None
             for joined in self.service.members.values():
                 joined.events.put_nowait(None)
+            for events in self.service.observers:
+                events.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError):
-                await server.stop(grace)
-            _transport.remove_unix_socket(self.address)
+                await close_server(server, grace, self.address)
 
     async def wait_closed(self) -> None:
         if self._server is not None:

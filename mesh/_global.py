@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import dataclasses
+import os
 import secrets
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import _interfaces, _transport
+from . import _interfaces, _stale_sockets, _transport
 from ._call import Caller, in_async_code, run_blocking, run_on
 from ._loop_thread import AppLoop, LoopThread, Portal
 from ._node import Node, NodeConfig, member_list
@@ -145,7 +146,7 @@ class Global:
         self._controller: ControllerServer | None = None
         self._controller_mdns: MdnsEndpoint | None = None
         self._stopped = threading.Event()
-        self._stopping: asyncio.Future[None] | None = None
+        self._stopping = False
         self._thread: LoopThread | None = None
         self._start_task: asyncio.Task[None] | None = None
         self.call = Caller(self)
@@ -155,16 +156,21 @@ class Global:
             self._loop = running
             self._portal: Portal = AppLoop(running)
             self._started: asyncio.Future[Node | None] = running.create_future()
+            self._ended: asyncio.Future[None] = running.create_future()
             self._start_task = running.create_task(self._start())
-            return
-        self._thread = self._portal = LoopThread(f"mesh-{self.process_name}")
-        self._loop = self._thread.loop
-        self._started = run_blocking(self._portal, _create_future())
-        try:
-            run_blocking(self._portal, self._start())
-        except BaseException:
-            self._close_loop()
-            raise
+            # A failed start reaches the program through every wait on _started, not through this task.
+            self._start_task.add_done_callback(_forget_failure)
+            self._end_guard = running.create_task(self._stop_when_program_ends())
+        else:
+            self._thread = self._portal = LoopThread(f"mesh-{self.process_name}")
+            self._loop = self._thread.loop
+            self._started = run_blocking(self._portal, _create_future())
+            self._ended = run_blocking(self._portal, _create_future())
+            try:
+                run_blocking(self._portal, self._start())
+            except BaseException:
+                self._close_loop()
+                raise
         atexit.register(_stop_at_exit, weakref.ref(self))
 
     # ------------------------------------------------------------------ lifecycle
@@ -196,6 +202,9 @@ class Global:
                 config = self._config
                 if self._use_controller:
                     config = dataclasses.replace(config, controller=self._controller_address)
+                socket_path = _transport.unix_path(config.listen)
+                if socket_path is not None and os.path.dirname(socket_path) == str(_transport.socket_dir()):
+                    _stale_sockets.sweep_once(_transport.socket_dir())
                 node = Node(config)
                 await node.start()
                 self._node = node
@@ -206,7 +215,8 @@ class Global:
                 await self._controller.stop()
             self._started.set_exception(exc)
             self._started.exception()
-            self._stopped.set()
+            self._stopping = True
+            self._mark_stopped()
             raise
 
     @property
@@ -265,8 +275,8 @@ class Global:
             await asyncio.to_thread(self._close_loop)
 
     async def _shutdown(self) -> None:
-        if self._stopping is None:
-            self._stopping = self._loop.create_future()
+        if not self._stopping:
+            self._stopping = True
             try:
                 if not self._started.done() and self._start_task is not None:
                     self._start_task.cancel()
@@ -276,9 +286,27 @@ class Global:
                 if self._controller is not None:
                     await self._controller.stop(0.5)
             finally:
-                self._stopped.set()
-                self._stopping.set_result(None)
-        await asyncio.shield(self._stopping)
+                self._mark_stopped()
+        await asyncio.shield(self._ended)
+
+    def _mark_stopped(self) -> None:
+        self._stopped.set()
+        if not self._ended.done():
+            self._ended.set_result(None)
+
+    async def _stop_when_program_ends(self) -> None:
+        """Stop an async program's node that it did not stop itself, as its event loop ends.
+
+        ``asyncio.run()`` (and ``uvloop.run()``) cancel the tasks still pending once the program's
+        coroutine has returned or raised, Ctrl-C included: this task is one of them, and stops the
+        node while the loop still runs, so that no gRPC server is left to be collected after the loop
+        has closed, and no socket file is left behind.
+        """
+        try:
+            await asyncio.shield(self._ended)
+        except asyncio.CancelledError:
+            self.stop_grace = min(self.stop_grace, 1.0)
+            await self._shutdown()
 
     async def _withdraw_controller(self) -> None:
         """Say goodbye for the controller on mDNS, if it was announced."""
@@ -372,8 +400,19 @@ async def _wait(future: asyncio.Future[Any]) -> Any:
     return await asyncio.shield(future)
 
 
+def _forget_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def _stop_at_exit(ref: weakref.ref[Global]) -> None:
+    """Stop a sync program's node it did not stop; an async one's loop is gone: remove its sockets."""
     owner = ref()
-    if owner is not None and not owner._stopped.is_set():
+    if owner is None or owner._stopped.is_set():
+        return
+    if owner._thread is not None:
         owner.stop_grace = min(owner.stop_grace, 1.0)
         owner.stop()
+        return
+    for address in (owner.address, owner._controller.address if owner._controller is not None else ""):
+        _transport.remove_unix_socket(address)

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 
 from . import _handshake, _interfaces, _transport, _wire
+from ._closing import close_server
 from ._codec import Encoded, decode_args, encode, encode_args
 from ._deadlines import Deadlines
 from ._departures import Departures
@@ -223,7 +224,7 @@ class Node:
             await channel.close(None)
         self._channels.clear()
         if self._server is not None:
-            await self._server.stop(None)
+            await close_server(self._server, None, self.address)
         _transport.remove_unix_socket(self.address)
         self._workers.shutdown(wait=False, cancel_futures=True)
 

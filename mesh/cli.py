@@ -9,11 +9,13 @@ import logging
 import secrets
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ._interfaces import default_listen
-from ._security import TLSConfig
+from ._placement import mesh_name_or_default
+from ._security import TLSConfig, resolve_secret
 from ._transport import default_controller_address, tcp_address
 from .errors import MeshError, UsageError
 
@@ -61,7 +63,7 @@ def _cmd_controller(options: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if options.verbose else logging.WARNING, format="%(asctime)s %(message)s")
     try:
         tls = _tls(options)
-        announce_to = (options.mesh or "default") if options.discovery else None
+        announce_to = mesh_name_or_default(options.mesh) if options.discovery else None
         if options.discovery and options.host is None and options.port is None:
             address = default_listen(options.interfaces)
         else:
@@ -95,76 +97,118 @@ def _cmd_ls(options: argparse.Namespace) -> int:
         asyncio.run(_ls_discovered(options) if by_discovery else _ls_controller(options))
     except MeshError as exc:
         print(f"mesh ls: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, UsageError) else 1
     return 0
 
 
 async def _ls_controller(options: argparse.Namespace) -> None:
-    from . import Global
+    """Read the controller's view as an observer: the controller lists, logs and tells nobody about it."""
+    from ._observer import watch_controller
 
-    name = f"mesh-ls-{secrets.token_hex(4)}"
-    async with Global(
-        name,
-        host=options.host,
-        port=options.port,
-        mesh_name=options.mesh or "default",
-        connect_timeout=options.timeout,
-        discovery=False,
-    ) as g:
-        await _show_members(lambda: [m for m in g.members() if m["name"] != name], options.watch)
+    address = _controller_address(options.host, options.port)
+    views = watch_controller(
+        address,
+        mesh_name=mesh_name_or_default(options.mesh),
+        secret=resolve_secret(options.secret),
+        tls=_tls(options),
+        timeout=options.timeout,
+    )
+    await _show_members(views, options.watch, f"no nodes have joined the controller at {address}")
 
 
 async def _ls_discovered(options: argparse.Namespace) -> None:
     """Find the members by mDNS and Hello, without announcing this short-lived observer."""
     from ._interfaces import as_tuple
-    from ._node import Node, NodeConfig, member_list
-    from ._security import resolve_secret
+    from ._node import Node, NodeConfig
 
+    mesh_name = mesh_name_or_default(options.mesh)
     config = NodeConfig(
         name=f"mesh-ls-{secrets.token_hex(4)}",
         listen="127.0.0.1:0",
-        mesh_name=options.mesh or "default",
+        mesh_name=mesh_name,
         discovery=True,
         interfaces=as_tuple(options.interfaces),
         announce=False,
-        secret=resolve_secret(None),
+        secret=resolve_secret(options.secret),
+        tls=_tls(options),
     )
     node = Node(config)
     await node.start()
     try:
         await asyncio.sleep(options.wait)
-        await _show_members(
-            lambda: [m for m in member_list(node.membership.members()) if m["node_id"] != node.node_id], options.watch
-        )
+        nothing = f"no nodes of mesh {mesh_name!r} found by discovery within {options.wait:g} s"
+        await _show_members(_discovered_views(node), options.watch, nothing)
     finally:
         await node.stop(0.0)
 
 
-async def _show_members(members: Callable[[], list[dict[str, Any]]], watch: bool) -> None:
-    """Print the members as a table; with ``watch``, again after every change, until interrupted."""
-    shown: list[dict[str, Any]] | None = None
+async def _discovered_views(node: Any) -> AsyncIterator[list[dict[str, Any]]]:
+    from ._node import member_list
+
     while True:
-        current = members()
-        if current != shown:
-            if shown is not None:
-                print()
-            _print_table(current)
-            shown = current
-        if not watch:
-            return
+        yield [m for m in member_list(node.membership.members()) if m["node_id"] != node.node_id]
         await asyncio.sleep(0.2)
 
 
-def _print_table(members: list[dict[str, Any]]) -> None:
-    width = max([len(m["name"]) for m in members] + [4])
-    print(f"{'NAME':<{width}}  {'ADDRESS':<28}  CALLBACKS")
-    for member in members:
-        print(f"{member['name']:<{width}}  {member['address']:<28}  {', '.join(member['callbacks']) or '-'}")
-    sys.stdout.flush()
+async def _show_members(views: AsyncIterator[list[dict[str, Any]]], watch: bool, nothing: str) -> None:
+    """Print the first view as a table (``nothing`` when it is empty); with ``watch``, every different
+    view after it, until interrupted."""
+    shown: list[dict[str, Any]] | None = None
+    async for current in views:
+        if current != shown:
+            if shown is not None:
+                print()
+            print(format_table(current) if current else nothing, flush=True)
+            shown = current
+        if not watch:
+            return
+
+
+# Longer addresses (UNIX socket paths) are shortened in the middle, so the columns stay aligned.
+ADDRESS_WIDTH = 44
+
+
+def format_table(members: list[dict[str, Any]]) -> str:
+    """The members as a table: name, address (shortened in the middle past ``ADDRESS_WIDTH``), callbacks."""
+    name_width = max([len(m["name"]) for m in members] + [4])
+    addresses = [_shorten(m["address"], ADDRESS_WIDTH) for m in members]
+    address_width = max([len(a) for a in addresses] + [7])
+    lines = [f"{'NAME':<{name_width}}  {'ADDRESS':<{address_width}}  CALLBACKS"]
+    for member, address in zip(members, addresses, strict=True):
+        callbacks = ", ".join(member["callbacks"]) or "-"
+        lines.append(f"{member['name']:<{name_width}}  {address:<{address_width}}  {callbacks}")
+    return "\n".join(lines)
+
+
+def _shorten(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    tail = width - 3 - (width - 3) // 3
+    return f"{text[: width - 3 - tail]}...{text[-tail:]}"
+
+
+def _add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    """--secret and the mutual TLS files, the same for every command that takes part in a mesh."""
+    parser.add_argument(
+        "--secret",
+        help="the mesh secret, proved to every peer and controller and asked of them "
+        "(default: $MESH_SECRET, which keeps it out of the process list)",
+    )
+    parser.add_argument("--tls-cert", help="mutual TLS: this side's certificate (PEM file)")
+    parser.add_argument("--tls-key", help="the private key of --tls-cert (PEM file)")
+    parser.add_argument("--tls-ca", help="the CA certificate that signs every certificate of the mesh (PEM file)")
+
+
+def _version() -> str:
+    try:
+        return version("grpcmesh")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mesh", description="grpcmesh: a peer-to-peer RPC mesh over gRPC")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="start a controller and worker processes and show every modifier")
@@ -174,13 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("--host", help="host to listen on (default: a UNIX socket under the temp dir)")
     ctl.add_argument("--port", type=int, help="port to listen on (0: any free port)")
     ctl.add_argument("-v", "--verbose", action="store_true", help="log joins and leaves")
-    ctl.add_argument(
-        "--secret",
-        help="the mesh secret every node must prove (default: $MESH_SECRET, which keeps it out of the process list)",
-    )
-    ctl.add_argument("--tls-cert", help="serve over mutual TLS: this controller's certificate (PEM file)")
-    ctl.add_argument("--tls-key", help="the private key of --tls-cert (PEM file)")
-    ctl.add_argument("--tls-ca", help="the CA certificate that signs every node's certificate (PEM file)")
+    _add_security_arguments(ctl)
     ctl.add_argument(
         "--discovery",
         action="store_true",
@@ -195,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--host", help="the controller's host (default: the UNIX socket under the temp dir)")
     ls.add_argument("--port", type=int, help="the controller's port")
     ls.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the controller")
+    _add_security_arguments(ls)
     ls.add_argument("--discovery", action="store_true", help="find the members on the LAN by mDNS, not by a controller")
     ls.add_argument("--mesh", help="the mesh name (implies --discovery unless --host or --port is given)")
     ls.add_argument(
