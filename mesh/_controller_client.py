@@ -70,7 +70,8 @@ class ControllerClient:
         self._task = self._node.spawn(self._run())
         timeout = self._node.config.connect_timeout
         try:
-            if not await self._joined_within(min(SLOW_NOTICE, timeout)):
+            joined = await self._joined_within(min(SLOW_NOTICE, timeout))
+            if not joined and timeout > SLOW_NOTICE:
                 logger.warning(  # once: the retries themselves stay quiet
                     "node %s: the controller at %s is slow to answer (%s); waiting and retrying for up to %s s",
                     self._node.name,
@@ -78,12 +79,13 @@ class ControllerClient:
                     self._last_error,
                     timeout,
                 )
-                if not await self._joined_within(timeout - SLOW_NOTICE):
-                    raise ControllerUnavailable(
-                        f"no controller answered at {self._address} within {timeout} s ({self._last_error}); "
-                        "start one (mesh controller, or Global(init_controller=True)), check host and port, "
-                        "or give a slow one more time (connect_timeout)"
-                    )
+                joined = await self._joined_within(timeout - SLOW_NOTICE)
+            if not joined:
+                raise ControllerUnavailable(
+                    f"no controller answered at {self._address} within {timeout} s ({self._last_error}); "
+                    "start one (mesh controller, or Global(init_controller=True)), check host and port, "
+                    "or give a slow one more time (connect_timeout)"
+                )
         except MeshError:
             self._task.cancel()
             raise
@@ -179,7 +181,9 @@ class ControllerClient:
     async def _session(self) -> None:
         node = self._node
         config = node.config
-        async with _transport.open_channel(self._address, config.max_message_size, config.tls) as channel:
+        async with _transport.open_channel(
+            self._address, config.max_message_size, config.tls, _transport.CONTROLLER_CONNECT_ATTEMPT_MS
+        ) as channel:
             stream = pb_grpc.ControllerStub(channel).Join()
             try:
                 joined_as = self._member()

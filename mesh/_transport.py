@@ -19,13 +19,20 @@ DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024
 # Room for the envelope around the largest payload, so the payload limit is the one that bites.
 _FRAME_OVERHEAD = 1024 * 1024
 KEEPALIVE_MS = 1000
-CONNECT_ATTEMPT_MS = 5000
+# How long one connection attempt may wait for the server's SETTINGS frame (in grpc core that is
+# grpc.min_reconnect_backoff_ms). A peer answers at once or is gone, and a short bound lets a redial
+# notice; a controller taking a herd of joins on a busy machine failed every attempt at 100 ms.
+PEER_CONNECT_ATTEMPT_MS = 100
+CONTROLLER_CONNECT_ATTEMPT_MS = 5000
 
 GrpcOptions = list[tuple[str, Any]]
 
 
-def channel_options(max_message_size: int) -> GrpcOptions:
-    """Options for every channel: large messages, and a dead or hung peer noticed within ~2 s."""
+def channel_options(max_message_size: int, connect_attempt_ms: int = PEER_CONNECT_ATTEMPT_MS) -> GrpcOptions:
+    """Options for every channel: large messages, and a dead or hung peer noticed within ~2 s.
+
+    ``connect_attempt_ms`` bounds one connection attempt (see ``CONTROLLER_CONNECT_ATTEMPT_MS``).
+    """
     limit = max_message_size + _FRAME_OVERHEAD
     return [
         ("grpc.max_send_message_length", limit),
@@ -36,9 +43,7 @@ def channel_options(max_message_size: int) -> GrpcOptions:
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.initial_reconnect_backoff_ms", 100),
-        # In grpc core this is also how long one connection attempt may take to get the server's
-        # SETTINGS frame: at 100 ms, a busy server (a controller taking a herd of joins) failed every one.
-        ("grpc.min_reconnect_backoff_ms", CONNECT_ATTEMPT_MS),
+        ("grpc.min_reconnect_backoff_ms", connect_attempt_ms),
         ("grpc.max_reconnect_backoff_ms", 1000),
         ("grpc.enable_retries", 0),
         # Each peer link gets its own TCP connection instead of sharing a subchannel.
@@ -183,12 +188,14 @@ def _try_tcp(host: str, port: int, address: str, what: str) -> None:
     raise MeshError(f"cannot listen on {address} for the {what}: {reason}")
 
 
-def open_channel(address: str, max_message_size: int, tls: TLSConfig | None) -> grpc.aio.Channel:
+def open_channel(
+    address: str, max_message_size: int, tls: TLSConfig | None, connect_attempt_ms: int = PEER_CONNECT_ATTEMPT_MS
+) -> grpc.aio.Channel:
     """A channel to a node or controller, over mutual TLS when ``tls`` is given.
 
     Over a UNIX socket there is no host name to check, so the peer's certificate must name ``localhost``.
     """
-    options = channel_options(max_message_size)
+    options = channel_options(max_message_size, connect_attempt_ms)
     if tls is None:
         return grpc.aio.insecure_channel(address, options=options)
     if unix_path(address) is not None:
