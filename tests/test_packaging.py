@@ -145,6 +145,6 @@ def test_the_wheel_installs_only_mesh_controller_and_the_pytest_plugin(tmp_path:
         tops = {name.split("/")[0] for name in archive.namelist() if not name.split("/")[0].endswith(".dist-info")}
         assert tops == {"mesh", "controller", "grpcmesh_pytest.py"}
         assert "mesh/bench/cli.py" in archive.namelist()
-        assert "mesh/testing.py" in archive.namelist()
+        assert "mesh/testing/_child.py" in archive.namelist()
         (entry_points,) = [name for name in archive.namelist() if name.endswith(".dist-info/entry_points.txt")]
         assert "[pytest11]\ngrpcmesh = grpcmesh_pytest\n" in archive.read(entry_points).decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -142,6 +143,20 @@ def test_bad_arguments_are_refused_at_once(options: dict[str, object], message: 
         local_mesh(**options)  # type: ignore[arg-type]
 
 
+def test_a_mesh_starts_once_and_with_async_with_in_async_code() -> None:
+    with local_mesh(nodes=0) as m:
+        with pytest.raises(UsageError, match="starts once"):
+            m.__enter__()
+        assert m.g.members()[0]["name"] == CALLER
+    assert_cleaned_up(m)
+
+    async def scenario() -> None:
+        with pytest.raises(UsageError, match="starts with `async with`"), local_mesh(nodes=1):
+            pass
+
+    asyncio.run(scenario())
+
+
 def test_children_stop_when_the_test_process_dies(spawn: Callable[..., Proc]) -> None:
     code = textwrap.dedent(
         """
@@ -157,6 +172,16 @@ def test_children_stop_when_the_test_process_dies(spawn: Callable[..., Proc]) ->
     assert all(running(pid) for pid in pids)
     parent.signal(9)
     wait_until(lambda: not any(running(pid) for pid in pids), 20, "the orphaned nodes stop")
+
+
+def test_the_public_names_of_mesh_testing_are_documented() -> None:
+    import mesh.testing
+
+    reference = (ROOT / "docs" / "testing.md").read_text()
+    for name in mesh.testing.__all__:
+        value = getattr(mesh.testing, name)
+        assert not callable(value) or value.__doc__, f"{name} has no docstring"
+        assert f"`{name}" in reference, f"{name} is missing from docs/testing.md"
 
 
 def test_the_plugin_imports_no_grpc() -> None:
@@ -200,3 +225,12 @@ def test_the_start_mesh_fixture_comes_with_the_installed_package(pytester: pytes
     directory, *pids = line.partition("MESH ")[2].split()
     assert not Path(directory).exists()
     assert not any(running(int(pid)) for pid in pids)
+
+
+def test_the_example_of_docs_testing_md_passes(pytester: pytest.Pytester) -> None:
+    text = (ROOT / "docs" / "testing.md").read_text()
+    files = dict(re.findall(r"```python\n# (\w+)\.py[^\n]*\n(.*?)```", text, re.DOTALL))
+    assert set(files) == {"handlers", "test_handlers"}
+    pytester.makepyfile(**files)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error", timeout=80)
+    result.assert_outcomes(passed=3)

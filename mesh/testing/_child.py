@@ -1,6 +1,6 @@
 """One node of :func:`mesh.testing.local_mesh` in a child process of its own.
 
-``python -m mesh._testing_node NAME PORT LISTEN MESH_NAME [MODULE ...]`` imports each MODULE (so
+``python -m mesh.testing._child NAME PORT LISTEN MESH_NAME [MODULE ...]`` imports each MODULE (so
 that its ``@callback`` functions are offered), joins the controller on ``127.0.0.1:PORT`` as node
 NAME listening on LISTEN, and serves until SIGTERM or SIGINT, or until its standard input closes:
 the parent holds the other end, so a parent that dies without stopping it takes it along.
@@ -20,7 +20,7 @@ from mesh import Global
 
 def main(argv: list[str] | None = None) -> None:
     """Run the node until it is told to stop (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m mesh._testing_node")
+    parser = argparse.ArgumentParser(prog="python -m mesh.testing._child")
     parser.add_argument("name")
     parser.add_argument("port", type=int)
     parser.add_argument("listen")
