@@ -109,6 +109,17 @@ def test_the_async_form_runs_on_the_running_loop() -> None:
         assert_cleaned_up(m)
 
 
+def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "stubborn_handlers.py").write_text("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with local_mesh(nodes=2, callbacks=["tests.peer", "stubborn_handlers"], stop_grace=0.5) as m:
+        assert m.g.call.add(1, 1) & FG == 2
+    assert [node.returncode for node in m.nodes] == [-9, -9]
+    assert_cleaned_up(m)
+
+
 def test_a_node_that_fails_to_start_is_reported_with_its_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

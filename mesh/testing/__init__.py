@@ -21,7 +21,7 @@ are child processes (``in_process=False``, the default; started with subprocess,
 import the callback modules named, or nodes in this process, which offer this process's callbacks.
 Nodes listen on UNIX sockets in a private temporary folder and the controller on a port of
 127.0.0.1 that the kernel picks, so parallel test runs never clash. On exit every child gets
-SIGTERM, then SIGKILL after ``stop_grace`` seconds, and the folder is removed.
+SIGTERM, then SIGKILL if it still runs a second after ``stop_grace``, and the folder is removed.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """One node of :func:`mesh.testing.local_mesh` in a child process of its own.
 
-``python -m mesh.testing._child NAME PORT LISTEN MESH_NAME [MODULE ...]`` imports each MODULE (so
-that its ``@callback`` functions are offered), joins the controller on ``127.0.0.1:PORT`` as node
-NAME listening on LISTEN, and serves until SIGTERM or SIGINT, or until its standard input closes:
-the parent holds the other end, so a parent that dies without stopping it takes it along.
+``python -m mesh.testing._child NAME LISTEN PORT MESH_NAME STOP_GRACE [MODULE ...]`` imports each
+MODULE (so that its ``@callback`` functions are offered), joins the controller on
+``127.0.0.1:PORT`` as node NAME listening on LISTEN, and serves until SIGTERM or SIGINT, or until
+its standard input closes: the parent holds the other end, so a parent that dies without stopping
+it takes it along. Then it stops, letting running calls finish for STOP_GRACE seconds.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ def main(argv: list[str] | None = None) -> None:
     """Run the node until it is told to stop (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m mesh.testing._child")
     parser.add_argument("name")
-    parser.add_argument("port", type=int)
     parser.add_argument("listen")
+    parser.add_argument("port", type=int)
     parser.add_argument("mesh_name")
+    parser.add_argument("stop_grace", type=float)
     parser.add_argument("modules", nargs="*")
     options = parser.parse_args(argv)
     # Both signals end join() through KeyboardInterrupt, which stops the node cleanly. SIGINT is set
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         listen=options.listen,
         mesh_name=options.mesh_name,
         discovery=False,
+        stop_grace=options.stop_grace,
     )
     node.join()
 

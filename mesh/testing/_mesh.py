@@ -24,6 +24,8 @@ CALLER = "caller"
 # Sockets go under the temp dir unless its path leaves too little of a UNIX socket path's 108 bytes.
 _LONGEST_SOCKET_BASE = 70
 _POLL = 0.02
+# Seconds a child gets beyond its stop_grace to exit, before it is killed.
+_EXIT_TIME = 1.0
 
 
 class LocalMesh:
@@ -41,7 +43,8 @@ class LocalMesh:
             own, or on the running event loop with ``async with``) instead of child processes.
         mesh_name: the mesh's name (default: a random ``test-...``, so that no other node joins).
         start_timeout: seconds the nodes get to join; then :class:`~mesh.errors.CallTimeout`.
-        stop_grace: seconds the nodes get to stop on exit; then the children are killed.
+        stop_grace: seconds the nodes let running calls finish when they stop (``Global``'s
+            ``stop_grace``); a child still running a second later is killed.
 
     Raises:
         UsageError: bad ``nodes``, or a callbacks module that cannot be found (at once); ``with``
@@ -130,7 +133,7 @@ class LocalMesh:
     def close(self) -> None:
         """Stop every node, the controller and ``g``, and remove the private folder. Idempotent."""
         try:
-            stop_children(self.nodes, self.stop_grace)
+            stop_children(self.nodes, self.stop_grace + _EXIT_TIME)
             for node in self.nodes:
                 node.stop()
             if self._g is not None:
@@ -163,7 +166,7 @@ class LocalMesh:
     async def aclose(self) -> None:
         """The async form of :meth:`close`."""
         try:
-            await asyncio.to_thread(stop_children, self.nodes, self.stop_grace)
+            await asyncio.to_thread(stop_children, self.nodes, self.stop_grace + _EXIT_TIME)
             for node in self.nodes:
                 await node.stop_async()
             if self._g is not None:
@@ -209,7 +212,7 @@ class LocalMesh:
                 started(node)
                 self.nodes.append(MeshNode(name, address, node=node))
             else:
-                process = spawn(name, port, address, self.mesh_name, self.modules)
+                process = spawn(name, address, port, self.mesh_name, self.modules, self.stop_grace)
                 self.nodes.append(MeshNode(name, address, process=process))
 
     def _socket(self, stem: str) -> str:

@@ -119,13 +119,16 @@ def log_path(address: str) -> Path:
     return Path(address.removeprefix("unix:")).with_suffix(".log")
 
 
-def spawn(name: str, port: int, address: str, mesh_name: str, modules: list[str]) -> subprocess.Popen[bytes]:
+def spawn(
+    name: str, address: str, port: int, mesh_name: str, modules: list[str], stop_grace: float
+) -> subprocess.Popen[bytes]:
     """Start a child node (``mesh.testing._child``) with this process's ``sys.path``, output to its log file."""
     path = [entry or os.getcwd() for entry in sys.path]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), PYTHONUNBUFFERED="1")
+    arguments = [name, address, str(port), mesh_name, str(stop_grace), *modules]
     with log_path(address).open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "mesh.testing._child", name, str(port), address, mesh_name, *modules],
+            [sys.executable, "-m", "mesh.testing._child", *arguments],
             stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
