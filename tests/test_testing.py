@@ -21,6 +21,8 @@ from tests.workers import wait_until
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.timeout(90)
+# The inner pytest runs of the fixture's tests are as strict as the project's own.
+STRICT = ("-p", "no:cacheprovider", "-W", "error", "--strict-markers")
 
 
 def running(pid: int) -> bool:
@@ -230,7 +232,7 @@ def test_the_start_mesh_fixture_comes_with_the_installed_package(pytester: pytes
             assert m.g.call.pid() & BROADCAST(return_result=True) == {"caller": os.getpid(), "node-0": os.getpid()}
         """,
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error", "-s", timeout=80)
+    result = pytester.runpytest_subprocess(*STRICT, "-s", timeout=80)
     result.assert_outcomes(passed=2)
     (line,) = [line for line in result.outlines if "MESH " in line]
     directory, *pids = line.partition("MESH ")[2].split()
@@ -243,5 +245,5 @@ def test_the_example_of_docs_testing_md_passes(pytester: pytest.Pytester) -> Non
     files = dict(re.findall(r"```python\n# (\w+)\.py[^\n]*\n(.*?)```", text, re.DOTALL))
     assert set(files) == {"handlers", "test_handlers"}
     pytester.makepyfile(**files)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error", timeout=80)
+    result = pytester.runpytest_subprocess(*STRICT, timeout=80)
     result.assert_outcomes(passed=3)

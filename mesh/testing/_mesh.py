@@ -219,7 +219,7 @@ class LocalMesh:
         return f"unix:{self.directory / stem}.sock"
 
     def _pending(self) -> list[str]:
-        """The nodes not yet in ``g``'s view of the mesh; raises if a child died or time is up."""
+        """The nodes not yet in ``g``'s view of the mesh; raises PeerUnavailable if a child has exited."""
         for node in self.nodes:
             if node.process is not None and node.process.poll() is not None:
                 raise PeerUnavailable(
