@@ -91,7 +91,7 @@ def test_runtime_dependencies_leave_out_the_code_generator() -> None:
 
 
 def _modules() -> list[str]:
-    names = ["grpcmesh_pytest"]
+    names = []
     for package in ("mesh", "controller"):
         for path in sorted((ROOT / package).rglob("*.py")):
             parts = path.relative_to(ROOT).with_suffix("").parts
@@ -143,8 +143,8 @@ def test_the_wheel_installs_only_mesh_controller_and_the_pytest_plugin(tmp_path:
     (wheel,) = tmp_path.glob("grpcmesh-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         tops = {name.split("/")[0] for name in archive.namelist() if not name.split("/")[0].endswith(".dist-info")}
-        assert tops == {"mesh", "controller", "grpcmesh_pytest.py"}
+        assert tops == {"mesh", "controller"}
         assert "mesh/bench/cli.py" in archive.namelist()
         assert "mesh/testing/_child.py" in archive.namelist()
         (entry_points,) = [name for name in archive.namelist() if name.endswith(".dist-info/entry_points.txt")]
-        assert "[pytest11]\ngrpcmesh = grpcmesh_pytest\n" in archive.read(entry_points).decode()
+        assert "[pytest11]\ngrpcmesh = mesh.testing.plugin\n" in archive.read(entry_points).decode()

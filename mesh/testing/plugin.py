@@ -1,19 +1,18 @@
 """grpcmesh's pytest plugin: the ``start_mesh`` fixture (docs/testing.md).
 
 pytest loads it in every run of an environment where grpcmesh is installed (the ``pytest11`` entry
-point), so it imports nothing of the mesh, and so no gRPC, until a test asks for the fixture.
-Disable it with ``-p no:grpcmesh``.
+point); ``-p no:grpcmesh`` turns it off. It lives inside ``mesh`` so that the wheel installs no
+top-level name but ``mesh`` and ``controller``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from mesh.testing import LocalMesh
+from ._mesh import LocalMesh, local_mesh
 
 
 @pytest.fixture
@@ -24,8 +23,6 @@ def start_mesh() -> Iterator[Callable[..., LocalMesh]]:
     :class:`~mesh.testing.LocalMesh`. Every mesh started is stopped when the test ends, its child
     processes killed after their grace, its sockets removed.
     """
-    from mesh.testing import local_mesh
-
     started: list[LocalMesh] = []
 
     def start(*args: Any, **kwargs: Any) -> LocalMesh:
