@@ -39,8 +39,7 @@ async def serve_controller(
     ``announce_to`` (a mesh name) the controller is announced over mDNS on ``interfaces``, and the
     discovering nodes of that mesh join it.
     """
-    from controller import ControllerServer
-
+    from ._controller_server import ControllerServer
     from .discovery import announce_controller
 
     server = ControllerServer(address, secret=secret, tls=tls)
