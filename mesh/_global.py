@@ -21,8 +21,7 @@ from ._security import TLSConfig, resolve_secret
 from .errors import CallTimeout, NodeStopped, UsageError
 
 if TYPE_CHECKING:
-    from controller import ControllerServer
-
+    from ._controller_server import ControllerServer
     from .discovery import MdnsEndpoint
 
 
@@ -182,7 +181,7 @@ class Global:
     async def _start(self) -> None:
         try:
             if self.init_controller:
-                from controller import ControllerServer
+                from ._controller_server import ControllerServer
 
                 self._controller = ControllerServer(
                     self._controller_address,

@@ -39,8 +39,7 @@ async def serve_controller(
     ``announce_to`` (a mesh name) the controller is announced over mDNS on ``interfaces``, and the
     discovering nodes of that mesh join it.
     """
-    from controller import ControllerServer
-
+    from ._controller_server import ControllerServer
     from .discovery import announce_controller
 
     server = ControllerServer(address, secret=secret, tls=tls)
@@ -243,17 +242,42 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--watch", action="store_true", help="print the table again whenever it changes, until Ctrl-C")
     ls.set_defaults(run=_cmd_ls)
 
-    from mesh.bench.cli import DESCRIPTION, add_arguments, run
-
-    bench = commands.add_parser("bench", help="benchmark the mesh against raw gRPC", description=DESCRIPTION)
-    add_arguments(bench)
-    bench.set_defaults(run=run)
+    # The benchmark's options (its --help too) are left to its own parser (see _parse_args), so that
+    # building this parser imports no part of the benchmark.
+    bench = commands.add_parser("bench", help="benchmark the mesh against raw gRPC", add_help=False)
+    bench.set_defaults(run=_cmd_bench)
     return parser
+
+
+def _bench_parser() -> argparse.ArgumentParser:
+    from .bench.cli import DESCRIPTION, add_arguments
+
+    parser = argparse.ArgumentParser(prog="mesh bench", description=DESCRIPTION)
+    add_arguments(parser)
+    parser.set_defaults(run=_cmd_bench)
+    return parser
+
+
+def _cmd_bench(options: argparse.Namespace) -> int:
+    from .bench.cli import run
+
+    return run(options)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The options of a ``mesh`` command line; ``mesh bench ...`` gets the benchmark's options."""
+    parser = build_parser()
+    options, rest = parser.parse_known_args(argv)
+    if options.command == "bench":
+        return _bench_parser().parse_args(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return options
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mesh`` console script."""
-    options = build_parser().parse_args(argv)
+    options = _parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         code: int = options.run(options)
         return code

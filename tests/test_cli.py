@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -39,6 +40,26 @@ def _start_controller(spawn: Callable[..., Proc], *args: str) -> Proc:
 def test_version_is_the_installed_packages(tmp_path: Path) -> None:
     done = _mesh(tmp_path, "--version")
     assert done.returncode == 0 and done.stdout == f"mesh {version('grpcmesh')}\n", done.stdout + done.stderr
+
+
+def test_building_the_parser_imports_no_part_of_the_benchmark() -> None:
+    code = (
+        "import sys; from mesh.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith('mesh.bench')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=40)
+    assert done.returncode == 0 and done.stdout == "[]\n", done.stdout + done.stderr
+
+
+def test_bench_help_shows_the_benchmarks_options_and_its_mistakes_are_named(tmp_path: Path) -> None:
+    done = _mesh(tmp_path, "bench", "--help")
+    assert done.returncode == 0 and done.stdout.startswith("usage: mesh bench"), done.stdout + done.stderr
+    for option in ("--runs", "--rows", "--transports", "--broadcast-nodes"):
+        assert option in done.stdout
+    wrong = _mesh(tmp_path, "bench", "--no-such-option")
+    assert wrong.returncode == 2 and "mesh bench: error: unrecognized arguments: --no-such-option" in wrong.stderr
+    other = _mesh(tmp_path, "ls", "--runs", "3")
+    assert other.returncode == 2 and "mesh: error: unrecognized arguments: --runs 3" in other.stderr, other.stderr
 
 
 def test_controller_verbose_prints_its_listening_line_once(spawn: Callable[..., Proc]) -> None:

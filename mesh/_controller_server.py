@@ -1,4 +1,8 @@
-"""The controller: who is in the mesh, where each node listens, what it offers. It relays no calls."""
+"""The controller: who is in the mesh, where each node listens, what it offers. It relays no calls.
+
+Part of the mesh's membership layer: the nodes' side of the same protocol is ``_controller_client``.
+The top-level ``controller`` package re-exports this module's public names.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from typing import Any
 
 import grpc
 
-from mesh import _handshake, _transport
-from mesh._closing import close_server
-from mesh._membership import Member
-from mesh._proto import mesh_pb2 as pb
-from mesh._proto import mesh_pb2_grpc as pb_grpc
-from mesh._security import TLSConfig, resolve_secret
+from . import _handshake, _transport
+from ._closing import close_server
+from ._membership import Member
+from ._proto import mesh_pb2 as pb
+from ._proto import mesh_pb2_grpc as pb_grpc
+from ._security import TLSConfig, resolve_secret
 
 logger = logging.getLogger("mesh.controller")
 
