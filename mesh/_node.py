@@ -26,7 +26,7 @@ from ._outcome import error_reply, exception_reply, value_of
 from ._proto import mesh_pb2 as pb
 from ._registry import REGISTRY, CallbackRegistry, LocalCallback
 from ._retry import Backoff
-from ._schedule import Recurring
+from ._schedule import Schedule
 from ._security import TLSConfig
 from ._serve import serve_async, serve_sync
 from ._wire import Buffers, Reply
@@ -199,7 +199,7 @@ class Node:
             return
         self.stopping = True
         self.registry.remove_listener(self._registry_changed)
-        Recurring.cancel_all_local(self)
+        Schedule.cancel_all_local(self)
         if self._discovery is not None:
             await self._discovery.stop()
         if self._controller is not None:
@@ -410,9 +410,9 @@ class Node:
         plan = pb.Schedule(at_time=at_time, period=period or 0.0)
         if member.node_id == self.node_id:
             callback = self._local(name)
-            recurring = Recurring(self, callback, args, kwargs, plan)
-            recurring.start()
-            return None, recurring.key
+            schedule = Schedule(self, callback, args, kwargs, plan)
+            schedule.start()
+            return None, schedule.key
         assert encoded is not None
         link = await self._link_or_alternative(member, name)
         if link is None:
@@ -424,7 +424,7 @@ class Node:
 
     def cancel_schedule(self, link: PeerLink | None, key: int) -> None:
         if link is None:
-            Recurring.cancel_local(self, key)
+            Schedule.cancel_local(self, key)
         else:
             link.forget_call(key, tell_peer=True)
 
@@ -578,8 +578,8 @@ class Node:
         if problem is not None:
             link.send_error(call_id, error_reply(pb.ERROR_KIND_BAD_ARGUMENTS, problem))
             return
-        recurring = Recurring(self, callback, args, kwargs, plan, link=link, key=call_id)
-        recurring.start()
+        schedule = Schedule(self, callback, args, kwargs, plan, link=link, key=call_id)
+        schedule.start()
         link.send_result(call_id, encode(None, self.config.max_message_size, "schedule acknowledgement"))
 
     def on_cancel(self, link: PeerLink, call_id: int) -> None:
