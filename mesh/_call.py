@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._await_source import modifier_after_await
+from ._codec import RUN_HERE
 from ._handoff import ReplyFuture
 from ._handoff import running_loop as _running_loop
 from ._loop_thread import Portal
@@ -266,8 +267,9 @@ def _broadcast(
     replies = []
     for member in members:
         reply = ReplyFuture(node.loop, name, timeout)
-        own = member.node_id == node.node_id
-        node.handoff(Node.start_call, node, member, name, args, kwargs, None if own else encoded, reply, True)
+        outgoing = RUN_HERE if member.node_id == node.node_id else encoded
+        # fallback=False: each provider is called once, none in another's place.
+        node.handoff(Node.start_call, node, member, name, args, kwargs, outgoing, reply, False)
         replies.append(reply)
     outcomes: list[Any] = []
     try:

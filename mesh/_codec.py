@@ -8,10 +8,11 @@ copied into the pickle stream.
 
 from __future__ import annotations
 
+import enum
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, TypeAlias
 
 import dill
 
@@ -44,6 +45,19 @@ class Encoded:
     buffers: Sequence[pickle.PickleBuffer]
     dill: bool
     size: int
+
+
+class Here(enum.Enum):
+    """The type of :data:`RUN_HERE`."""
+
+    RUN_HERE = "run here"
+
+
+# In place of a call's encoded arguments: the node chosen for the call is this one, so the arguments
+# were not encoded and the call runs here.
+RUN_HERE: Final = Here.RUN_HERE
+# A call's arguments as they are handed on: encoded for a peer, or RUN_HERE.
+Outgoing: TypeAlias = Encoded | Here
 
 
 def wrap_large_bytes(value: Any) -> Any:

@@ -14,7 +14,7 @@ import grpc
 
 from . import _handshake, _interfaces, _transport, _wire
 from ._closing import close_server
-from ._codec import Encoded, decode_args, encode, encode_args
+from ._codec import RUN_HERE, Encoded, Outgoing, decode_args, encode, encode_args
 from ._deadlines import Deadlines
 from ._departures import Departures
 from ._handoff import Handoff, ReplyFuture
@@ -241,8 +241,9 @@ class Node:
 
     # ------------------------------------------------------------------ calling
 
-    def prepare(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Member, Encoded | None]:
-        """Choose the node to call and encode the arguments. Safe from any thread.
+    def prepare(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Member, Outgoing]:
+        """Choose the node to call and encode the arguments (:data:`RUN_HERE` when it is this node). Safe
+        from any thread.
 
         Raises:
             UnknownCallback: no node offers ``name``.
@@ -254,7 +255,7 @@ class Node:
         if member is None:
             raise self.offers.unknown(name)
         if member.node_id == self.node_id:
-            return member, None
+            return member, RUN_HERE
         return member, self.encode_args(name, args, kwargs)
 
     def encode_args(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Encoded:
@@ -271,7 +272,7 @@ class Node:
         name: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        encoded: Encoded | None,
+        encoded: Outgoing,
         timeout: float | None,
         fallback: bool = True,
     ) -> Any:
@@ -282,10 +283,10 @@ class Node:
         """
         if member.node_id == self.node_id:
             return await self._with_timeout(self._run_local(name, args, kwargs), name, timeout)
-        assert encoded is not None
+        assert encoded is not RUN_HERE
         link = await (self._link_or_alternative(member, name) if fallback else self.link_to(member))
         if link is None:
-            return await self.invoke(self.node_as_member(), name, args, kwargs, None, timeout)
+            return await self.invoke(self.node_as_member(), name, args, kwargs, RUN_HERE, timeout)
         return await self.await_reply(link, name, encoded, timeout)
 
     def node_as_member(self) -> Member:
@@ -322,23 +323,21 @@ class Node:
         name: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        encoded: Encoded | None,
+        encoded: Outgoing,
         reply: ReplyFuture,
-        exact: bool = False,
+        fallback: bool = True,
     ) -> None:
         """Send a call for a caller in another thread (through :attr:`handoff`); ``reply`` gets its outcome.
 
         With a live link this is one envelope and no Task: the link's reader sets ``reply``. Else the
-        call goes the long way (:meth:`invoke`: dial, another provider, or this node itself; with
-        ``exact``, as for BROADCAST, never another provider).
+        call goes the long way (:meth:`invoke`: dial, this node itself, or, with ``fallback``, another
+        provider; BROADCAST turns ``fallback`` off).
         """
         if reply.done():
             return
         link = self.links.get(member.node_id)
-        if encoded is None or link is None or link.closed:
-            self.spawn(
-                reply.settle(self.invoke(member, name, args, kwargs, encoded, reply.timeout, fallback=not exact))
-            )
+        if encoded is RUN_HERE or link is None or link.closed:
+            self.spawn(reply.settle(self.invoke(member, name, args, kwargs, encoded, reply.timeout, fallback)))
             return
         try:
             reply.call_id, _ = link.send_call(name, encoded, 0, reply.timeout, waiter=reply)
@@ -373,13 +372,13 @@ class Node:
                     return None
 
     def send_no_return(
-        self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Encoded | None
+        self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Outgoing
     ) -> None:
         """Send a call whose result nobody waits for; failures are logged."""
         if member.node_id == self.node_id:
             self.spawn(self.logged(self._run_local(name, args, kwargs), name))
             return
-        assert encoded is not None
+        assert encoded is not RUN_HERE
         link = self.links.get(member.node_id)
         if link is not None and not link.closed:
             link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
@@ -413,7 +412,7 @@ class Node:
             schedule = Schedule(self, callback, args, kwargs, plan)
             schedule.start()
             return None, schedule.key
-        assert encoded is not None
+        assert encoded is not RUN_HERE
         link = await self._link_or_alternative(member, name)
         if link is None:
             return await self.schedule(name, args, kwargs, at_time, period)
@@ -450,11 +449,11 @@ class Node:
             logger.warning("BROADCAST of %r dropped: no node offers it any more", name)
             return
         for member in members:
-            self.send_no_return(member, name, args, kwargs, None if member.node_id == self.node_id else encoded)
+            self.send_no_return(member, name, args, kwargs, RUN_HERE if member.node_id == self.node_id else encoded)
 
     def broadcast_plan(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[Sequence[Member], Encoded | None]:
+    ) -> tuple[Sequence[Member], Outgoing]:
         """The nodes that offer ``name``, and the arguments encoded once for all of them but this one.
 
         Raises:
@@ -464,7 +463,7 @@ class Node:
         if not members:
             raise self.offers.unknown(name)
         only_here = len(members) == 1 and members[0].node_id == self.node_id
-        return members, None if only_here else self.encode_args(name, args, kwargs)
+        return members, RUN_HERE if only_here else self.encode_args(name, args, kwargs)
 
     # ------------------------------------------------------------------ local execution
 
