@@ -494,6 +494,12 @@ class Node:
     # ------------------------------------------------------------------ serving calls
 
     def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Buffers) -> None:
+        """Serve call ``call_id`` that ``link``'s peer sent (``buffers``: its out-of-band blobs). On the loop.
+
+        A stopping node and an unknown callback get an error reply (a NO_RETURN call: a log line); a
+        PERIOD call starts a :class:`Schedule`; an inline sync callback runs here, an async one as a
+        task, a sync one in a worker thread. The outcome goes back through :meth:`_send_outcome`.
+        """
         flags = call.flags
         no_return = bool(flags & pb.CALL_FLAG_NO_RETURN)
         if self.stopping:
@@ -537,12 +543,19 @@ class Node:
         no_return: bool,
         done: asyncio.Future[Any] | Job,
     ) -> None:
+        """Answer call ``call_id`` of ``link`` with the outcome of ``done``, the task or worker job that
+        served it, once it is done. On the loop."""
         link.incoming.pop(call_id, None)
         self._send_outcome(link, call_id, name, no_return, _outcome_of(done))
 
     def _send_outcome(
         self, link: PeerLink, call_id: int, name: str, no_return: bool, outcome: Encoded | pb.Error | None
     ) -> None:
+        """Send ``outcome`` (an encoded result or an error) of call ``call_id`` of ``name`` to ``link``'s peer.
+
+        A NO_RETURN call sends nothing and logs its failure (None: a NO_RETURN call that served well).
+        An outcome larger than the peer takes is replaced by an error that says so.
+        """
         if no_return or outcome is None:
             if isinstance(outcome, pb.Error):
                 _log_no_return_failure(self.name, link, outcome)
@@ -592,6 +605,10 @@ class Node:
     # ------------------------------------------------------------------ links
 
     def hello(self, nonce: bytes, proof: bytes = b"") -> pb.Hello:
+        """This node's Hello, the first message of a link's handshake (:mod:`mesh._handshake`): who it
+        is, its callbacks and message limit, the handshake's ``nonce`` and, from the listener, the
+        ``proof`` of the mesh secret (empty without a secret, and from the dialler, whose proof
+        follows in an Auth)."""
         return pb.Hello(
             node_id=self.node_id,
             node_name=self.name,
@@ -855,6 +872,7 @@ class _SyncServing(Job):
             _log_no_return_failure(self.link.node.name, self.link, outcome)
 
     def _reply(self) -> None:
+        """Answer the call with this job's outcome; handed to the loop by the worker thread that ran it."""
         self.link.node._reply(self.link, self.call_id, self.callback.name, False, self)
 
 
