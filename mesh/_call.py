@@ -64,8 +64,8 @@ class Caller:
     """``g.call``: attribute access names a callback of the mesh.
 
     The :class:`RemoteCallable` of a name is kept in the instance's ``__dict__`` once made, so the
-    next ``g.call.fn`` is a plain attribute lookup: reaching ``__getattr__`` costs a failed lookup
-    first, about 1 us a call (bench/README.md, ninth round).
+    next ``g.call.fn`` is a plain attribute lookup: reaching ``__getattr__`` would cost a failed
+    lookup first, on every call (bench/README.md has the figure).
     """
 
     def __init__(self, owner: Global) -> None:
