@@ -20,67 +20,30 @@ import os
 # users' terminals unless they ask for them.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from ._call import AsyncResult as AsyncResult
-from ._call import RemoteCall as RemoteCall
-from ._global import Global as Global
-from ._modifiers import BG as BG
-from ._modifiers import BROADCAST as BROADCAST
-from ._modifiers import FG as FG
-from ._modifiers import NO_RETURN as NO_RETURN
-from ._modifiers import PERIOD as PERIOD
-from ._registry import callback as callback
-from ._schedule import ScheduledCall as ScheduledCall
-from ._security import TLSConfig as TLSConfig
+from ._call import AsyncResult, RemoteCall
+from ._global import Global
+from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD
+from ._registry import callback
+from ._schedule import ScheduledCall
+from ._security import TLSConfig
 from .errors import (
-    AddressInUse as AddressInUse,
-)
-from .errors import (
-    AuthenticationError as AuthenticationError,
-)
-from .errors import (
-    BadArguments as BadArguments,
-)
-from .errors import (
-    BroadcastError as BroadcastError,
-)
-from .errors import (
-    CallCancelled as CallCancelled,
-)
-from .errors import (
-    CallTimeout as CallTimeout,
-)
-from .errors import (
-    ControllerUnavailable as ControllerUnavailable,
-)
-from .errors import (
-    MeshError as MeshError,
-)
-from .errors import (
-    NameTaken as NameTaken,
-)
-from .errors import (
-    NodeStopped as NodeStopped,
-)
-from .errors import (
-    PayloadTooLarge as PayloadTooLarge,
-)
-from .errors import (
-    PeerUnavailable as PeerUnavailable,
-)
-from .errors import (
-    RemoteError as RemoteError,
-)
-from .errors import (
-    SerializationError as SerializationError,
-)
-from .errors import (
-    TransportError as TransportError,
-)
-from .errors import (
-    UnknownCallback as UnknownCallback,
-)
-from .errors import (
-    UsageError as UsageError,
+    AddressInUse,
+    AuthenticationError,
+    BadArguments,
+    BroadcastError,
+    CallCancelled,
+    CallTimeout,
+    ControllerUnavailable,
+    MeshError,
+    NameTaken,
+    NodeStopped,
+    PayloadTooLarge,
+    PeerUnavailable,
+    RemoteError,
+    SerializationError,
+    TransportError,
+    UnknownCallback,
+    UsageError,
 )
 
 __version__ = "0.1.0"

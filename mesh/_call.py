@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._await_source import modifier_after_await
+from ._codec import RUN_HERE
 from ._handoff import ReplyFuture
 from ._handoff import running_loop as _running_loop
 from ._loop_thread import Portal
@@ -63,8 +64,8 @@ class Caller:
     """``g.call``: attribute access names a callback of the mesh.
 
     The :class:`RemoteCallable` of a name is kept in the instance's ``__dict__`` once made, so the
-    next ``g.call.fn`` is a plain attribute lookup: reaching ``__getattr__`` costs a failed lookup
-    first, about 1 us a call (bench/README.md, ninth round).
+    next ``g.call.fn`` is a plain attribute lookup: reaching ``__getattr__`` would cost a failed
+    lookup first, on every call (bench/README.md has the figure).
     """
 
     def __init__(self, owner: Global) -> None:
@@ -266,8 +267,9 @@ def _broadcast(
     replies = []
     for member in members:
         reply = ReplyFuture(node.loop, name, timeout)
-        own = member.node_id == node.node_id
-        node.handoff(Node.start_call, node, member, name, args, kwargs, None if own else encoded, reply, True)
+        outgoing = RUN_HERE if member.node_id == node.node_id else encoded
+        # fallback=False: each provider is called once, none in another's place.
+        node.handoff(Node.start_call, node, member, name, args, kwargs, outgoing, reply, False)
         replies.append(reply)
     outcomes: list[Any] = []
     try:

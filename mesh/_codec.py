@@ -8,10 +8,11 @@ copied into the pickle stream.
 
 from __future__ import annotations
 
+import enum
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, TypeAlias
 
 import dill
 
@@ -46,6 +47,19 @@ class Encoded:
     size: int
 
 
+class Here(enum.Enum):
+    """The type of :data:`RUN_HERE`."""
+
+    RUN_HERE = "run here"
+
+
+# In place of a call's encoded arguments: the node chosen for the call is this one, so the arguments
+# were not encoded and the call runs here.
+RUN_HERE: Final = Here.RUN_HERE
+# A call's arguments as they are handed on: encoded for a peer, or RUN_HERE.
+Outgoing: TypeAlias = Encoded | Here
+
+
 def wrap_large_bytes(value: Any) -> Any:
     """Mark a top-level large ``bytes`` value to travel out of band."""
     if type(value) is bytes and len(value) >= OUT_OF_BAND_MIN:
@@ -65,7 +79,8 @@ def encode_args(args: tuple[Any, ...], kwargs: dict[str, Any], max_size: int, ca
     """Pickle a call's ``(args, kwargs)`` (as :func:`encode` does, large ``bytes`` out of band).
 
     A call without arguments (a ping, a tick) gets :data:`NO_ARGS`, pickled once: pickling
-    ``((), {})`` took 0.8 us, 15 % of a caller's CPU per NO_RETURN call.
+    ``((), {})`` on every call would be a good part of a caller's CPU per NO_RETURN call
+    (bench/README.md has the figure).
     """
     if not args and not kwargs:
         return NO_ARGS
@@ -108,7 +123,7 @@ def encode(value: Any, max_size: int, what: str, callback: str = "") -> Encoded:
     except Exception:
         return _encode_with_dill(value, max_size, what, callback)
     # It refers to __main__, which the peer does not share. (find, not ``in``: ``in`` on bytes first
-    # tries its operand as an integer and formats a TypeError, 90 ns a call.)
+    # tries its operand as an integer and formats a TypeError, on every call.)
     if data.find(_MAIN_MARKER) >= 0:
         return _encode_with_dill(value, max_size, what, callback)
     return _encoded(data, buffers, False, max_size, what, callback)

@@ -1,9 +1,9 @@
 """Per-call timeouts on one timer per node: calls whose deadlines fall in the same tick share a bucket.
 
-``loop.call_later`` for every call with a timeout cost a ``TimerHandle``, a push onto the loop's
-heap of timers (compared by a Python ``__lt__``), a done-callback to cancel it and, once half of
-that heap was cancelled timers, a rebuild of the heap: a BG flood with a timeout ran at about 60 %
-of the rate of one without, the caller spending 16-20 us of CPU a call against 9-10 us.
+``loop.call_later`` for every call with a timeout would cost a ``TimerHandle``, a push onto the
+loop's heap of timers (compared by a Python ``__lt__``), a done-callback to cancel it and, once half
+of that heap is cancelled timers, a rebuild of the heap: about twice the caller's CPU per call in a
+BG flood with a timeout (bench/README.md has the figures).
 
 Here a call with a timeout is one entry in the dict of the tick its deadline falls in, removed by
 whoever settles the call; the node's loop keeps one timer, for the earliest tick that has a bucket.

@@ -2,8 +2,8 @@
 
 Every call crosses the node's loop several times (the caller's thread wakes it, gRPC's poller thread
 hands it each completion, a worker thread hands back each result), and uvloop's wake-ups and
-iterations cost less than asyncio's selector loop (sequential calls 8-12 % faster, floods the same:
-bench/README.md, seventh round). The choice is read from ``$MESH_UVLOOP`` each time a sync program's
+iterations cost less than asyncio's selector loop (sequential calls are faster, floods the same:
+bench/README.md has the figures). The choice is read from ``$MESH_UVLOOP`` each time a sync program's
 node starts:
 
 - unset, empty or ``auto``: uvloop when it can be imported (``pip install 'grpcmesh[uvloop]'``);

@@ -337,7 +337,7 @@ class Global:
         self.stop()
 
     async def __aenter__(self) -> Global:
-        await run_on(self._portal, _wait(self._started))
+        await run_on(self._portal, _shielded(self._started))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -395,7 +395,8 @@ async def _create_future() -> asyncio.Future[Any]:
     return asyncio.get_running_loop().create_future()
 
 
-async def _wait(future: asyncio.Future[Any]) -> Any:
+async def _shielded(future: asyncio.Future[Any]) -> Any:
+    """Await ``future`` without cancelling it when the awaiting task is cancelled."""
     return await asyncio.shield(future)
 
 

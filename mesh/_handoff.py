@@ -40,10 +40,10 @@ class Handoff:
 
     A thread that is :data:`QUEUE_LIMIT` entries ahead of the loop waits for the loop to catch up
     (up to :data:`CATCH_UP_WAIT` seconds; never on the loop's own thread, nor for a loop that is not
-    running). Without it a thread flooding calls ran a whole GIL switch interval (5 ms, ~1,400
-    calls) ahead, and every call queued that long outlived a garbage collection or two, so that
-    every later collection walked it again: 1.2-1.4 us of collections per NO_RETURN call on the
-    caller, against 0.5-0.7 us with the limit.
+    running). Without it a thread flooding calls runs a whole GIL switch interval (5 ms, over a
+    thousand calls) ahead, and every call queued that long outlives a garbage collection or two, so
+    that every later collection walks it again: about twice the collection time per NO_RETURN call
+    on the caller (bench/README.md has the figures).
     """
 
     __slots__ = ("_closed", "_drains", "_loop", "_queue", "_scheduled", "_waiters")

@@ -3,9 +3,9 @@
 glibc serves allocations above its mmap threshold (dynamic, from 128 KiB) with fresh ``mmap``
 pages and gives freed heap memory back to the system above its trim threshold. A 1 MiB payload is
 copied several times on its way (pickle, protobuf, gRPC, the socket), and when every copy lands on
-fresh pages, each page faults: on a virtual machine that costs about 0.85 ms per MiB per copy,
-against 0.03 ms for a copy into memory already mapped. Measured with ``bench`` (1 MiB echo between
-two processes on one VM): 7.3 ms p50 with glibc's defaults, 2.7 ms with these settings.
+fresh pages, each page faults, and on a virtual machine that costs many times a copy into memory
+already mapped: a 1 MiB echo between two processes takes a fraction of the time with these settings
+(bench/README.md has the figures).
 
 The settings are process-wide, so a node applies them once when it starts; set
 ``MESH_MALLOC_TUNING=0`` to keep the allocator's defaults. Off glibc (macOS, musl) nothing changes.

@@ -14,7 +14,7 @@ import grpc
 
 from . import _handshake, _interfaces, _transport, _wire
 from ._closing import close_server
-from ._codec import Encoded, decode_args, encode, encode_args
+from ._codec import RUN_HERE, Encoded, Outgoing, decode_args, encode, encode_args
 from ._deadlines import Deadlines
 from ._departures import Departures
 from ._handoff import Handoff, ReplyFuture
@@ -26,7 +26,7 @@ from ._outcome import error_reply, exception_reply, value_of
 from ._proto import mesh_pb2 as pb
 from ._registry import REGISTRY, CallbackRegistry, LocalCallback
 from ._retry import Backoff
-from ._schedule import Recurring
+from ._schedule import Schedule
 from ._security import TLSConfig
 from ._serve import serve_async, serve_sync
 from ._wire import Buffers, Reply
@@ -199,7 +199,7 @@ class Node:
             return
         self.stopping = True
         self.registry.remove_listener(self._registry_changed)
-        Recurring.cancel_all_local(self)
+        Schedule.cancel_all_local(self)
         if self._discovery is not None:
             await self._discovery.stop()
         if self._controller is not None:
@@ -241,8 +241,9 @@ class Node:
 
     # ------------------------------------------------------------------ calling
 
-    def prepare(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Member, Encoded | None]:
-        """Choose the node to call and encode the arguments. Safe from any thread.
+    def prepare(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Member, Outgoing]:
+        """Choose the node to call and encode the arguments (:data:`RUN_HERE` when it is this node). Safe
+        from any thread.
 
         Raises:
             UnknownCallback: no node offers ``name``.
@@ -254,7 +255,7 @@ class Node:
         if member is None:
             raise self.offers.unknown(name)
         if member.node_id == self.node_id:
-            return member, None
+            return member, RUN_HERE
         return member, self.encode_args(name, args, kwargs)
 
     def encode_args(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Encoded:
@@ -271,7 +272,7 @@ class Node:
         name: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        encoded: Encoded | None,
+        encoded: Outgoing,
         timeout: float | None,
         fallback: bool = True,
     ) -> Any:
@@ -282,10 +283,10 @@ class Node:
         """
         if member.node_id == self.node_id:
             return await self._with_timeout(self._run_local(name, args, kwargs), name, timeout)
-        assert encoded is not None
+        assert encoded is not RUN_HERE
         link = await (self._link_or_alternative(member, name) if fallback else self.link_to(member))
         if link is None:
-            return await self.invoke(self.node_as_member(), name, args, kwargs, None, timeout)
+            return await self.invoke(self.node_as_member(), name, args, kwargs, RUN_HERE, timeout)
         return await self.await_reply(link, name, encoded, timeout)
 
     def node_as_member(self) -> Member:
@@ -322,23 +323,21 @@ class Node:
         name: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        encoded: Encoded | None,
+        encoded: Outgoing,
         reply: ReplyFuture,
-        exact: bool = False,
+        fallback: bool = True,
     ) -> None:
         """Send a call for a caller in another thread (through :attr:`handoff`); ``reply`` gets its outcome.
 
         With a live link this is one envelope and no Task: the link's reader sets ``reply``. Else the
-        call goes the long way (:meth:`invoke`: dial, another provider, or this node itself; with
-        ``exact``, as for BROADCAST, never another provider).
+        call goes the long way (:meth:`invoke`: dial, this node itself, or, with ``fallback``, another
+        provider; BROADCAST turns ``fallback`` off).
         """
         if reply.done():
             return
         link = self.links.get(member.node_id)
-        if encoded is None or link is None or link.closed:
-            self.spawn(
-                reply.settle(self.invoke(member, name, args, kwargs, encoded, reply.timeout, fallback=not exact))
-            )
+        if encoded is RUN_HERE or link is None or link.closed:
+            self.spawn(reply.settle(self.invoke(member, name, args, kwargs, encoded, reply.timeout, fallback)))
             return
         try:
             reply.call_id, _ = link.send_call(name, encoded, 0, reply.timeout, waiter=reply)
@@ -373,13 +372,13 @@ class Node:
                     return None
 
     def send_no_return(
-        self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Encoded | None
+        self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Outgoing
     ) -> None:
         """Send a call whose result nobody waits for; failures are logged."""
         if member.node_id == self.node_id:
             self.spawn(self.logged(self._run_local(name, args, kwargs), name))
             return
-        assert encoded is not None
+        assert encoded is not RUN_HERE
         link = self.links.get(member.node_id)
         if link is not None and not link.closed:
             link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
@@ -410,10 +409,10 @@ class Node:
         plan = pb.Schedule(at_time=at_time, period=period or 0.0)
         if member.node_id == self.node_id:
             callback = self._local(name)
-            recurring = Recurring(self, callback, args, kwargs, plan)
-            recurring.start()
-            return None, recurring.key
-        assert encoded is not None
+            schedule = Schedule(self, callback, args, kwargs, plan)
+            schedule.start()
+            return None, schedule.key
+        assert encoded is not RUN_HERE
         link = await self._link_or_alternative(member, name)
         if link is None:
             return await self.schedule(name, args, kwargs, at_time, period)
@@ -424,7 +423,7 @@ class Node:
 
     def cancel_schedule(self, link: PeerLink | None, key: int) -> None:
         if link is None:
-            Recurring.cancel_local(self, key)
+            Schedule.cancel_local(self, key)
         else:
             link.forget_call(key, tell_peer=True)
 
@@ -450,11 +449,11 @@ class Node:
             logger.warning("BROADCAST of %r dropped: no node offers it any more", name)
             return
         for member in members:
-            self.send_no_return(member, name, args, kwargs, None if member.node_id == self.node_id else encoded)
+            self.send_no_return(member, name, args, kwargs, RUN_HERE if member.node_id == self.node_id else encoded)
 
     def broadcast_plan(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[Sequence[Member], Encoded | None]:
+    ) -> tuple[Sequence[Member], Outgoing]:
         """The nodes that offer ``name``, and the arguments encoded once for all of them but this one.
 
         Raises:
@@ -464,7 +463,7 @@ class Node:
         if not members:
             raise self.offers.unknown(name)
         only_here = len(members) == 1 and members[0].node_id == self.node_id
-        return members, None if only_here else self.encode_args(name, args, kwargs)
+        return members, RUN_HERE if only_here else self.encode_args(name, args, kwargs)
 
     # ------------------------------------------------------------------ local execution
 
@@ -495,6 +494,12 @@ class Node:
     # ------------------------------------------------------------------ serving calls
 
     def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Buffers) -> None:
+        """Serve call ``call_id`` that ``link``'s peer sent (``buffers``: its out-of-band blobs). On the loop.
+
+        A stopping node and an unknown callback get an error reply (a NO_RETURN call: a log line); a
+        PERIOD call starts a :class:`Schedule`; an inline sync callback runs here, an async one as a
+        task, a sync one in a worker thread. The outcome goes back through :meth:`_send_outcome`.
+        """
         flags = call.flags
         no_return = bool(flags & pb.CALL_FLAG_NO_RETURN)
         if self.stopping:
@@ -538,12 +543,19 @@ class Node:
         no_return: bool,
         done: asyncio.Future[Any] | Job,
     ) -> None:
+        """Answer call ``call_id`` of ``link`` with the outcome of ``done``, the task or worker job that
+        served it, once it is done. On the loop."""
         link.incoming.pop(call_id, None)
         self._send_outcome(link, call_id, name, no_return, _outcome_of(done))
 
     def _send_outcome(
         self, link: PeerLink, call_id: int, name: str, no_return: bool, outcome: Encoded | pb.Error | None
     ) -> None:
+        """Send ``outcome`` (an encoded result or an error) of call ``call_id`` of ``name`` to ``link``'s peer.
+
+        A NO_RETURN call sends nothing and logs its failure (None: a NO_RETURN call that served well).
+        An outcome larger than the peer takes is replaced by an error that says so.
+        """
         if no_return or outcome is None:
             if isinstance(outcome, pb.Error):
                 _log_no_return_failure(self.name, link, outcome)
@@ -578,8 +590,8 @@ class Node:
         if problem is not None:
             link.send_error(call_id, error_reply(pb.ERROR_KIND_BAD_ARGUMENTS, problem))
             return
-        recurring = Recurring(self, callback, args, kwargs, plan, link=link, key=call_id)
-        recurring.start()
+        schedule = Schedule(self, callback, args, kwargs, plan, link=link, key=call_id)
+        schedule.start()
         link.send_result(call_id, encode(None, self.config.max_message_size, "schedule acknowledgement"))
 
     def on_cancel(self, link: PeerLink, call_id: int) -> None:
@@ -593,6 +605,10 @@ class Node:
     # ------------------------------------------------------------------ links
 
     def hello(self, nonce: bytes, proof: bytes = b"") -> pb.Hello:
+        """This node's Hello, the first message of a link's handshake (:mod:`mesh._handshake`): who it
+        is, its callbacks and message limit, the handshake's ``nonce`` and, from the listener, the
+        ``proof`` of the mesh secret (empty without a secret, and from the dialler, whose proof
+        follows in an Auth)."""
         return pb.Hello(
             node_id=self.node_id,
             node_name=self.name,
@@ -844,7 +860,7 @@ class _SyncServing(Job):
     def _then(self) -> None:
         if self.max_size is not None:
             # Handed back from the worker thread: the replies of a burst of calls wake the loop once.
-            try:  # noqa: SIM105 (contextlib.suppress costs 0.3 us, on every served call)
+            try:  # noqa: SIM105 (contextlib.suppress is an object and two calls, on every served call)
                 self.link.node.handoff(_SyncServing._reply, self)
             except NodeStopped:
                 pass  # the node stopped, and the link with it: no one to answer
@@ -856,6 +872,7 @@ class _SyncServing(Job):
             _log_no_return_failure(self.link.node.name, self.link, outcome)
 
     def _reply(self) -> None:
+        """Answer the call with this job's outcome; handed to the loop by the worker thread that ran it."""
         self.link.node._reply(self.link, self.call_id, self.callback.name, False, self)
 
 

@@ -1,5 +1,5 @@
 """PERIOD: a callback run at given times or every N seconds, kept on the node that runs it
-(:class:`Recurring`), and the caller's handle of it (:class:`ScheduledCall`)."""
+(:class:`Schedule`), and the caller's handle of it (:class:`ScheduledCall`)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mesh")
 
 _local_keys = itertools.count(1)
-_local: dict[tuple[int, int], Recurring] = {}
+_local: dict[tuple[int, int], Schedule] = {}
 
 
-class Recurring:
+class Schedule:
     """Runs one callback on a schedule until cancelled, its runs are used up, or the caller leaves.
 
     A schedule asked for by a peer is kept in that peer's link (``link.schedules``), so it ends when
@@ -79,14 +79,14 @@ class Recurring:
     @staticmethod
     def cancel_all_local(node: Node) -> None:
         """End every schedule this node keeps for itself (it is stopping)."""
-        for recurring in [r for (owner, _), r in _local.items() if owner == id(node)]:
-            recurring.cancel()
+        for schedule in [s for (owner, _), s in _local.items() if owner == id(node)]:
+            schedule.cancel()
 
     @staticmethod
     def cancel_local(node: Node, key: int) -> None:
-        recurring = _local.get((id(node), key))
-        if recurring is not None:
-            recurring.cancel()
+        schedule = _local.get((id(node), key))
+        if schedule is not None:
+            schedule.cancel()
 
     def _forget(self) -> None:
         if self._link is not None:

@@ -40,10 +40,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mesh")
 
 SERVICE_TYPE = "_grpcmesh._tcp.local."
-NODE = "node"
-CONTROLLER = "controller"
-# The announcement format; nodes of another protocol version never see each other.
-PROTOCOL_VERSION = 1
+# The roles an announcement names (the ``role`` TXT record).
+NODE_ROLE = "node"
+CONTROLLER_ROLE = "controller"
+# The version of the announcement's format (the ``proto`` TXT record), not of the node protocol
+# (``mesh._node.PROTOCOL_VERSION``): nodes announcing another version never see each other.
+ANNOUNCEMENT_VERSION = 1
 RESOLVE_TIMEOUT_MS = 3000
 # How long a redial may take before the peer leaves the view (the peer may be cut off, not dead).
 REDIAL_TIMEOUT = 1.5
@@ -112,7 +114,7 @@ class Announcement:
             "role": self.role,
             "name": self.name,
             "mesh": self.mesh_name,
-            "proto": str(PROTOCOL_VERSION),
+            "proto": str(ANNOUNCEMENT_VERSION),
             "id": self.node_id,
             "inc": self.incarnation,
         }
@@ -136,14 +138,14 @@ class Announcement:
         if not all(values) or info.port is None or not ips:
             return None
         role, node_id, name, mesh_name, incarnation, version = (str(v) for v in values)
-        if version != str(PROTOCOL_VERSION):
+        if version != str(ANNOUNCEMENT_VERSION):
             logger.warning(
                 "mDNS: ignored %s %r of mesh %r: announcement version %s, not %s",
                 role,
                 name,
                 mesh_name,
                 version,
-                PROTOCOL_VERSION,
+                ANNOUNCEMENT_VERSION,
             )
             return None
         return cls(role, node_id, name, mesh_name, incarnation, ips, int(info.port))
@@ -214,7 +216,7 @@ async def announce_controller(address: str, mesh_name: str, interfaces: Sequence
     returned endpoint to withdraw it."""
     check_announceable(mesh_name=mesh_name)
     announcement = Announcement.of(
-        CONTROLLER, secrets.token_hex(16), "controller", mesh_name, reachable_addresses(address, interfaces)
+        CONTROLLER_ROLE, secrets.token_hex(16), "controller", mesh_name, reachable_addresses(address, interfaces)
     )
     endpoint = MdnsEndpoint(interfaces)
     endpoint.announce(announcement)
@@ -236,7 +238,7 @@ class NodeDiscovery:
     def __init__(self, node: Node) -> None:
         self._node = node
         config = node.config
-        self._announcement = Announcement.of(NODE, node.node_id, node.name, config.mesh_name, node.addresses)
+        self._announcement = Announcement.of(NODE_ROLE, node.node_id, node.name, config.mesh_name, node.addresses)
         self._mdns: MdnsEndpoint | None = None
         self._peers: dict[str, _Peer] = {}
         self._by_id: dict[str, _Peer] = {}
@@ -301,11 +303,11 @@ class NodeDiscovery:
         node = self._node
         if announcement.mesh_name != node.config.mesh_name or announcement.node_id == node.node_id:
             return
-        if announcement.role == CONTROLLER:
+        if announcement.role == CONTROLLER_ROLE:
             self._controllers[instance] = announcement
             self._choose_controller()
             return
-        if announcement.role != NODE:
+        if announcement.role != NODE_ROLE:
             return
         peer = self._peers.get(instance)
         if peer is None:

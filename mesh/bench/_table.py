@@ -1,7 +1,7 @@
 """The rows of the report, their baselines, and the table printed from the runs.
 
-The table compares; it judges nothing. The project's own targets, and how each round met them, are
-in bench/README.md.
+The table compares; it judges nothing. The project's own targets, and how they were met, are in
+bench/README.md.
 """
 
 from __future__ import annotations
