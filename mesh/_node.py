@@ -694,20 +694,29 @@ class Node:
     async def _dial(self, address: str, peer_name: str) -> PeerLink:
         """Open a link to the node at ``address``.
 
+        A peer slow to start HTTP/2 on the connection (a busy machine) is dialled again with longer
+        attempt bounds; one that refuses the connection fails at once.
+
         Raises:
             PeerUnavailable: it cannot be reached, or its Hello is refused.
             AuthenticationError: it refused our proof or certificate, or we refused its.
         """
-        channel = _transport.open_channel(address, self.config.max_message_size, self.config.tls)
-        try:
-            stream = _wire.open_stream(channel)
-            hello = await _handshake.as_dialler(self, stream, peer_name)
-        except grpc.aio.AioRpcError as exc:
-            await channel.close(None)
-            raise _handshake.rpc_error(exc, peer_name, self.config.tls is not None) from None
-        except BaseException:
-            await channel.close(None)
-            raise
+        slower = iter(_transport.PEER_SLOW_CONNECT_ATTEMPTS_MS)
+        attempt_ms = _transport.PEER_CONNECT_ATTEMPT_MS
+        while True:
+            channel = _transport.open_channel(address, self.config.max_message_size, self.config.tls, attempt_ms)
+            try:
+                stream = _wire.open_stream(channel)
+                hello = await _handshake.as_dialler(self, stream, peer_name)
+                break
+            except grpc.aio.AioRpcError as exc:
+                await channel.close(None)
+                attempt_ms = next(slower, 0) if _transport.slow_to_connect(exc) else 0
+                if not attempt_ms:
+                    raise _handshake.rpc_error(exc, peer_name, self.config.tls is not None) from None
+            except BaseException:
+                await channel.close(None)
+                raise
         link = PeerLink(self, hello, stream, dialled_by=self.node_id, on_close=stream.cancel)
         self._channels[link] = channel
         self.register_link(link, hello)

@@ -24,6 +24,10 @@ KEEPALIVE_MS = 1000
 # notice; a controller taking a herd of joins on a busy machine failed every attempt at 100 ms.
 PEER_CONNECT_ATTEMPT_MS = 100
 CONTROLLER_CONNECT_ATTEMPT_MS = 5000
+# A peer too slow for the first bound (a busy machine) is dialled again with these longer ones.
+PEER_SLOW_CONNECT_ATTEMPTS_MS = (500, 2500)
+# How gRPC words an attempt that the server did not complete in time (as opposed to one refused).
+_SLOW_CONNECT = "before receiving SETTINGS frame"
 
 GrpcOptions = list[tuple[str, Any]]
 
@@ -201,6 +205,11 @@ def open_channel(
     if unix_path(address) is not None:
         options.append(("grpc.ssl_target_name_override", "localhost"))
     return grpc.aio.secure_channel(address, tls.channel_credentials(), options=options)
+
+
+def slow_to_connect(exc: grpc.aio.AioRpcError) -> bool:
+    """Whether ``exc`` says the server took a connection but was too slow to start HTTP/2 on it."""
+    return exc.code() == grpc.StatusCode.UNAVAILABLE and _SLOW_CONNECT in (exc.details() or "")
 
 
 def _unix_socket_answers(path: str) -> bool:
