@@ -21,9 +21,9 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from zeroconf import DNSQuestionType, InterfaceChoice, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
@@ -35,7 +35,8 @@ from ._transport import tcp_address
 from .errors import MeshError, UsageError
 
 if TYPE_CHECKING:
-    from ._node import Node
+    from ._config import NodeConfig
+    from ._membership import Membership
 
 logger = logging.getLogger("mesh")
 
@@ -232,10 +233,29 @@ class _Peer:
     warned: bool = False
 
 
+class DiscoveryHost(Protocol):
+    """What discovery needs of its node: who it is and where, its view of the mesh, links and a controller."""
+
+    name: str
+    node_id: str
+    addresses: list[str]
+    config: NodeConfig
+    stopping: bool
+    membership: Membership
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]: ...
+
+    def link_to(self, member: Member) -> Awaitable[Any]: ...
+
+    async def join_controller(self, address: str) -> None: ...
+
+    async def leave_controller(self) -> None: ...
+
+
 class NodeDiscovery:
     """Discovery for one node: announce it, link to the nodes of its mesh, join a found controller."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: DiscoveryHost) -> None:
         self._node = node
         config = node.config
         self._announcement = Announcement.of(NODE_ROLE, node.node_id, node.name, config.mesh_name, node.addresses)
