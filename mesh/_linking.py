@@ -20,7 +20,7 @@ from .errors import AuthenticationError, NodeStopped, PeerUnavailable
 
 if TYPE_CHECKING:
     from ._config import NodeConfig
-    from .discovery import NodeDiscovery
+    from ._discovering import NodeDiscovery
 
 logger = logging.getLogger("mesh")
 

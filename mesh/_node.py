@@ -35,7 +35,7 @@ from .errors import NodeStopped
 
 if TYPE_CHECKING:
     from ._controller_client import ControllerClient
-    from .discovery import NodeDiscovery
+    from ._discovering import NodeDiscovery
 
 logger = logging.getLogger("mesh")
 
@@ -102,7 +102,7 @@ class Node(Calling, Serving, Linking):
         if first_tries:
             await asyncio.wait(first_tries, timeout=self.config.connect_timeout)
         if self.config.discovery:
-            from .discovery import NodeDiscovery
+            from ._discovering import NodeDiscovery
 
             self._discovery = NodeDiscovery(self)
             await self._discovery.start()
