@@ -19,7 +19,7 @@ from ._registry import CallbackRegistry, LocalCallback
 from ._schedule import Schedule
 from ._wire import Reply
 from ._workers import WorkerPool
-from .errors import BadArguments, BroadcastError, CallTimeout, NodeStopped, PeerUnavailable, UnknownCallback
+from .errors import BroadcastError, CallTimeout, NodeStopped, PeerUnavailable, UnknownCallback
 
 if TYPE_CHECKING:
     from ._config import NodeConfig
@@ -48,6 +48,14 @@ class Calling:
         def spawn(self, coro: Any) -> asyncio.Task[Any]: ...
 
         async def link_to(self, member: Member) -> PeerLink: ...
+
+        def _local(self, name: str) -> LocalCallback: ...
+
+        async def _run_local(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
+
+        def run_callback(
+            self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> asyncio.Future[Any]: ...
 
     def prepare(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Member, Outgoing]:
         """Choose the node to call and encode the arguments (:data:`RUN_HERE` when it is this node). Safe
@@ -272,32 +280,6 @@ class Calling:
             raise self.offers.unknown(name)
         only_here = len(members) == 1 and members[0].node_id == self.node_id
         return members, RUN_HERE if only_here else self.encode_args(name, args, kwargs)
-
-    # ------------------------------------------------------------------ local execution
-
-    def _local(self, name: str) -> LocalCallback:
-        callback = self.registry.get(name)
-        if callback is None:
-            raise self.offers.unknown(name, f"node {self.name!r} no longer offers it")
-        return callback
-
-    async def _run_local(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        callback = self._local(name)
-        try:
-            return await self.run_callback(callback, args, kwargs)
-        except TypeError as exc:
-            problem = callback.arguments_error(args, kwargs)
-            if problem is not None:
-                raise BadArguments(problem) from exc
-            raise
-
-    def run_callback(
-        self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> asyncio.Future[Any]:
-        """Start ``callback`` (async on the loop, sync in a worker thread); the future has its value."""
-        if callback.is_async:
-            return self.loop.create_task(callback.fn(*args, **kwargs))
-        return self.loop.run_in_executor(self._workers, lambda: callback.fn(*args, **kwargs))
 
 
 def broadcast_results(members: Sequence[Member], outcomes: Sequence[Any]) -> dict[str, Any]:

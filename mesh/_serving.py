@@ -1,4 +1,4 @@
-"""Serving calls: a :class:`~mesh._node.Node` runs the calls its peers send and answers them."""
+"""Serving calls: a :class:`~mesh._node.Node` runs the callbacks its peers and its own callers ask for."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ._codec import Encoded, decode_args, encode
 from ._handoff import Handoff
 from ._link import PeerLink
+from ._offers import Offers
 from ._outcome import error_reply, exception_reply
 from ._proto import mesh_pb2 as pb
 from ._registry import CallbackRegistry, LocalCallback
@@ -16,7 +17,7 @@ from ._schedule import Schedule
 from ._serve import serve_async, serve_sync
 from ._wire import Buffers
 from ._workers import Job, WorkerPool
-from .errors import NodeStopped, SerializationError
+from .errors import BadArguments, NodeStopped, SerializationError
 
 if TYPE_CHECKING:
     from ._config import NodeConfig
@@ -25,23 +26,45 @@ logger = logging.getLogger("mesh")
 
 
 class Serving:
-    """The serving part of a node (a mixin of :class:`~mesh._node.Node`); it runs on the node's loop."""
+    """The serving part of a node (a mixin of :class:`~mesh._node.Node`): it runs callbacks here, for its peers
+    and for the node itself. On the node's loop."""
 
     name: str
     config: NodeConfig
     loop: asyncio.AbstractEventLoop
     registry: CallbackRegistry
     handoff: Handoff
+    offers: Offers
     stopping: bool
     _workers: WorkerPool
 
     if TYPE_CHECKING:
 
-        def run_callback(
-            self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> asyncio.Future[Any]: ...
-
         def cancel_schedule(self, link: PeerLink | None, key: int) -> None: ...
+
+    def _local(self, name: str) -> LocalCallback:
+        callback = self.registry.get(name)
+        if callback is None:
+            raise self.offers.unknown(name, f"node {self.name!r} no longer offers it")
+        return callback
+
+    async def _run_local(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        callback = self._local(name)
+        try:
+            return await self.run_callback(callback, args, kwargs)
+        except TypeError as exc:
+            problem = callback.arguments_error(args, kwargs)
+            if problem is not None:
+                raise BadArguments(problem) from exc
+            raise
+
+    def run_callback(
+        self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> asyncio.Future[Any]:
+        """Start ``callback`` (async on the loop, sync in a worker thread); the future has its value."""
+        if callback.is_async:
+            return self.loop.create_task(callback.fn(*args, **kwargs))
+        return self.loop.run_in_executor(self._workers, lambda: callback.fn(*args, **kwargs))
 
     def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Buffers) -> None:
         """Serve call ``call_id`` that ``link``'s peer sent (``buffers``: its out-of-band blobs). On the loop.
