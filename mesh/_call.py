@@ -21,7 +21,8 @@ from ._handoff import ReplyFuture
 from ._handoff import running_loop as _running_loop
 from ._loop_thread import Portal
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
-from ._node import Node, broadcast_results
+from ._node import Node
+from ._outgoing import broadcast_results
 from ._schedule import ScheduledCall
 from ._times import Duration, Moment, Until
 from .errors import CallCancelled, CallTimeout, UsageError

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 
@@ -26,7 +26,9 @@ from ._retry import Backoff
 from .errors import AuthenticationError, ControllerUnavailable, MeshError, NameTaken
 
 if TYPE_CHECKING:
-    from ._node import Node
+    from ._config import NodeConfig
+    from ._membership import Membership
+    from ._registry import CallbackRegistry
 
 logger = logging.getLogger("mesh")
 
@@ -38,13 +40,27 @@ REFUSED = "Connection refused"
 SLOW_NOTICE = 1.0
 
 
+class ControllerHost(Protocol):
+    """What the controller client needs of its node: who it is, what it offers, its view of the mesh."""
+
+    name: str
+    node_id: str
+    address: str
+    config: NodeConfig
+    loop: asyncio.AbstractEventLoop
+    registry: CallbackRegistry
+    membership: Membership
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]: ...
+
+
 class ControllerClient:
     """Keeps one ``Controller.Join`` stream open for its node, reconnecting whenever it breaks.
 
     ``on_lost`` runs when a joined session ends (the controller died, or its stream broke).
     """
 
-    def __init__(self, node: Node, address: str, on_lost: Callable[[], None]) -> None:
+    def __init__(self, node: ControllerHost, address: str, on_lost: Callable[[], None]) -> None:
         self._node = node
         self._address = address
         self._on_lost = on_lost

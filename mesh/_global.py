@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import _interfaces, _stale_sockets, _transport
 from ._call import Caller, in_async_code, run_blocking, run_on
+from ._config import NodeConfig
 from ._loop_thread import AppLoop, LoopThread, Portal
-from ._node import Node, NodeConfig, member_list
+from ._node import Node, member_list
 from ._placement import place
 from ._security import TLSConfig, resolve_secret
 from .errors import CallTimeout, NodeStopped, UsageError

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 
@@ -26,8 +26,8 @@ from ._wire import read_frame
 from .errors import AuthenticationError, ControllerUnavailable, PeerUnavailable
 
 if TYPE_CHECKING:
+    from ._config import NodeConfig
     from ._link import FrameStream
-    from ._node import Node
     from ._wire import Outgoing
 
 logger = logging.getLogger("mesh")
@@ -78,7 +78,19 @@ async def _read_single(read: Callable[[], Awaitable[Any]], kind: str, ended: str
     return envelope
 
 
-async def as_dialler(node: Node, stream: FrameStream, peer_name: str) -> pb.Hello:
+class HandshakeHost(Protocol):
+    """What a handshake needs of its node: its settings, its Hello and its judgement of the peer's."""
+
+    name: str
+    config: NodeConfig
+    stopping: bool
+
+    def hello(self, nonce: bytes, proof: bytes = b"") -> pb.Hello: ...
+
+    def check_hello(self, hello: pb.Hello) -> str | None: ...
+
+
+async def as_dialler(node: HandshakeHost, stream: FrameStream, peer_name: str) -> pb.Hello:
     """The dialler's half; returns the listener's Hello once both sides are authenticated.
 
     Raises:
@@ -107,7 +119,7 @@ async def as_dialler(node: Node, stream: FrameStream, peer_name: str) -> pb.Hell
     return hello
 
 
-async def as_listener(node: Node, context: grpc.aio.ServicerContext) -> pb.Hello:
+async def as_listener(node: HandshakeHost, context: grpc.aio.ServicerContext) -> pb.Hello:
     """The listener's half; returns the dialler's Hello once both sides are authenticated.
 
     A refused link is logged in one line and the stream aborted (``context.abort`` raises).

@@ -21,7 +21,8 @@ from ._wire import Blob, Buffers, Outgoing, Reply, read_frame, write_frame
 from .errors import MeshError, PayloadTooLarge, PeerUnavailable
 
 if TYPE_CHECKING:
-    from ._node import Node
+    from ._config import NodeConfig
+    from ._departures import Departures
     from ._workers import Job
 
 logger = logging.getLogger("mesh")
@@ -45,12 +46,28 @@ class FrameStream(Protocol):
     def write(self, message: Outgoing | bytes) -> Awaitable[None]: ...
 
 
+class LinkHost(Protocol):
+    """What a link needs of its node: its loop and settings, and where the envelopes it reads go."""
+
+    loop: asyncio.AbstractEventLoop
+    config: NodeConfig
+    departures: Departures
+
+    def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Buffers) -> None: ...
+
+    def on_cancel(self, link: PeerLink, call_id: int) -> None: ...
+
+    def on_offer(self, link: PeerLink, callbacks: list[str]) -> None: ...
+
+    def on_link_closed(self, link: PeerLink) -> None: ...
+
+
 class PeerLink:
     """One live link to one peer node."""
 
     def __init__(
         self,
-        node: Node,
+        node: LinkHost,
         hello: pb.Hello,
         stream: FrameStream,
         dialled_by: str,

@@ -9,7 +9,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._handoff import running_loop
 from ._proto import mesh_pb2 as pb
@@ -17,10 +17,24 @@ from .errors import CallCancelled
 
 if TYPE_CHECKING:
     from ._link import PeerLink
-    from ._node import Node
     from ._registry import LocalCallback
 
 logger = logging.getLogger("mesh")
+
+
+class ScheduleHost(Protocol):
+    """What a schedule needs of the node that keeps or asked for it."""
+
+    name: str
+    loop: asyncio.AbstractEventLoop
+    stopping: bool
+
+    def run_callback(
+        self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> asyncio.Future[Any]: ...
+
+    def cancel_schedule(self, link: PeerLink | None, key: int) -> None: ...
+
 
 _local_keys = itertools.count(1)
 _local: dict[tuple[int, int], Schedule] = {}
@@ -35,7 +49,7 @@ class Schedule:
 
     def __init__(
         self,
-        node: Node,
+        node: ScheduleHost,
         callback: LocalCallback,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
@@ -77,13 +91,13 @@ class Schedule:
         self._forget()
 
     @staticmethod
-    def cancel_all_local(node: Node) -> None:
+    def cancel_all_local(node: ScheduleHost) -> None:
         """End every schedule this node keeps for itself (it is stopping)."""
         for schedule in [s for (owner, _), s in _local.items() if owner == id(node)]:
             schedule.cancel()
 
     @staticmethod
-    def cancel_local(node: Node, key: int) -> None:
+    def cancel_local(node: ScheduleHost, key: int) -> None:
         schedule = _local.get((id(node), key))
         if schedule is not None:
             schedule.cancel()
@@ -136,7 +150,7 @@ class ScheduledCall:
         self.setting_up: concurrent.futures.Future[ScheduledCall] | None = None
         self._background = background
         self._awaited = False
-        self._node: Node | None = None
+        self._node: ScheduleHost | None = None
         self._link: PeerLink | None = None
         self._key = 0
 
@@ -161,7 +175,7 @@ class ScheduledCall:
         else:
             loop.call_soon_threadsafe(node.cancel_schedule, self._link, self._key)
 
-    def bind(self, node: Node, link: PeerLink | None, key: int) -> None:
+    def bind(self, node: ScheduleHost, link: PeerLink | None, key: int) -> None:
         """The schedule exists: kept by ``link``'s peer (None: by ``node``) as ``key``. On the node's loop."""
         self._node, self._link, self._key = node, link, key
         if self.cancelled:

@@ -32,11 +32,8 @@ _SLOW_CONNECT = "before receiving SETTINGS frame"
 GrpcOptions = list[tuple[str, Any]]
 
 
-def channel_options(max_message_size: int, connect_attempt_ms: int = PEER_CONNECT_ATTEMPT_MS) -> GrpcOptions:
-    """Options for every channel: large messages, and a dead or hung peer noticed within ~2 s.
-
-    ``connect_attempt_ms`` bounds one connection attempt (see ``CONTROLLER_CONNECT_ATTEMPT_MS``).
-    """
+def _shared_options(max_message_size: int) -> GrpcOptions:
+    """What both ends of a link set alike: the message limit (with room for the frame) and keepalive pings."""
     limit = max_message_size + _FRAME_OVERHEAD
     return [
         ("grpc.max_send_message_length", limit),
@@ -45,6 +42,16 @@ def channel_options(max_message_size: int, connect_attempt_ms: int = PEER_CONNEC
         ("grpc.keepalive_timeout_ms", KEEPALIVE_MS),
         ("grpc.http2.ping_timeout_ms", KEEPALIVE_MS),
         ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
+def channel_options(max_message_size: int, connect_attempt_ms: int = PEER_CONNECT_ATTEMPT_MS) -> GrpcOptions:
+    """Options for every channel: large messages, and a dead or hung peer noticed within ~2 s.
+
+    ``connect_attempt_ms`` bounds one connection attempt (see ``CONTROLLER_CONNECT_ATTEMPT_MS``).
+    """
+    return [
+        *_shared_options(max_message_size),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.min_reconnect_backoff_ms", connect_attempt_ms),
@@ -57,14 +64,8 @@ def channel_options(max_message_size: int, connect_attempt_ms: int = PEER_CONNEC
 
 def server_options(max_message_size: int) -> GrpcOptions:
     """Options for every server: accept frequent keepalive pings instead of answering GOAWAY."""
-    limit = max_message_size + _FRAME_OVERHEAD
     return [
-        ("grpc.max_send_message_length", limit),
-        ("grpc.max_receive_message_length", limit),
-        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
-        ("grpc.keepalive_timeout_ms", KEEPALIVE_MS),
-        ("grpc.http2.ping_timeout_ms", KEEPALIVE_MS),
-        ("grpc.keepalive_permit_without_calls", 1),
+        *_shared_options(max_message_size),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS // 2),
         ("grpc.http2.max_ping_strikes", 0),
         ("grpc.so_reuseport", 0),

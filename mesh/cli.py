@@ -117,8 +117,9 @@ async def _ls_controller(options: argparse.Namespace) -> None:
 
 async def _ls_discovered(options: argparse.Namespace) -> None:
     """Find the members by mDNS and Hello, without announcing this short-lived observer."""
+    from ._config import NodeConfig
     from ._interfaces import as_tuple
-    from ._node import Node, NodeConfig
+    from ._node import Node
 
     mesh_name = mesh_name_or_default(options.mesh)
     config = NodeConfig(

@@ -121,3 +121,27 @@ def test_relative_imports_resolve_from_the_package() -> None:
         "mesh.errors",
     ]
     assert imports_of("from ._service import X\nfrom . import _proto", "mesh", True) == ["mesh._service", "mesh._proto"]
+
+
+# The modules a node is made of or drives know it by a small Protocol each, never as Node.
+NODE_PARTS = (
+    "_outgoing",
+    "_serving",
+    "_linking",
+    "_link",
+    "_handshake",
+    "_schedule",
+    "_controller_client",
+    "_departures",
+    "_discovering",
+    "discovery",
+)
+
+
+def test_the_parts_of_a_node_do_not_import_the_node() -> None:
+    importers = [
+        name
+        for name in NODE_PARTS
+        if "mesh._node" in imports_of((ROOT / "mesh" / f"{name}.py").read_text(), f"mesh.{name}", is_package=False)
+    ]
+    assert importers == []
