@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from mesh import BG, BROADCAST, FG, Global, UnknownCallback, UsageError, callback
-from tests.conftest import Proc, free_port
+from tests._support.proc import Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -20,8 +20,8 @@ from mesh import (
     SerializationError,
     UnknownCallback,
 )
-from tests.conftest import Proc, free_port
-from tests.shapes import Refused
+from tests._support.proc import Proc, free_port
+from tests._support.shapes import Refused
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,7 +40,7 @@ def test_remote_exception_is_reraised_as_its_own_type(pair: tuple[Global, Proc])
     g, _ = pair
     with pytest.raises(Refused, match="no thanks") as caught:
         g.call.refuse("no thanks") & FG
-    assert "tests/peer.py" in caught.value.remote_traceback  # type: ignore[attr-defined]
+    assert "tests/_support/peer.py" in caught.value.remote_traceback  # type: ignore[attr-defined]
     with pytest.raises(ZeroDivisionError):
         g.call.apply(lambda: 1 / 0) & FG
 

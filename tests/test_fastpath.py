@@ -14,8 +14,8 @@ import pytest
 from mesh import BG, BROADCAST, FG, NO_RETURN, BroadcastError, Global, callback
 from mesh._node import Node, NodeConfig
 from mesh._registry import CallbackRegistry
-from tests.conftest import Proc, free_port
-from tests.shapes import Refused
+from tests._support.proc import Proc, free_port
+from tests._support.shapes import Refused
 
 pytestmark = pytest.mark.timeout(90)
 
