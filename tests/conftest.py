@@ -1,15 +1,13 @@
-"""Fixtures: real peer processes and controllers, cleaned up by PID, and a leak check."""
+"""Fixtures and hooks: real peer processes and controllers, cleaned up by PID, and a leak check.
+
+Only fixtures and hooks live here; the helpers they use (and tests import) live in tests/_support/.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
-import queue
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,86 +19,8 @@ from typing import Any
 import pytest
 
 from mesh import _registry
-
-ROOT = Path(__file__).resolve().parent.parent
-# The console script installed beside this interpreter (the venv need not be on PATH).
-MESH_COMMAND = str(Path(sys.executable).parent / "mesh")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Proc:
-    """A child process whose output lines are collected by a thread."""
-
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
-        self.args = args
-        self.popen = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self.output.append(line)
-            self.lines.put(line)
-
-    def wait_line(self, prefix: str, timeout: float = 20.0) -> str:
-        """The first output line starting with ``prefix``; fails if the process ends or time runs out."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no line {prefix!r} from {self.args} in {timeout} s:\n{self.text()}")
-            try:
-                line = self.lines.get(timeout=min(left, 0.2))
-            except queue.Empty:
-                if self.popen.poll() is not None and self.lines.empty():
-                    raise AssertionError(
-                        f"{self.args} exited with {self.popen.returncode} before {prefix!r}:\n{self.text()}"
-                    ) from None
-                continue
-            if line.startswith(prefix):
-                return line.strip()
-
-    def text(self) -> str:
-        time.sleep(0.05)
-        return "".join(self.output)
-
-    def signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signum)
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.signal(signal.SIGTERM)
-            try:
-                self.popen.wait(3)
-            except subprocess.TimeoutExpired:
-                self.signal(signal.SIGKILL)
-                self.popen.wait(5)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        self._reader.join(5)
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
+from tests._support.lan import Lan
+from tests._support.proc import Proc, free_port
 
 
 @pytest.fixture
@@ -109,7 +29,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     started: list[Proc] = []
     env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1")
 
-    def start(*args: str, module: str = "tests.peer", extra_env: dict[str, str] | None = None) -> Proc:
+    def start(*args: str, module: str = "tests._support.peer", extra_env: dict[str, str] | None = None) -> Proc:
         proc = Proc([sys.executable, "-m", module, *args], env={**env, **(extra_env or {})})
         started.append(proc)
         return proc
@@ -121,7 +41,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
 
 @pytest.fixture
 def peer(spawn: Callable[..., Proc]) -> Callable[..., tuple[Proc, str]]:
-    """Start ``tests/peer.py`` with the given options and wait until it has joined."""
+    """Start ``tests/_support/peer.py`` with the given options and wait until it has joined."""
 
     def start(*args: str) -> tuple[Proc, str]:
         proc = spawn(*args)
@@ -151,7 +71,6 @@ def lan(tmp_path: Path) -> Iterator[Callable[[int], Any]]:
         pytest.skip("network namespaces need root (the multi-host discovery tests run as root on CI)")
     if shutil.which("ip") is None:
         pytest.skip("the ip command is missing: install iproute2")
-    from tests.lan import Lan  # tests.lan imports this module
 
     made: list[Lan] = []
 

@@ -26,7 +26,7 @@ from mesh import (
     UsageError,
     callback,
 )
-from tests.conftest import Proc, free_port
+from tests._support.proc import Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mesh import BG, FG, Global, PayloadTooLarge, RemoteError, SerializationError
-from tests.conftest import Proc, free_port
+from tests._support.proc import Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
 

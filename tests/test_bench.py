@@ -11,7 +11,7 @@ import pytest
 from mesh.bench._counts import Counts
 from mesh.bench._proc import ChildFailed, Children
 from mesh.bench._suite import peer_rows
-from tests.conftest import MESH_COMMAND, Proc
+from tests._support.proc import MESH_COMMAND, Proc
 
 TINY = [
     "--runs", "1", "--warmup", "2", "--calls", "10", "--stream", "40", "--in-flight", "10", "--no-return", "40",

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from mesh import BG, BROADCAST, FG, Global, UnknownCallback, UsageError, callback
-from tests.conftest import Proc, free_port
+from mesh.testing import local_mesh
+from tests._support.proc import Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,27 +77,23 @@ def test_local_class_instance_methods_register_on_creation(main_node: Global) ->
     assert main_node.call.scale(2) & FG == 10
 
 
-def test_sync_callback_does_not_block_the_nodes_loop(main_node: Global, peer: Callable[..., tuple[Proc, str]]) -> None:
-    g = main_node
-    peer("--name", "peer", "--host", "127.0.0.1", "--port", _port(g))
-    g.wait_process("peer", timeout=10)
-    slow = g.call.sleep(2) & BG
-    time.sleep(0.1)
-    assert g.call.add(1, 1) & FG(timeout=5) == 2
-    assert g.call.async_add(1, 1) & FG(timeout=5) == 2
-    assert not slow.done(), "a fast call had to wait for a slow sync callback"
-    assert slow.get(5) == 2
+def test_sync_callback_does_not_block_the_nodes_loop() -> None:
+    with local_mesh(nodes=1, callbacks="tests._support.peer") as m:
+        g = m.g
+        slow = g.call.sleep(2) & BG
+        time.sleep(0.1)
+        assert g.call.add(1, 1) & FG(timeout=5) == 2
+        assert g.call.async_add(1, 1) & FG(timeout=5) == 2
+        assert not slow.done(), "a fast call had to wait for a slow sync callback"
+        assert slow.get(5) == 2
 
 
-def test_two_nodes_offering_one_name(main_node: Global, peer: Callable[..., tuple[Proc, str]]) -> None:
-    g = main_node
-    peer("--name", "p1", "--host", "127.0.0.1", "--port", _port(g))
-    peer("--name", "p2", "--host", "127.0.0.1", "--port", _port(g))
-    g.wait_process("p1", timeout=10)
-    g.wait_process("p2", timeout=10)
-    answered = {g.call.whoami() & FG for _ in range(60)}
-    assert answered == {"p1", "p2"}
-    assert g.call.whoami() & BROADCAST(return_result=True) == {"p1": "p1", "p2": "p2"}
+def test_two_nodes_offering_one_name() -> None:
+    with local_mesh(nodes=["p1", "p2"], callbacks="tests._support.peer") as m:
+        pids = {name: m.node(name).pid for name in ("p1", "p2")}
+        answered = {m.g.call.pid() & FG for _ in range(60)}
+        assert answered == set(pids.values())
+        assert m.g.call.pid() & BROADCAST(return_result=True) == pids
 
 
 def test_callback_added_after_start_is_announced(main_node: Global, peer: Callable[..., tuple[Proc, str]]) -> None:

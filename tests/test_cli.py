@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from mesh.cli import ADDRESS_WIDTH
-from tests.certs import Authority
-from tests.conftest import MESH_COMMAND, Proc, free_port
-from tests.workers import wait_until
+from tests._support.certs import Authority
+from tests._support.proc import MESH_COMMAND, Proc, free_port
+from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from mesh import FG, ControllerUnavailable, Global, NameTaken
-from tests.conftest import Proc, free_port
+from tests._support.proc import Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mesh import BROADCAST, FG, BroadcastError, Global
-from tests.conftest import Proc, free_port
-from tests.workers import wait_until
+from tests._support.proc import Proc, free_port
+from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

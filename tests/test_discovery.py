@@ -16,8 +16,8 @@ from collections.abc import Callable
 import pytest
 
 from mesh import FG, Global, UsageError
-from tests.conftest import MESH_COMMAND, Proc
-from tests.lan import Lan, first_view, line_time, ready_time, unique, views
+from tests._support.lan import Lan, first_view, line_time, ready_time, unique, views
+from tests._support.proc import MESH_COMMAND, Proc
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -143,12 +143,12 @@ def test_two_meshes_on_one_lan_stay_apart(lan: Callable[[int], Lan]) -> None:
 
 @pytest.fixture
 def loopback_node(spawn: Callable[..., Proc]) -> Callable[..., Proc]:
-    """Start ``tests/lan_node.py`` discovering on 127.0.0.1 only."""
+    """Start ``tests/_support/lan_node.py`` discovering on 127.0.0.1 only."""
 
     def start(name: str, mesh: str, *args: str, secret: str | None = None) -> Proc:
         proc = spawn(
             "--name", name, "--mesh", mesh, "--interfaces", *LOOPBACK, "--listen", "127.0.0.1:0", *args,
-            module="tests.lan_node", extra_env={"MESH_SECRET": secret} if secret else None,
+            module="tests._support.lan_node", extra_env={"MESH_SECRET": secret} if secret else None,
         )  # fmt: skip
         proc.wait_line("READY")
         return proc

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,32 +19,29 @@ from mesh import (
     SerializationError,
     UnknownCallback,
 )
-from tests.conftest import Proc, free_port
-from tests.shapes import Refused
+from mesh.testing import MeshNode, local_mesh
+from tests._support.shapes import Refused
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def pair(peer: Callable[..., tuple[Proc, str]]) -> Iterator[tuple[Global, Proc]]:
-    port = free_port()
-    g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
-    proc, _ = peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port))
-    g.wait_process("peer", timeout=10)
-    yield g, proc
-    g.stop()
+def pair() -> Iterator[tuple[Global, MeshNode]]:
+    """This process's node, and a child process, node 'peer', offering tests/_support/peer.py's callbacks."""
+    with local_mesh(nodes=["peer"], callbacks="tests._support.peer") as m:
+        yield m.g, m.node("peer")
 
 
-def test_remote_exception_is_reraised_as_its_own_type(pair: tuple[Global, Proc]) -> None:
+def test_remote_exception_is_reraised_as_its_own_type(pair: tuple[Global, MeshNode]) -> None:
     g, _ = pair
     with pytest.raises(Refused, match="no thanks") as caught:
         g.call.refuse("no thanks") & FG
-    assert "tests/peer.py" in caught.value.remote_traceback  # type: ignore[attr-defined]
+    assert "tests/_support/peer.py" in caught.value.remote_traceback  # type: ignore[attr-defined]
     with pytest.raises(ZeroDivisionError):
         g.call.apply(lambda: 1 / 0) & FG
 
 
-def test_exception_that_cannot_travel_arrives_as_remote_error(pair: tuple[Global, Proc]) -> None:
+def test_exception_that_cannot_travel_arrives_as_remote_error(pair: tuple[Global, MeshNode]) -> None:
     g, _ = pair
     with pytest.raises(RemoteError) as caught:
         g.call.raise_local() & FG
@@ -54,7 +50,7 @@ def test_exception_that_cannot_travel_arrives_as_remote_error(pair: tuple[Global
     assert "raise_local" in caught.value.remote_traceback
 
 
-def test_unknown_callback_fails_at_once_naming_it(pair: tuple[Global, Proc]) -> None:
+def test_unknown_callback_fails_at_once_naming_it(pair: tuple[Global, MeshNode]) -> None:
     g, _ = pair
     for make in (lambda: g.call.no_such_thing() & FG, lambda: g.call.no_such_thing() & BG):
         started = time.monotonic()
@@ -63,7 +59,7 @@ def test_unknown_callback_fails_at_once_naming_it(pair: tuple[Global, Proc]) -> 
         assert time.monotonic() - started < 1
 
 
-def test_wrong_arguments_name_the_signature(pair: tuple[Global, Proc]) -> None:
+def test_wrong_arguments_name_the_signature(pair: tuple[Global, MeshNode]) -> None:
     g, _ = pair
     with pytest.raises(BadArguments, match=r"'add'\(a, b\): missing a required argument: 'b'") as caught:
         g.call.add(1) & FG
@@ -72,7 +68,7 @@ def test_wrong_arguments_name_the_signature(pair: tuple[Global, Proc]) -> None:
         g.call.add(1, 2, c=3) & FG
 
 
-def test_unpicklable_argument_fails_on_the_caller(pair: tuple[Global, Proc]) -> None:
+def test_unpicklable_argument_fails_on_the_caller(pair: tuple[Global, MeshNode]) -> None:
     g, _ = pair
     with pytest.raises(SerializationError) as caught:
         g.call.echo(1, (x for x in range(3))) & FG
@@ -80,14 +76,14 @@ def test_unpicklable_argument_fails_on_the_caller(pair: tuple[Global, Proc]) -> 
     assert "'echo'" in message and "generator" in message
 
 
-def test_unpicklable_result_fails_with_a_clear_error(pair: tuple[Global, Proc]) -> None:
+def test_unpicklable_result_fails_with_a_clear_error(pair: tuple[Global, MeshNode]) -> None:
     g, _ = pair
     with pytest.raises(SerializationError, match="result of callback 'unpicklable_result'"):
         g.call.unpicklable_result() & FG
 
 
-def test_callee_killed_mid_call_fails_pending_calls_naming_the_peer(pair: tuple[Global, Proc]) -> None:
-    g, proc = pair
+def test_callee_killed_mid_call_fails_pending_calls_naming_the_peer(pair: tuple[Global, MeshNode]) -> None:
+    g, peer = pair
     pending = [g.call.sleep(30) & BG for _ in range(5)]
     blocking_error: list[BaseException] = []
 
@@ -101,7 +97,7 @@ def test_callee_killed_mid_call_fails_pending_calls_naming_the_peer(pair: tuple[
     waiter.start()
     time.sleep(0.3)
     killed = time.monotonic()
-    proc.signal(signal.SIGKILL)
+    peer.kill()
     for future in pending:
         with pytest.raises(PeerUnavailable, match="'peer'"):
             future.get(timeout=3)

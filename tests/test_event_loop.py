@@ -10,8 +10,8 @@ import uvloop
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global, UsageError
 from mesh._event_loop import ENV, kind_of, loop_name, new_event_loop, selected_kind
-from tests.conftest import Proc, free_port
-from tests.workers import wait_until
+from tests._support.proc import Proc, free_port
+from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MESH_COMMAND, Proc
+from tests._support.proc import MESH_COMMAND, Proc
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,8 +14,10 @@ import pytest
 from mesh import BG, BROADCAST, FG, NO_RETURN, BroadcastError, Global, callback
 from mesh._node import Node, NodeConfig
 from mesh._registry import CallbackRegistry
-from tests.conftest import Proc, free_port
-from tests.shapes import Refused
+from mesh.testing import CALLER, local_mesh
+from tests._support.proc import Proc, free_port
+from tests._support.shapes import Refused
+from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -94,21 +96,16 @@ def test_callback_decorator_with_options_returns_the_function() -> None:
     assert plain(1) == 2
 
 
-def test_a_failed_no_return_call_is_logged_by_the_callee(peer: Callable[..., tuple[Proc, str]]) -> None:
-    port = free_port()
-    g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
-    try:
-        proc, _ = peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port))
-        g.wait_function("refuse", timeout=10)
-        g.call.refuse("lost in a worker") & NO_RETURN
-        g.call.inline_refuse("lost inline") & NO_RETURN
-        deadline = time.monotonic() + 10
-        while not all(text in proc.text() for text in ("lost in a worker", "lost inline")):
-            assert time.monotonic() < deadline, proc.text()
-        logged = [line for line in proc.text().splitlines() if "NO_RETURN call from main failed" in line]
-        assert len(logged) == 2, proc.text()
-    finally:
-        g.stop()
+def test_a_failed_no_return_call_is_logged_by_the_callee() -> None:
+    with local_mesh(nodes=["peer"], callbacks="tests._support.peer") as m:
+        m.g.call.refuse("lost in a worker") & NO_RETURN
+        m.g.call.inline_refuse("lost inline") & NO_RETURN
+        peer = m.node("peer")
+        wait_until(
+            lambda: all(text in peer.output() for text in ("lost in a worker", "lost inline")), 10, "both logged"
+        )
+        logged = [line for line in peer.output().splitlines() if f"NO_RETURN call from {CALLER} failed" in line]
+        assert len(logged) == 2, peer.output()
 
 
 def test_a_stopping_node_runs_the_no_return_calls_it_has_queued_within_its_grace(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from mesh import BG, FG, Global, NodeStopped, PeerUnavailable, UnknownCallback, callback
-from tests.conftest import Proc, free_port
-from tests.workers import Blocked, Worker, wait_until
+from tests._support.proc import Proc, free_port
+from tests._support.workers import Blocked, Worker, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -165,7 +165,7 @@ def test_callers_killed_mid_call_leave_nothing_behind_on_the_callee(spawn: Spawn
         def kill_a_caller(callback_name: str, arg: str) -> None:
             caller = spawn(
                 "links", "--peer", address, "--peer-name", "callee", "--links", "100", "--calls", "2",
-                "--callback", callback_name, "--arg", arg, module="tests.caller",
+                "--callback", callback_name, "--arg", arg, module="tests._support.caller",
             )  # fmt: skip
             caller.wait_line("SENT")
             wait_until(lambda: vitals()["in_flight"] >= idle["in_flight"] + 200, 20, "200 calls on the callee")
@@ -303,7 +303,7 @@ def test_callee_stopped_under_1000_calls_returns_within_grace_and_every_call_end
                 "--callback",
                 callback_name,
                 *args,
-                module="tests.caller",
+                module="tests._support.caller",
             )
             for name, calls, callback_name, args in (
                 ("async-caller", 1000, "job", ("--args", "2", "6")),

@@ -25,7 +25,7 @@ from mesh import FG, Global
 from mesh._node import PROTOCOL_VERSION
 from mesh._proto import mesh_pb2 as pb
 from mesh._security import DIALLER, new_nonce, proof
-from tests.conftest import Proc
+from tests._support.proc import Proc
 
 SECRET = b"fuzz-secret"
 MAX_MESSAGE_SIZE = 64 * 1024

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from mesh import BG, FG, PERIOD, CallTimeout, Global, NodeStopped, UsageError, callback
-from tests.conftest import Proc, free_port
+from tests._support.proc import Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -88,7 +88,7 @@ def test_period_ends_when_the_caller_leaves(spawn: Callable[..., Proc], peer: Ca
         "import sys, time; from mesh import Global, PERIOD; "
         f"g = Global(process_name='scheduler', host='127.0.0.1', port={port}); "
         "g.call.tick() & PERIOD(period=0.1); print('SCHEDULED', flush=True); time.sleep(60)",
-        module="tests.run_code",
+        module="tests._support.run_code",
     )
     caller.wait_line("SCHEDULED")
     with Global(process_name="observer", host="127.0.0.1", port=port) as g:

@@ -15,8 +15,8 @@ import pytest
 
 from mesh import BROADCAST, Global
 from mesh.bench._cpu import process_cpu
-from tests.conftest import ROOT, Proc
-from tests.workers import wait_until
+from tests._support.proc import ROOT, Proc
+from tests._support.workers import wait_until
 
 HERD = 200
 # Then this many more, one by one, to read the controller's CPU per join at HERD members.
@@ -24,7 +24,7 @@ LATE = 20
 
 
 class Herd:
-    """Node processes (``tests.herd_node``), each writing to its own log file; killed by PID."""
+    """Node processes (``tests._support.herd_node``), each writing to its own log file; killed by PID."""
 
     def __init__(self, port: int, logs: Path) -> None:
         self.port = port
@@ -35,7 +35,7 @@ class Herd:
     def start(self, name: str) -> None:
         with open(self.logs / f"{name}.log", "wb") as log:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "tests.herd_node", name, str(self.port)],
+                [sys.executable, "-m", "tests._support.herd_node", name, str(self.port)],
                 cwd=ROOT,
                 env=self._env,
                 stdout=log,

@@ -3,7 +3,7 @@
 A node given a controller on another host listens on its own address that routes there; a node
 with only a mesh secret finds its mesh on the LAN; a bad listen address or controller host, or a
 port in use, fails with an error that names the cause. Multi-host cases run on a LAN of network
-namespaces (tests/lan.py); in this machine's own namespace only loopback and UNIX sockets are used.
+namespaces (tests/_support/lan.py); in this machine's own namespace only loopback and UNIX sockets are used.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from mesh import FG, AddressInUse, Global, UsageError
-from tests.conftest import MESH_COMMAND, ROOT, Proc, free_port
-from tests.lan import Lan, line_time, ready_time, unique
+from tests._support.lan import Lan, line_time, ready_time, unique
+from tests._support.proc import MESH_COMMAND, ROOT, Proc, free_port
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -62,7 +62,7 @@ def test_a_node_given_only_a_peer_on_another_host_listens_where_it_routes_to_it(
 
 def _outcome_in(network: Lan, code: str) -> str:
     """What ``code``, run on host 1, printed or raised (its last line of output)."""
-    proc = network.run_in(1, sys.executable, "-m", "tests.run_code", "-c", code)
+    proc = network.run_in(1, sys.executable, "-m", "tests._support.run_code", "-c", code)
     assert proc.popen.wait(30) is not None
     return proc.text().strip().splitlines()[-1]
 
@@ -140,7 +140,7 @@ def test_the_mesh_name_comes_from_mesh_name_in_the_environment(
 ) -> None:
     mesh = unique("m")
     options = ["--name", "peer", "--mesh", mesh, "--interfaces", "127.0.0.1", "--listen", "127.0.0.1:0"]
-    spawn(*options, module="tests.lan_node").wait_line("READY")
+    spawn(*options, module="tests._support.lan_node").wait_line("READY")
     monkeypatch.setenv("MESH_NAME", mesh)
     with Global("here", discovery=True, interfaces=["127.0.0.1"]) as g:
         g.wait_function("ping_peer", timeout=5)
@@ -159,7 +159,7 @@ def test_a_port_in_use_raises_address_in_use_and_grpc_prints_nothing(tmp_path: P
         )
         env = {k: v for k, v in os.environ.items() if k != "GRPC_VERBOSITY"}
         done = subprocess.run(
-            [sys.executable, "-m", "tests.run_code", "-c", code],
+            [sys.executable, "-m", "tests._support.run_code", "-c", code],
             cwd=ROOT,
             env={**env, "TMPDIR": str(tmp_path)},
             capture_output=True,

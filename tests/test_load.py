@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, BroadcastError, Global, PeerUnavailable, UnknownCallback
-from tests.conftest import Proc, free_port
-from tests.workers import Worker, wait_until
+from tests._support.proc import Proc, free_port
+from tests._support.workers import Worker, wait_until
 
 Peer = Callable[..., tuple[Proc, str]]
 Spawn = Callable[..., Proc]
@@ -63,7 +63,7 @@ def test_bg_calls_from_8_callers_in_2_processes_are_each_delivered_once(
                 "250",
                 "--port",
                 str(port),
-                module="tests.caller",
+                module="tests._support.caller",
             )
             for name in names
         ]

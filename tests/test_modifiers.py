@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, PERIOD, AsyncResult, CallCancelled, CallTimeout, Global, UsageError
-from tests.conftest import Proc, free_port
-from tests.workers import wait_until
+from tests._support.proc import Proc, free_port
+from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import mesh
-from tests.conftest import MESH_COMMAND
+from tests._support.proc import MESH_COMMAND
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED = {

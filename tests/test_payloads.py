@@ -9,9 +9,9 @@ import pytest
 
 from mesh import BG, FG, NO_RETURN, BadArguments, Global, PayloadTooLarge
 from mesh._codec import NO_ARGS, decode_args, encode_args
-from tests.conftest import Proc, free_port
-from tests.shapes import Point
-from tests.workers import wait_until
+from tests._support.proc import Proc, free_port
+from tests._support.shapes import Point
+from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from mesh import _stale_sockets
-from tests.conftest import MESH_COMMAND, ROOT, Proc
-from tests.workers import wait_until
+from tests._support.proc import MESH_COMMAND, ROOT, Proc
+from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,7 +31,7 @@ NOISE = (
 
 def _run(code: str, tmp_path: Path, timeout: float = 40) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tests.run_code", "-c", code],
+        [sys.executable, "-m", "tests._support.run_code", "-c", code],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -105,7 +105,7 @@ def test_sigint_to_the_async_daffi_example(spawn: Callable[..., Proc], tmp_path:
     program = example.replace("host='localhost', port=8888", "init_controller=True").replace(
         "async def main", "@callback\ndef func3(a: int, b: int) -> int:\n    return a + b\n\n\nasync def main"
     )
-    proc = spawn("-c", program, module="tests.run_code")
+    proc = spawn("-c", program, module="tests._support.run_code")
     proc.wait_line("Calculated sum is 10", timeout=30)
     assert len(_sockets(tmp_path)) == 2
     proc.signal(signal.SIGINT)

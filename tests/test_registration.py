@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mesh import BROADCAST, FG, Global, callback
-from tests.conftest import Proc, free_port
+from tests._support.proc import Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
 

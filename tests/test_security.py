@@ -21,7 +21,7 @@ from mesh._node import PROTOCOL_VERSION, Node, NodeConfig
 from mesh._proto import mesh_pb2 as pb
 from mesh._proto import mesh_pb2_grpc as pb_grpc
 from mesh._security import DIALLER, check_listen_address, new_nonce, proof, resolve_secret
-from tests.conftest import MESH_COMMAND, Proc, free_port
+from tests._support.proc import MESH_COMMAND, Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
 

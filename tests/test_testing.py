@@ -14,8 +14,8 @@ import pytest
 
 from mesh import BROADCAST, FG, CallTimeout, PeerUnavailable, UsageError, callback
 from mesh.testing import CALLER, LocalMesh, local_mesh
-from tests.conftest import ROOT, Proc
-from tests.workers import wait_until
+from tests._support.proc import ROOT, Proc
+from tests._support.workers import wait_until
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.timeout(90)
@@ -41,7 +41,7 @@ def assert_cleaned_up(m: LocalMesh) -> None:
 
 
 def test_child_process_nodes_serve_their_module_and_are_stopped_on_exit() -> None:
-    with local_mesh(nodes=3, callbacks="tests.peer") as m:
+    with local_mesh(nodes=3, callbacks="tests._support.peer") as m:
         assert m.names == ["node-0", "node-1", "node-2"]
         assert {member["name"] for member in m.g.members()} == {CALLER, *m.names}
         assert m.g.call.add(1, 2) & FG == 3
@@ -59,7 +59,7 @@ def test_child_process_nodes_serve_their_module_and_are_stopped_on_exit() -> Non
 
 
 def test_a_killed_node_leaves_the_mesh_and_the_others_go_on() -> None:
-    with local_mesh(nodes=["a", "b"], callbacks="tests.peer", stop_grace=2) as m:
+    with local_mesh(nodes=["a", "b"], callbacks="tests._support.peer", stop_grace=2) as m:
         victim = m.node("a")
         victim.kill()
         assert not victim.alive
@@ -99,7 +99,7 @@ def test_the_async_form_runs_on_the_running_loop() -> None:
         async with local_mesh(nodes=2, in_process=True) as here:
             ids = await here.g.call.loop_id() & BROADCAST(return_result=True)
             assert set(ids.values()) == {id(asyncio.get_running_loop())}
-        async with local_mesh(nodes=2, callbacks="tests.peer") as children:
+        async with local_mesh(nodes=2, callbacks="tests._support.peer") as children:
             assert await children.g.call.add(2, 3) & FG == 5
             await children.node("node-0").stop_async()
             assert children.node("node-0").returncode == 0
@@ -114,7 +114,7 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(
 ) -> None:
     (tmp_path / "stubborn_handlers.py").write_text("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with local_mesh(nodes=2, callbacks=["tests.peer", "stubborn_handlers"], stop_grace=0.5) as m:
+    with local_mesh(nodes=2, callbacks=["tests._support.peer", "stubborn_handlers"], stop_grace=0.5) as m:
         assert m.g.call.add(1, 1) & FG == 2
     assert [node.returncode for node in m.nodes] == [-9, -9]
     assert_cleaned_up(m)
@@ -132,7 +132,7 @@ def test_a_node_that_fails_to_start_is_reported_with_its_output(
 
 
 def test_nodes_that_do_not_join_in_time_fail_with_call_timeout() -> None:
-    m = local_mesh(nodes=1, callbacks="tests.peer", start_timeout=0)
+    m = local_mesh(nodes=1, callbacks="tests._support.peer", start_timeout=0)
     with pytest.raises(CallTimeout, match=r"nodes \['node-0'\] did not join the mesh within 0 s"):
         m.__enter__()
     assert_cleaned_up(m)
@@ -173,12 +173,12 @@ def test_children_stop_when_the_test_process_dies(spawn: Callable[..., Proc]) ->
         """
         import time
         from mesh.testing import local_mesh
-        m = local_mesh(nodes=2, callbacks="tests.peer").__enter__()
+        m = local_mesh(nodes=2, callbacks="tests._support.peer").__enter__()
         print("PIDS", *(node.pid for node in m.nodes), flush=True)
         time.sleep(600)
         """
     )
-    parent = spawn("-c", code, module="tests.run_code")
+    parent = spawn("-c", code, module="tests._support.run_code")
     pids = [int(pid) for pid in parent.wait_line("PIDS").split()[1:]]
     assert all(running(pid) for pid in pids)
     parent.signal(9)

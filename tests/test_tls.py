@@ -1,4 +1,4 @@
-"""Mutual TLS: node links and the controller over certificates the tests make (``tests/certs.py``)."""
+"""Mutual TLS: node links and the controller over certificates the tests make (``tests/_support/certs.py``)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from mesh import FG, AuthenticationError, Global, TLSConfig, UsageError
 from mesh._membership import Member
 from mesh._node import Node, NodeConfig
 from mesh._security import check_listen_address
-from tests.certs import Authority
-from tests.conftest import Proc, free_port
+from tests._support.certs import Authority
+from tests._support.proc import Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
 

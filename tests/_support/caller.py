@@ -1,4 +1,4 @@
-"""A calling process for the fault and load tests, run as ``python -m tests.caller MODE [options]``.
+"""A calling process for the fault and load tests, run as ``python -m tests._support.caller MODE [options]``.
 
 - ``links``: start ``--links`` nodes linked straight to ``--peer``, have each send ``--calls`` calls of
   ``--callback`` (with ``--arg``), print ``SENT`` and wait to be killed.
@@ -23,7 +23,7 @@ from typing import Any
 
 from mesh import BG, Global, MeshError
 from mesh._node import Node, NodeConfig
-from tests.procinfo import rss
+from tests._support.procinfo import rss
 
 
 async def open_links(options: argparse.Namespace) -> None:

@@ -1,4 +1,4 @@
-"""A light node for the herd test: ``python -m tests.herd_node NAME PORT``.
+"""A light node for the herd test: ``python -m tests._support.herd_node NAME PORT``.
 
 It joins the controller on 127.0.0.1:PORT with the default start timeout, offers ``herd_name``, prints
 ``READY`` and serves until killed. One worker thread and one inline callback keep the process small.

@@ -1,4 +1,4 @@
-"""A peer node for the tests, run as ``python -m tests.peer --name N [options]``.
+"""A peer node for the tests, run as ``python -m tests._support.peer --name N [options]``.
 
 It offers the callbacks below, prints ``READY <address>`` once joined, and serves until stopped
 (the ``leave`` callback) or killed.
@@ -17,8 +17,8 @@ from typing import Any
 from mesh import Global, TLSConfig, callback
 from mesh._event_loop import loop_name
 from mesh._registry import REGISTRY
-from tests.procinfo import rss
-from tests.shapes import Point, Refused
+from tests._support.procinfo import rss
+from tests._support.shapes import Point, Refused
 
 state: dict[str, Any] = {"count": 0, "ticks": 0, "name": ""}
 node: Global | None = None

@@ -1,6 +1,6 @@
-"""A node on a LAN of network namespaces (tests/lan.py), or on 127.0.0.1, for the multi-host tests.
+"""A node on a LAN of network namespaces (tests/_support/lan.py), or on 127.0.0.1, for the multi-host tests.
 
-``python -m tests.lan_node --name N --mesh M [--interfaces IP ...] [--listen ADDR] [--probe NAME ...]``
+``python -m tests._support.lan_node --name N --mesh M [--interfaces IP ...] [--listen ADDR] [--probe NAME ...]``
 finds its mesh by discovery (the secret comes from ``$MESH_SECRET``); with ``--defaults [--host H
 --port P] [--peer ADDR] [--controller]`` it passes ``Global`` only those (and ``process_name``). It offers
 ``whoami`` and ``ping_<name>`` (only this node has the latter) and prints, with

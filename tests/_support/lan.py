@@ -1,4 +1,4 @@
-"""A LAN of network namespaces for multi-host tests, and readers of the output of tests/lan_node.py.
+"""A LAN of network namespaces for multi-host tests, and readers of the output of tests/_support/lan_node.py.
 
 Hosts are network namespaces joined by a bridge, which the tests create (root only) and always
 delete; the ``lan`` fixture of tests/conftest.py makes them. In the machine's own namespace mDNS runs
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import Proc
+from tests._support.proc import Proc
 
 _runs = itertools.count()
 
@@ -92,12 +92,12 @@ class Lan:
         self.made.append(name)
 
     def node(self, host: int, name: str, *args: str, mesh: str = "lab") -> Proc:
-        """Start ``tests/lan_node.py`` on host ``host`` (1-based), listening on 0.0.0.0."""
-        return self.run_in(host, sys.executable, "-m", "tests.lan_node", "--name", name, "--mesh", mesh, *args)
+        """Start ``lan_node`` on host ``host`` (1-based), listening on 0.0.0.0."""
+        return self.run_in(host, sys.executable, "-m", "tests._support.lan_node", "--name", name, "--mesh", mesh, *args)
 
     def default_node(self, host: int, name: str, *args: str) -> Proc:
-        """Start ``tests/lan_node.py`` on host ``host`` with ``Global``'s defaults (the secret in its environment)."""
-        return self.run_in(host, sys.executable, "-m", "tests.lan_node", "--name", name, "--defaults", *args)
+        """Start ``lan_node`` on host ``host`` with ``Global``'s defaults (the secret in its environment)."""
+        return self.run_in(host, sys.executable, "-m", "tests._support.lan_node", "--name", name, "--defaults", *args)
 
     def run_in(self, host: int, *command: str) -> Proc:
         proc = Proc(["ip", "netns", "exec", self.hosts[host - 1], *command], env=self.env)

@@ -1,4 +1,4 @@
-"""``python -m tests.run_code -c CODE``: run CODE as a script (a child process for the tests)."""
+"""``python -m tests._support.run_code -c CODE``: run CODE as a script (a child process for the tests)."""
 
 from __future__ import annotations
 
