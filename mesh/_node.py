@@ -16,12 +16,11 @@ import grpc
 
 from . import _interfaces, _transport, _wire
 from ._closing import close_server
-from ._config import NodeConfig as NodeConfig
+from ._config import NodeConfig
 from ._deadlines import Deadlines
 from ._departures import Departures
 from ._handoff import Handoff
 from ._link import PeerLink
-from ._linking import PROTOCOL_VERSION as PROTOCOL_VERSION
 from ._linking import Linking
 from ._membership import CONTROLLER, SELF, Member, Membership
 from ._memory import tune_malloc

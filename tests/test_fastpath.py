@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, BroadcastError, Global, callback
-from mesh._node import Node, NodeConfig
+from mesh._config import NodeConfig
+from mesh._node import Node
 from mesh._registry import CallbackRegistry
 from mesh.testing import CALLER, local_mesh
 from tests._support.proc import Proc, free_port

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mesh import FG, Global
-from mesh._node import PROTOCOL_VERSION
+from mesh._linking import PROTOCOL_VERSION
 from mesh._proto import mesh_pb2 as pb
 from mesh._security import DIALLER, new_nonce, proof
 from tests._support.proc import Proc

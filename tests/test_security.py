@@ -16,8 +16,10 @@ import grpc
 import pytest
 
 from mesh import FG, AuthenticationError, Global, UsageError
+from mesh._config import NodeConfig
+from mesh._linking import PROTOCOL_VERSION
 from mesh._membership import Member
-from mesh._node import PROTOCOL_VERSION, Node, NodeConfig
+from mesh._node import Node
 from mesh._proto import mesh_pb2 as pb
 from mesh._proto import mesh_pb2_grpc as pb_grpc
 from mesh._security import DIALLER, check_listen_address, new_nonce, proof, resolve_secret

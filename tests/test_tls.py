@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from mesh import FG, AuthenticationError, Global, TLSConfig, UsageError
+from mesh._config import NodeConfig
 from mesh._membership import Member
-from mesh._node import Node, NodeConfig
+from mesh._node import Node
 from mesh._security import check_listen_address
 from tests._support.certs import Authority
 from tests._support.proc import Proc, free_port

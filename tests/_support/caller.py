@@ -22,7 +22,8 @@ import time
 from typing import Any
 
 from mesh import BG, Global, MeshError
-from mesh._node import Node, NodeConfig
+from mesh._config import NodeConfig
+from mesh._node import Node
 from tests._support.procinfo import rss
 
 
