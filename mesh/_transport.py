@@ -26,8 +26,9 @@ PEER_CONNECT_ATTEMPT_MS = 100
 CONTROLLER_CONNECT_ATTEMPT_MS = 5000
 # A peer too slow for the first bound (a busy machine) is dialled again with these longer ones.
 PEER_SLOW_CONNECT_ATTEMPTS_MS = (500, 2500)
-# How gRPC words an attempt that the server did not complete in time (as opposed to one refused).
-_SLOW_CONNECT = "before receiving SETTINGS frame"
+# How gRPC words an attempt cut by its bound, during the TCP handshake or before the server's
+# SETTINGS frame (as opposed to one refused).
+_SLOW_CONNECT = ("before receiving SETTINGS frame", "handshaker shutdown")
 
 GrpcOptions = list[tuple[str, Any]]
 
@@ -209,8 +210,9 @@ def open_channel(
 
 
 def slow_to_connect(exc: grpc.aio.AioRpcError) -> bool:
-    """Whether ``exc`` says the server took a connection but was too slow to start HTTP/2 on it."""
-    return exc.code() == grpc.StatusCode.UNAVAILABLE and _SLOW_CONNECT in (exc.details() or "")
+    """Whether ``exc`` says a connection attempt ran out of time (a busy peer), not that it was refused."""
+    details = exc.details() or ""
+    return exc.code() == grpc.StatusCode.UNAVAILABLE and any(words in details for words in _SLOW_CONNECT)
 
 
 def _unix_socket_answers(path: str) -> bool:
