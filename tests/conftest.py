@@ -27,7 +27,7 @@ from tests._support.proc import Proc, free_port
 def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     """Start a child process (``python -m MODULE args``); every one is stopped by PID at teardown."""
     started: list[Proc] = []
-    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
 
     def start(*args: str, module: str = "tests._support.peer", extra_env: dict[str, str] | None = None) -> Proc:
         proc = Proc([sys.executable, "-m", module, *args], env={**env, **(extra_env or {})})
