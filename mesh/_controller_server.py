@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from . import _handshake, _transport
-from ._closing import close_server
+from ._closing import close_server, start_server
 from ._membership import Member
 from ._proto import mesh_pb2 as pb
 from ._proto import mesh_pb2_grpc as pb_grpc
@@ -153,7 +153,7 @@ class ControllerServer:
         server = grpc.aio.server(options=_transport.server_options(self._max_message_size))
         pb_grpc.add_ControllerServicer_to_server(self.service, server)
         self.address = _transport.bind(server, self.requested, "controller", self.secret, self.tls)
-        await server.start()
+        await start_server(server)
         self._server = server
         # Debug: `mesh controller` prints this line itself.
         logger.debug("controller listening on %s", self.address)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from . import _interfaces, _transport, _wire
-from ._closing import close_server
+from ._closing import close_server, start_server
 from ._config import NodeConfig
 from ._deadlines import Deadlines
 from ._departures import Departures
@@ -80,7 +80,7 @@ class Node(Calling, Serving, Linking):
         )
         self.addresses = _interfaces.reachable_addresses(self.address, self.config.interfaces)
         self.address = self.addresses[0]
-        await server.start()
+        await start_server(server)
         self._server = server
         try:
             await self._join()
@@ -161,8 +161,11 @@ class Node(Calling, Serving, Linking):
         for channel in list(self._channels.values()):
             await channel.close(None)
         self._channels.clear()
-        if self._server is not None:
-            await close_server(self._server, None, self.address)
+        # A stopped node holds no gRPC object: a program that keeps it (a traceback's frames can) must not
+        # keep gRPC's poller thread running into the interpreter's finalization, where it can crash.
+        server, self._server = self._server, None
+        if server is not None:
+            await close_server(server, None, self.address)
         _transport.remove_unix_socket(self.address)
         self._workers.shutdown(wait=False, cancel_futures=True)
 

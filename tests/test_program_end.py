@@ -109,10 +109,40 @@ def test_sigint_to_the_async_daffi_example(spawn: Callable[..., Proc], tmp_path:
     proc.wait_line("Calculated sum is 10", timeout=30)
     assert len(_sockets(tmp_path)) == 2
     proc.signal(signal.SIGINT)
-    assert proc.popen.wait(20) == -signal.SIGINT
+    assert proc.wait_or_dump(20) == -signal.SIGINT, proc.text()
     output = proc.text()
     _assert_quiet(output)
     assert output.rstrip().endswith("KeyboardInterrupt"), output
+    assert _sockets(tmp_path) == []
+
+
+def test_no_thread_outlives_an_async_program_ended_by_ctrl_c(tmp_path: Path) -> None:
+    """The KeyboardInterrupt's traceback keeps the program's frames, and so its Global, to the very end:
+    gRPC's threads must still be gone before the interpreter finalizes, where a thread of gRPC's calling
+    back into Python can crash it. (Idle workers of the node, ending as it stopped them, may remain.)"""
+    done = _run(
+        """
+import asyncio, atexit, os, signal, threading
+from mesh import BG, Global, callback
+
+@callback
+def add(a: int, b: int) -> int:
+    return a + b
+
+atexit.register(lambda: print(sorted(t.name for t in threading.enumerate() if not t.name.startswith("mesh-"))))
+
+async def main() -> None:
+    g = Global(process_name="interrupted", init_controller=True)
+    print(await (g.call.add(4, 6) & BG).get_async())
+    os.kill(os.getpid(), signal.SIGINT)
+    await g.join_async()
+
+asyncio.run(main())
+""",
+        tmp_path,
+    )
+    assert done.returncode == -signal.SIGINT and done.stdout == "10\n['MainThread']\n", done.stdout + done.stderr
+    assert done.stderr.rstrip().endswith("KeyboardInterrupt")
     assert _sockets(tmp_path) == []
 
 

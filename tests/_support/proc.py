@@ -75,6 +75,17 @@ class Proc:
         time.sleep(0.05)
         return "".join(self.output)
 
+    def wait_or_dump(self, timeout: float) -> int:
+        """The exit code; a process still running after ``timeout`` seconds is made to print every
+        thread's stack (SIGABRT under ``PYTHONFAULTHANDLER``) and the test fails with its output."""
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(5)
+            raise AssertionError(f"{self.args} still running after {timeout} s:\n{self.text()}") from None
+
     def signal(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signum)
