@@ -168,7 +168,7 @@ class PeerLink:
             PayloadTooLarge: ``encoded`` is over the peer's limit.
         """
         if encoded.size > self.peer_limit:
-            raise self._too_large(what, callback, encoded.size)
+            raise _too_large(self, what, callback, encoded.size)
         envelope = self._outbox.envelope(encoded.size + overhead, encoded.buffers)
         envelope.id = call_id
         return envelope
@@ -180,18 +180,11 @@ class PeerLink:
             return
         size = error.ByteSize()
         if size > self.peer_limit:
-            error = exception_reply(self._too_large("exception", callback, size))
+            error = exception_reply(_too_large(self, "exception", callback, size))
             size = error.ByteSize()
         envelope = self._outbox.envelope(size + 16)
         envelope.id = call_id
         envelope.error.CopyFrom(error)
-
-    def _too_large(self, what: str, callback: str, size: int) -> PayloadTooLarge:
-        return PayloadTooLarge(
-            f"cannot send the {describe(what, callback)} to node {self.peer_name!r}: encoded size {size} bytes "
-            f"is over the limit of {self.peer_limit} bytes (the max_message_size of both nodes must allow it); raise "
-            "max_message_size on every node, or send the data through storage"
-        )
 
     def forget_call(self, call_id: int, tell_peer: bool) -> None:
         """Stop waiting for ``call_id``; with ``tell_peer`` ask the callee to cancel it."""
@@ -312,12 +305,24 @@ class PeerLink:
         for future in pending.values():
             if not future.done():
                 future.set_exception(error)
-        for task in list(self.incoming.values()):
-            task.cancel()
-        self.incoming.clear()
-        for schedule in list(self.schedules.values()):
-            schedule.cancel()
-        self.schedules.clear()
+        _cancel_all(self.incoming)
+        _cancel_all(self.schedules)
         if self._on_close is not None:
             self._on_close()
         self.node.on_link_closed(self)
+
+
+def _too_large(link: PeerLink, what: str, callback: str, size: int) -> PayloadTooLarge:
+    """The error for sending ``size`` encoded bytes, over the limit of ``link``'s peer."""
+    return PayloadTooLarge(
+        f"cannot send the {describe(what, callback)} to node {link.peer_name!r}: encoded size {size} bytes "
+        f"is over the limit of {link.peer_limit} bytes (the max_message_size of both nodes must allow it); raise "
+        "max_message_size on every node, or send the data through storage"
+    )
+
+
+def _cancel_all(running: dict[int, Any]) -> None:
+    """Cancel every task, job or schedule of ``running`` and forget them."""
+    for each in list(running.values()):
+        each.cancel()
+    running.clear()
