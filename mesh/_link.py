@@ -122,8 +122,10 @@ class PeerLink:
         """
         if self.closed:
             raise PeerUnavailable(self.peer_name, self.close_reason or "the link is closed")
+        if encoded.size > self.peer_limit:
+            raise _too_large(self, "arguments", name, encoded.size)
         call_id = next(self._ids)
-        call = self._payload(call_id, encoded, "arguments", name, len(name) + 32).call
+        call = self._outbox.envelope(call_id, encoded.size + len(name) + 32, encoded.buffers).call
         call.name = name
         call.args = encoded.data
         if encoded.buffers:
@@ -149,29 +151,15 @@ class PeerLink:
         by the :class:`PayloadTooLarge` error that says so."""
         if self.closed:
             return
-        try:
-            result = self._payload(call_id, encoded, "result", callback, 16).result
-        except PayloadTooLarge as exc:
-            self.send_error(call_id, exception_reply(exc))
+        if encoded.size > self.peer_limit:
+            self.send_error(call_id, exception_reply(_too_large(self, "result", callback, encoded.size)))
             return
+        result = self._outbox.envelope(call_id, encoded.size + 16, encoded.buffers).result
         result.value = encoded.data
         if encoded.buffers:
             result.buffer_count = len(encoded.buffers)
         if encoded.dill:
             result.dill = True
-
-    def _payload(self, call_id: int, encoded: Encoded, what: str, callback: str, overhead: int) -> pb.Envelope:
-        """The envelope of call ``call_id`` that carries ``encoded`` (the ``what`` of ``callback``), queued
-        with its out-of-band buffers; the caller fills in its body.
-
-        Raises:
-            PayloadTooLarge: ``encoded`` is over the peer's limit.
-        """
-        if encoded.size > self.peer_limit:
-            raise _too_large(self, what, callback, encoded.size)
-        envelope = self._outbox.envelope(encoded.size + overhead, encoded.buffers)
-        envelope.id = call_id
-        return envelope
 
     def send_error(self, call_id: int, error: pb.Error, callback: str = "") -> None:
         """Queue the error reply of call ``call_id``; one over the peer's limit (an exception that
@@ -182,29 +170,23 @@ class PeerLink:
         if size > self.peer_limit:
             error = exception_reply(_too_large(self, "exception", callback, size))
             size = error.ByteSize()
-        envelope = self._outbox.envelope(size + 16)
-        envelope.id = call_id
-        envelope.error.CopyFrom(error)
+        self._outbox.envelope(call_id, size + 16).error.CopyFrom(error)
 
     def forget_call(self, call_id: int, tell_peer: bool) -> None:
         """Stop waiting for ``call_id``; with ``tell_peer`` ask the callee to cancel it."""
         self._pending.pop(call_id, None)
         if tell_peer and not self.closed:
-            envelope = self._outbox.envelope(16)
-            envelope.id = call_id
-            envelope.cancel.SetInParent()
+            self._outbox.envelope(call_id, 16).cancel.SetInParent()
 
     def send_offer(self, callbacks: list[str]) -> None:
         if self.closed:
             return
-        envelope = self._outbox.envelope(sum(len(c) + 2 for c in callbacks) + 16)
-        envelope.offer.callbacks.extend(callbacks)
+        self._outbox.envelope(0, sum(len(c) + 2 for c in callbacks) + 16).offer.callbacks.extend(callbacks)
 
     def send_departed(self, node_id: str) -> None:
         if self.closed:
             return
-        envelope = self._outbox.envelope(len(node_id) + 16)
-        envelope.departed.node_id = node_id
+        self._outbox.envelope(0, len(node_id) + 16).departed.node_id = node_id
 
     # ------------------------------------------------------------------ incoming
 

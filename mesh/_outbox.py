@@ -32,9 +32,9 @@ class Outbox:
         self._frames.append((self._frame, self._blobs))
         self._frame_bytes = 0
 
-    def envelope(self, size: int, buffers: Sequence[Blob] = ()) -> pb.Envelope:
-        """A new envelope of about ``size`` bytes (its out-of-band ``buffers`` included), queued with
-        those buffers in the same frame; the caller fills in its body."""
+    def envelope(self, call_id: int, size: int, buffers: Sequence[Blob] = ()) -> pb.Envelope:
+        """A new envelope of call ``call_id`` (0: of no call) of about ``size`` bytes, its out-of-band
+        ``buffers`` included, queued with those buffers in the same frame; the caller fills in its body."""
         if self._frame_bytes and self._frame_bytes + size > self.limit:
             self._new_frame()
         self._frame_bytes += size
@@ -43,6 +43,7 @@ class Outbox:
         if buffers:
             self._blobs.extend(buffers)
         envelope: pb.Envelope = self._frame.items.add()
+        envelope.id = call_id
         return envelope
 
     async def write_loop(self, write: Callable[[Outgoing | bytes], Awaitable[None]]) -> None:

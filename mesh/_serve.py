@@ -109,7 +109,7 @@ def serve_sync(call: IncomingCall) -> Outcome:
     None means a NO_RETURN call that served well: its result is not encoded, only a failure returned.
     """
     arguments = decode_arguments(call)
-    if isinstance(arguments, pb.Error):
+    if not isinstance(arguments, tuple):
         return arguments
     args, kwargs = arguments
     try:
@@ -122,7 +122,7 @@ def serve_sync(call: IncomingCall) -> Outcome:
 async def serve_async(call: IncomingCall) -> Outcome:
     """Serve ``call`` of an async callback on the running loop; the rest as for :func:`serve_sync`."""
     arguments = decode_arguments(call)
-    if isinstance(arguments, pb.Error):
+    if not isinstance(arguments, tuple):
         return arguments
     args, kwargs = arguments
     try:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ._codec import encode
+from ._codec import Encoded, encode
 from ._handoff import Handoff
 from ._link import PeerLink
 from ._offers import Offers
@@ -124,18 +124,21 @@ class Serving:
 
         A NO_RETURN call sends nothing and logs its failure (None: a NO_RETURN call that served well).
         """
-        if call.max_size is None or outcome is None:
-            if isinstance(outcome, pb.Error):
-                log_no_return_failure(self.name, call.link, outcome)
-        elif isinstance(outcome, pb.Error):
-            call.link.send_error(call.call_id, outcome, call.callback.name)
+        if outcome is None:
+            return
+        # An Encoded is checked for first: isinstance against a protobuf message class is slow.
+        if isinstance(outcome, Encoded):
+            if call.max_size is not None:
+                call.link.send_result(call.call_id, outcome, call.callback.name)
+        elif call.max_size is None:
+            log_no_return_failure(self.name, call.link, outcome)
         else:
-            call.link.send_result(call.call_id, outcome, call.callback.name)
+            call.link.send_error(call.call_id, outcome, call.callback.name)
 
     def _start_schedule(self, call: IncomingCall, plan: pb.Schedule) -> None:
         link = call.link
         arguments = decode_arguments(call)
-        if isinstance(arguments, pb.Error):
+        if not isinstance(arguments, tuple):
             link.send_error(call.call_id, arguments)
             return
         args, kwargs = arguments
