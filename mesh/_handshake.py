@@ -14,8 +14,9 @@ an unauthenticated peer is ever decoded (decoding a pickle runs code).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
@@ -90,6 +91,85 @@ class HandshakeHost(Protocol):
     def check_hello(self, hello: pb.Hello) -> str | None: ...
 
 
+class _Proofs:
+    """One side's fresh nonce, its proof of the mesh secret, and its check of the other side's proof.
+
+    Both proofs cover both nonces (the dialler's first) and the prover's role, so neither a recorded
+    handshake nor one side's proof sent back as the other's passes.
+    """
+
+    def __init__(self, secret: bytes | None, role: bytes) -> None:
+        self._secret = secret
+        self._role = role
+        self._other = LISTENER if role == DIALLER else DIALLER
+        self.nonce = new_nonce()
+
+    def _nonces(self, theirs: bytes) -> tuple[bytes, bytes]:
+        return (self.nonce, theirs) if self._role == DIALLER else (theirs, self.nonce)
+
+    def ours(self, theirs: bytes) -> bytes:
+        """Our proof, for the side whose nonce is ``theirs``."""
+        return proof(self._secret, self._role, *self._nonces(theirs))
+
+    def problem(self, theirs: bytes, their_proof: bytes) -> str | None:
+        """Why ``their_proof`` is not the other side's valid proof, or None when it is (or no secret is set)."""
+        return proof_problem(self._secret, self._other, *self._nonces(theirs), their_proof)
+
+
+async def _prove_to_listener(
+    write: Callable[[Any], Awaitable[None]], proofs: _Proofs, answer: Any, message: Callable[[bytes], Any], who: str
+) -> None:
+    """The dialler's check of the listener's proof in ``answer`` (a Hello, or the controller's challenge),
+    then its own proof, sent as ``message(proof)``; ``who`` refuses, and names what, in the error.
+
+    Raises:
+        AuthenticationError: the listener's proof is missing or wrong.
+    """
+    problem = proofs.problem(answer.nonce, answer.proof)
+    if problem is not None:
+        raise AuthenticationError(f"{who}: {problem}; {CHECK_SECRET}")
+    await write(message(proofs.ours(answer.nonce)))
+
+
+class _Listening:
+    """The listener's side of a handshake on ``context``: its challenge, its check of the dialler's proof,
+    and its refusal of whatever fails (one log line, then the stream aborted)."""
+
+    def __init__(self, context: grpc.aio.ServicerContext, secret: bytes | None, who: str, what: str) -> None:
+        self.context = context
+        self._proofs = _Proofs(secret, LISTENER)
+        # Who refuses and what ("node N", "a link"), for the log line.
+        self.who = who
+        self.what = what
+        # What the stream ending now means, said when it does.
+        self.ended = ""
+
+    async def challenge(self, dialler_nonce: bytes, message: Callable[[bytes, bytes], Any]) -> None:
+        """Send our fresh nonce and our proof, as ``message(nonce, proof)``."""
+        self.ended = _ENDED_BEFORE_PROOF
+        await self.context.write(message(self._proofs.nonce, self._proofs.ours(dialler_nonce)))
+
+    def check(self, dialler_nonce: bytes, their_proof: bytes, name: str) -> None:
+        """Refuse node ``name`` unless ``their_proof`` proves the secret for our challenge."""
+        problem = self._proofs.problem(dialler_nonce, their_proof)
+        if problem is not None:
+            raise _Refused(f"node {name!r}: {problem}", grpc.StatusCode.UNAUTHENTICATED)
+
+    @contextlib.asynccontextmanager
+    async def refusing(self, quiet: Callable[[], bool] = lambda: False) -> AsyncIterator[None]:
+        """Log and abort on a refusal; log a stream the dialler ended too, unless ``quiet()`` (stopping)."""
+        try:
+            yield
+        except _Refused as exc:
+            logger.warning("%s: refused %s from %s: %s", self.who, self.what, self.context.peer(), exc.reason)
+            await self.context.abort(exc.code, exc.reason)
+            raise
+        except asyncio.CancelledError:  # the dialler cancelled the stream (or this side is stopping)
+            if not quiet():
+                logger.warning("%s: refused %s from %s: %s", self.who, self.what, self.context.peer(), self.ended)
+            raise
+
+
 async def as_dialler(node: HandshakeHost, stream: FrameStream, peer_name: str) -> pb.Hello:
     """The dialler's half; returns the listener's Hello once both sides are authenticated.
 
@@ -98,20 +178,20 @@ async def as_dialler(node: HandshakeHost, stream: FrameStream, peer_name: str) -
         PeerUnavailable: the listener's Hello is refused or the handshake breaks off.
         grpc.aio.AioRpcError: the listener refused the link (see :func:`rpc_error`).
     """
-    secret = node.config.secret
-    nonce = new_nonce()
-    await stream.write(_frame(hello=node.hello(nonce)))
+    proofs = _Proofs(node.config.secret, DIALLER)
+    await stream.write(_frame(hello=node.hello(proofs.nonce)))
     try:
         hello = (await _read_single(stream.read, "hello")).hello
         refusal = node.check_hello(hello)
         if refusal is not None:
             raise PeerUnavailable(peer_name, f"refused its Hello: {refusal}")
-        problem = proof_problem(secret, LISTENER, nonce, hello.nonce, hello.proof)
-        if problem is not None:
-            raise AuthenticationError(
-                f"node {node.name!r} refused the link to {peer_name!r}: {problem}; {CHECK_SECRET}"
-            )
-        await stream.write(_frame(auth=pb.Auth(proof=proof(secret, DIALLER, nonce, hello.nonce))))
+        await _prove_to_listener(
+            stream.write,
+            proofs,
+            hello,
+            lambda ours: _frame(auth=pb.Auth(proof=ours)),
+            f"node {node.name!r} refused the link to {peer_name!r}",
+        )
         if not (await _read_single(stream.read, "auth")).auth.accepted:
             raise AuthenticationError(f"node {peer_name!r} did not accept our proof of the mesh secret; {CHECK_SECRET}")
     except _Refused as exc:
@@ -124,30 +204,18 @@ async def as_listener(node: HandshakeHost, context: grpc.aio.ServicerContext) ->
 
     A refused link is logged in one line and the stream aborted (``context.abort`` raises).
     """
-    secret = node.config.secret
-    ended = "the peer ended the stream before its Hello"
-    try:
-        hello = (await _read_single(context.read, "hello", ended)).hello
+    listening = _Listening(context, node.config.secret, f"node {node.name}", "a link")
+    listening.ended = "the peer ended the stream before its Hello"
+    async with listening.refusing(quiet=lambda: node.stopping):
+        hello = (await _read_single(context.read, "hello", listening.ended)).hello
         refusal = f"node {node.name!r} is stopping" if node.stopping else node.check_hello(hello)
         if refusal is not None:
             raise _Refused(refusal)
-        nonce = new_nonce()
-        ended = _ENDED_BEFORE_PROOF
-        await context.write(_frame(hello=node.hello(nonce, proof(secret, LISTENER, hello.nonce, nonce))))
-        auth = (await _read_single(context.read, "auth", ended)).auth
-        problem = proof_problem(secret, DIALLER, hello.nonce, nonce, auth.proof)
-        if problem is not None:
-            raise _Refused(f"node {hello.node_name!r}: {problem}", grpc.StatusCode.UNAUTHENTICATED)
+        await listening.challenge(hello.nonce, lambda nonce, ours: _frame(hello=node.hello(nonce, ours)))
+        auth = (await _read_single(context.read, "auth", listening.ended)).auth
+        listening.check(hello.nonce, auth.proof, hello.node_name)
         await context.write(_frame(auth=pb.Auth(accepted=True)))
-        return hello
-    except _Refused as exc:
-        logger.warning("node %s: refused a link from %s: %s", node.name, context.peer(), exc.reason)
-        await context.abort(exc.code, exc.reason)
-        raise
-    except asyncio.CancelledError:  # the peer cancelled the stream (or this node is stopping)
-        if not node.stopping:
-            logger.warning("node %s: refused a link from %s: %s", node.name, context.peer(), ended)
-        raise
+    return hello
 
 
 async def join_as_node(stream: Any, secret: bytes | None, member: pb.Member, controller: str) -> None:
@@ -158,18 +226,19 @@ async def join_as_node(stream: Any, secret: bytes | None, member: pb.Member, con
         ControllerUnavailable: the handshake breaks off.
         grpc.aio.AioRpcError: the controller refused the join (see :func:`authentication_error`).
     """
-    nonce = new_nonce()
-    await stream.write(pb.MemberUpdate(member=member, nonce=nonce))
+    proofs = _Proofs(secret, DIALLER)
+    await stream.write(pb.MemberUpdate(member=member, nonce=proofs.nonce))
     try:
         challenge = await _read(stream.read, "challenge")
     except _Refused as exc:
         raise ControllerUnavailable(f"the controller at {controller} broke off the join: {exc.reason}") from None
-    problem = proof_problem(secret, LISTENER, nonce, challenge.nonce, challenge.proof)
-    if problem is not None:
-        raise AuthenticationError(
-            f"node {member.name!r} refused the controller at {controller}: {problem}; {CHECK_SECRET}"
-        )
-    await stream.write(pb.MemberUpdate(proof=proof(secret, DIALLER, nonce, challenge.nonce)))
+    await _prove_to_listener(
+        stream.write,
+        proofs,
+        challenge,
+        lambda ours: pb.MemberUpdate(proof=ours),
+        f"node {member.name!r} refused the controller at {controller}",
+    )
 
 
 async def join_as_controller(context: grpc.aio.ServicerContext, secret: bytes | None) -> pb.Member:
@@ -177,25 +246,15 @@ async def join_as_controller(context: grpc.aio.ServicerContext, secret: bytes | 
 
     A refused join is logged in one line and the stream aborted (``context.abort`` raises).
     """
-    ended = "the node ended the stream before its first update"
-    try:
-        first = await _read(context.read, "first update", ended)
+    listening = _Listening(context, secret, "controller", "a join")
+    listening.ended = "the node ended the stream before its first update"
+    async with listening.refusing():
+        first = await _read(context.read, "first update", listening.ended)
         if not first.member.node_id or not first.member.name:
             raise _Refused("the first update names no node")
-        nonce = new_nonce()
-        ended = _ENDED_BEFORE_PROOF
-        await context.write(pb.MembershipEvent(nonce=nonce, proof=proof(secret, LISTENER, first.nonce, nonce)))
-        answer = await _read(context.read, "proof", ended)
-        problem = proof_problem(secret, DIALLER, first.nonce, nonce, answer.proof)
-        if problem is not None:
-            raise _Refused(f"node {first.member.name!r}: {problem}", grpc.StatusCode.UNAUTHENTICATED)
-    except _Refused as exc:
-        logger.warning("controller: refused a join from %s: %s", context.peer(), exc.reason)
-        await context.abort(exc.code, exc.reason)
-        raise
-    except asyncio.CancelledError:  # the node cancelled the stream (or the controller is stopping)
-        logger.warning("controller: refused a join from %s: %s", context.peer(), ended)
-        raise
+        await listening.challenge(first.nonce, lambda nonce, ours: pb.MembershipEvent(nonce=nonce, proof=ours))
+        answer = await _read(context.read, "proof", listening.ended)
+        listening.check(first.nonce, answer.proof, first.member.name)
     member: pb.Member = first.member
     return member
 

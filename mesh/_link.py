@@ -1,8 +1,7 @@
 """A peer link: the one bidirectional ``Connect`` stream between two nodes.
 
-Calls travel both ways, multiplexed by call id. Envelopes queued while a write is in flight are
-coalesced into one ``Frame`` (batching is how Python gRPC goes fast), split only where a frame would
-pass the message size limit.
+Calls travel both ways, multiplexed by call id. What the link sends waits in its
+:class:`~mesh._outbox.Outbox`, which writes the envelopes queued meanwhile as one ``Frame``.
 """
 
 from __future__ import annotations
@@ -16,8 +15,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import grpc
 
 from ._codec import NO_BUFFERS, Encoded, describe
+from ._outbox import Outbox
+from ._outcome import exception_reply
 from ._proto import mesh_pb2 as pb
-from ._wire import Blob, Buffers, Outgoing, Reply, read_frame, write_frame
+from ._wire import Buffers, Outgoing, Reply, read_frame
 from .errors import MeshError, PayloadTooLarge, PeerUnavailable
 
 if TYPE_CHECKING:
@@ -84,16 +85,11 @@ class PeerLink:
         self.schedules: dict[int, Any] = {}
         self._stream = stream
         self._on_close = on_close
-        # Frames waiting for the writer; the last one takes new envelopes, and its blobs their buffers.
-        self._frames: list[Outgoing] = []
-        self._frame: pb.Frame
-        self._blobs: list[Blob]
-        self._new_frame()
         self._blob_cursor = 0
         own_limit = node.config.max_message_size
         # The peer's receive limit bounds what this link may send; 0 means it did not say.
         self.peer_limit = min(own_limit, hello.max_message_size or own_limit)
-        self._wakeup = asyncio.Event()
+        self._outbox = Outbox(self.peer_limit)
         self._pending: dict[int, ReplyWaiter] = {}
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
@@ -107,21 +103,6 @@ class PeerLink:
 
     # ------------------------------------------------------------------ outgoing
 
-    def _new_frame(self) -> None:
-        self._frame = pb.Frame()
-        self._blobs = []
-        self._frames.append((self._frame, self._blobs))
-        self._frame_bytes = 0
-
-    def _envelope(self, size: int) -> pb.Envelope:
-        if self._frame_bytes and self._frame_bytes + size > self.peer_limit:
-            self._new_frame()
-        self._frame_bytes += size
-        if not self._wakeup.is_set():
-            self._wakeup.set()
-        envelope: pb.Envelope = self._frame.items.add()
-        return envelope
-
     def send_call(
         self,
         name: str,
@@ -134,21 +115,21 @@ class PeerLink:
         """Queue a call; returns its id and the future of its reply.
 
         The future is None for a NO_RETURN call, and when ``waiter`` is given: the reply goes to it.
+
+        Raises:
+            PeerUnavailable: the link is closed.
+            PayloadTooLarge: the arguments are over the peer's limit.
         """
         if self.closed:
             raise PeerUnavailable(self.peer_name, self.close_reason or "the link is closed")
-        too_large = self.too_large("arguments", name, encoded.size)
-        if too_large is not None:
-            raise too_large
+        if encoded.size > self.peer_limit:
+            raise _too_large(self, "arguments", name, encoded.size)
         call_id = next(self._ids)
-        envelope = self._envelope(encoded.size + len(name) + 32)
-        envelope.id = call_id
-        call = envelope.call
+        call = self._outbox.envelope(call_id, encoded.size + len(name) + 32, encoded.buffers).call
         call.name = name
         call.args = encoded.data
         if encoded.buffers:
             call.buffer_count = len(encoded.buffers)
-            self._blobs.extend(encoded.buffers)
         if encoded.dill:
             flags |= pb.CALL_FLAG_DILL
         call.flags = flags
@@ -165,65 +146,47 @@ class PeerLink:
         self._pending[call_id] = future
         return call_id, future
 
-    def too_large(self, what: str, callback: str, size: int) -> PayloadTooLarge | None:
-        """The error for sending ``size`` encoded bytes to the peer, or None when they fit its limit."""
-        if size <= self.peer_limit:
-            return None
-        return PayloadTooLarge(
-            f"cannot send the {describe(what, callback)} to node {self.peer_name!r}: encoded size {size} bytes "
-            f"is over the limit of {self.peer_limit} bytes (the max_message_size of both nodes must allow it); raise "
-            "max_message_size on every node, or send the data through storage"
-        )
+    def send_result(self, call_id: int, encoded: Encoded, callback: str = "") -> None:
+        """Queue the result of call ``call_id`` (of ``callback``); one over the peer's limit is replaced
+        by the :class:`PayloadTooLarge` error that says so."""
+        if self.closed:
+            return
+        if encoded.size > self.peer_limit:
+            self.send_error(call_id, exception_reply(_too_large(self, "result", callback, encoded.size)))
+            return
+        result = self._outbox.envelope(call_id, encoded.size + 16, encoded.buffers).result
+        result.value = encoded.data
+        if encoded.buffers:
+            result.buffer_count = len(encoded.buffers)
+        if encoded.dill:
+            result.dill = True
+
+    def send_error(self, call_id: int, error: pb.Error, callback: str = "") -> None:
+        """Queue the error reply of call ``call_id``; one over the peer's limit (an exception that
+        carries a large value) is replaced by the :class:`PayloadTooLarge` error that says so."""
+        if self.closed:
+            return
+        size = error.ByteSize()
+        if size > self.peer_limit:
+            error = exception_reply(_too_large(self, "exception", callback, size))
+            size = error.ByteSize()
+        self._outbox.envelope(call_id, size + 16).error.CopyFrom(error)
 
     def forget_call(self, call_id: int, tell_peer: bool) -> None:
         """Stop waiting for ``call_id``; with ``tell_peer`` ask the callee to cancel it."""
         self._pending.pop(call_id, None)
         if tell_peer and not self.closed:
-            envelope = self._envelope(16)
-            envelope.id = call_id
-            envelope.cancel.SetInParent()
-
-    def send_result(self, call_id: int, encoded: Encoded) -> None:
-        if self.closed:
-            return
-        envelope = self._envelope(encoded.size + 16)
-        envelope.id = call_id
-        result = envelope.result
-        result.value = encoded.data
-        if encoded.buffers:
-            result.buffer_count = len(encoded.buffers)
-            self._blobs.extend(encoded.buffers)
-        if encoded.dill:
-            result.dill = True
-
-    def send_error(self, call_id: int, error: pb.Error) -> None:
-        if self.closed:
-            return
-        envelope = self._envelope(error.ByteSize() + 16)
-        envelope.id = call_id
-        envelope.error.CopyFrom(error)
+            self._outbox.envelope(call_id, 16).cancel.SetInParent()
 
     def send_offer(self, callbacks: list[str]) -> None:
         if self.closed:
             return
-        envelope = self._envelope(sum(len(c) + 2 for c in callbacks) + 16)
-        envelope.offer.callbacks.extend(callbacks)
+        self._outbox.envelope(0, sum(len(c) + 2 for c in callbacks) + 16).offer.callbacks.extend(callbacks)
 
     def send_departed(self, node_id: str) -> None:
         if self.closed:
             return
-        envelope = self._envelope(len(node_id) + 16)
-        envelope.departed.node_id = node_id
-
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            frames, self._frames = self._frames, []
-            self._new_frame()
-            for frame, blobs in frames:
-                if frame.items:
-                    await write_frame(self._stream.write, frame, blobs)
+        self._outbox.envelope(0, len(node_id) + 16).departed.node_id = node_id
 
     # ------------------------------------------------------------------ incoming
 
@@ -232,7 +195,7 @@ class PeerLink:
         if self.closed:
             return
         self._task = asyncio.current_task()
-        writer = asyncio.create_task(self._write_loop())
+        writer = asyncio.create_task(self._outbox.write_loop(self._stream.write))
         writer.add_done_callback(self._writer_done)
         reason = "the peer closed the link"
         try:
@@ -324,12 +287,24 @@ class PeerLink:
         for future in pending.values():
             if not future.done():
                 future.set_exception(error)
-        for task in list(self.incoming.values()):
-            task.cancel()
-        self.incoming.clear()
-        for schedule in list(self.schedules.values()):
-            schedule.cancel()
-        self.schedules.clear()
+        _cancel_all(self.incoming)
+        _cancel_all(self.schedules)
         if self._on_close is not None:
             self._on_close()
         self.node.on_link_closed(self)
+
+
+def _too_large(link: PeerLink, what: str, callback: str, size: int) -> PayloadTooLarge:
+    """The error for sending ``size`` encoded bytes, over the limit of ``link``'s peer."""
+    return PayloadTooLarge(
+        f"cannot send the {describe(what, callback)} to node {link.peer_name!r}: encoded size {size} bytes "
+        f"is over the limit of {link.peer_limit} bytes (the max_message_size of both nodes must allow it); raise "
+        "max_message_size on every node, or send the data through storage"
+    )
+
+
+def _cancel_all(running: dict[int, Any]) -> None:
+    """Cancel every task, job or schedule of ``running`` and forget them."""
+    for each in list(running.values()):
+        each.cancel()
+    running.clear()

@@ -63,7 +63,7 @@ class Node(Calling, Serving, Linking):
         self._all_links: set[PeerLink] = set()
         self._dials: dict[str, asyncio.Task[PeerLink]] = {}
         self._channels: dict[PeerLink, grpc.aio.Channel] = {}
-        self._workers = WorkerPool(config.max_workers, f"mesh-{config.name}", self.loop)
+        self.workers = WorkerPool(config.max_workers, f"mesh-{config.name}", self.loop)
         self._server: grpc.aio.Server | None = None
         self._controller: ControllerClient | None = None
         self.departures = Departures(self, lambda: self._controller is not None and self._controller.connected)
@@ -167,11 +167,11 @@ class Node(Calling, Serving, Linking):
         if server is not None:
             await close_server(server, None, self.address)
         _transport.remove_unix_socket(self.address)
-        self._workers.shutdown(wait=False, cancel_futures=True)
+        self.workers.shutdown(wait=False, cancel_futures=True)
 
     def _busy(self) -> bool:
         """Calls in flight on a link, or NO_RETURN calls still queued or running in the worker pool."""
-        return self._workers.unfinished > 0 or any(link.in_flight for link in self._all_links)
+        return self.workers.unfinished > 0 or any(link.in_flight for link in self._all_links)
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, keeping a reference until it ends."""
@@ -210,7 +210,7 @@ class Node(Calling, Serving, Linking):
             "links": len(self.links),
             # list() copies the set in one step, while the loop thread may be adding or dropping links.
             "in_flight": sum(link.in_flight for link in list(self._all_links)),
-            "workers": self._workers.threads,
+            "workers": self.workers.threads,
         }
 
 

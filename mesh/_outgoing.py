@@ -41,7 +41,7 @@ class Calling:
     deadlines: Deadlines
     links: dict[str, PeerLink]
     stopping: bool
-    _workers: WorkerPool
+    workers: WorkerPool
 
     if TYPE_CHECKING:
 

@@ -100,6 +100,22 @@ def _many_numbers(n: int) -> list[int]:
     return list(range(n))
 
 
+def test_exception_over_the_callers_limit_fails_on_the_callee_and_the_link_survives(
+    peer: Callable[..., tuple[Proc, str]],
+) -> None:
+    """An exception that carries more than the caller takes comes back as the PayloadTooLarge that says so."""
+    with _mesh(peer, MIB, 128 * MIB) as g:
+        running = g.call.sleep(0.5) & BG
+        with pytest.raises(PayloadTooLarge, match=r"exception of callback 'apply' to node 'main'.*limit of 1048576"):
+            g.call.apply(_raise_big, 3 * MIB) & FG
+        assert running.get(timeout=5) == 0.5
+        assert g.call.add(1, 2) & FG == 3
+
+
+def _raise_big(n: int) -> None:
+    raise ValueError("x" * n)
+
+
 def test_argument_over_the_callees_limit_fails_on_the_caller_and_the_link_survives(
     peer: Callable[..., tuple[Proc, str]],
 ) -> None:
