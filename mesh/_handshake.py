@@ -27,7 +27,6 @@ from ._wire import read_frame
 from .errors import AuthenticationError, ControllerUnavailable, PeerUnavailable
 
 if TYPE_CHECKING:
-    from ._config import NodeConfig
     from ._link import FrameStream
     from ._wire import Outgoing
 
@@ -79,12 +78,21 @@ async def _read_single(read: Callable[[], Awaitable[Any]], kind: str, ended: str
     return envelope
 
 
+class HandshakeSettings(Protocol):
+    """What a handshake reads of its node's settings."""
+
+    @property
+    def secret(self) -> bytes | None: ...
+
+
 class HandshakeHost(Protocol):
     """What a handshake needs of its node: its settings, its Hello and its judgement of the peer's."""
 
     name: str
-    config: NodeConfig
     stopping: bool
+
+    @property
+    def config(self) -> HandshakeSettings: ...
 
     def hello(self, nonce: bytes, proof: bytes = b"") -> pb.Hello: ...
 

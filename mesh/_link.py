@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import grpc
 
@@ -20,11 +20,6 @@ from ._outcome import exception_reply
 from ._proto import mesh_pb2 as pb
 from ._wire import Buffers, Outgoing, Reply, read_frame
 from .errors import MeshError, PayloadTooLarge, PeerUnavailable
-
-if TYPE_CHECKING:
-    from ._config import NodeConfig
-    from ._departures import Departures
-    from ._workers import Job
 
 logger = logging.getLogger("mesh")
 
@@ -47,12 +42,35 @@ class FrameStream(Protocol):
     def write(self, message: Outgoing | bytes) -> Awaitable[None]: ...
 
 
+class LinkSettings(Protocol):
+    """What a link reads of its node's settings."""
+
+    @property
+    def max_message_size(self) -> int: ...
+
+
+class DepartureReports(Protocol):
+    """Where a link passes a peer's word that a member has gone."""
+
+    def reported(self, node_id: str, by: str) -> None: ...
+
+
+class Cancellable(Protocol):
+    """A call being served for the peer: a task, a worker job or a schedule."""
+
+    def cancel(self) -> bool: ...
+
+
 class LinkHost(Protocol):
     """What a link needs of its node: its loop and settings, and where the envelopes it reads go."""
 
     loop: asyncio.AbstractEventLoop
-    config: NodeConfig
-    departures: Departures
+
+    @property
+    def config(self) -> LinkSettings: ...
+
+    @property
+    def departures(self) -> DepartureReports: ...
 
     def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Buffers) -> None: ...
 
@@ -81,7 +99,7 @@ class PeerLink:
         self.dialled_by = dialled_by
         self.closed = False
         self.close_reason = ""
-        self.incoming: dict[int, asyncio.Future[Any] | Job] = {}
+        self.incoming: dict[int, Cancellable] = {}
         self.schedules: dict[int, Any] = {}
         self._stream = stream
         self._on_close = on_close
