@@ -7,19 +7,19 @@ import atexit
 import dataclasses
 import os
 import secrets
-import threading
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _interfaces, _stale_sockets, _transport
-from ._call import Caller, in_async_code, run_blocking, run_on
+from ._call import Caller
 from ._config import NodeConfig
 from ._loop_thread import AppLoop, LoopThread, Portal
 from ._node import Node, member_list
 from ._placement import place
 from ._security import TLSConfig, resolve_secret
-from .errors import CallTimeout, NodeStopped, UsageError
+from ._session import Session, in_async_code, run_blocking, run_on
+from .errors import UsageError
 
 if TYPE_CHECKING:
     from ._controller_server import ControllerServer
@@ -142,30 +142,28 @@ class Global:
             discovery=placement.discovery,
             interfaces=interfaces,
         )
-        self._node: Node | None = None
         self._controller: ControllerServer | None = None
         self._controller_mdns: MdnsEndpoint | None = None
-        self._stopped = threading.Event()
         self._stopping = False
         self._thread: LoopThread | None = None
         self._start_task: asyncio.Task[None] | None = None
-        self.call = Caller(self)
 
         running = asyncio._get_running_loop()
         if running is not None:
-            self._loop = running
             self._portal: Portal = AppLoop(running)
-            self._started: asyncio.Future[Node | None] = running.create_future()
+            self._session = Session(self.process_name, self._portal, running.create_future(), init_node)
             self._ended: asyncio.Future[None] = running.create_future()
             self._start_task = running.create_task(self._start())
-            # A failed start reaches the program through every wait on _started, not through this task.
+            # A failed start reaches the program through every wait on the node, not through this task.
             self._start_task.add_done_callback(_forget_failure)
             self._end_guard = running.create_task(self._stop_when_program_ends())
         else:
             self._thread = self._portal = LoopThread(f"mesh-{self.process_name}")
-            self._loop = self._thread.loop
-            self._started = run_blocking(self._portal, _create_future())
+            started = run_blocking(self._portal, _create_future())
+            self._session = Session(self.process_name, self._portal, started, init_node)
             self._ended = run_blocking(self._portal, _create_future())
+        self.call = Caller(self._session)
+        if self._thread is not None:
             try:
                 run_blocking(self._portal, self._start())
             except BaseException:
@@ -207,14 +205,14 @@ class Global:
                     _stale_sockets.sweep_once(_transport.socket_dir())
                 node = Node(config)
                 await node.start()
-                self._node = node
-            self._started.set_result(self._node)
+                self._session.node = node
+            self._session.started.set_result(self._session.node)
         except BaseException as exc:
             await self._withdraw_controller()
             if self._controller is not None:
                 await self._controller.stop()
-            self._started.set_exception(exc)
-            self._started.exception()
+            self._session.started.set_exception(exc)
+            self._session.started.exception()
             self._stopping = True
             self._mark_stopped()
             raise
@@ -227,29 +225,13 @@ class Global:
     @property
     def address(self) -> str:
         """The address this node listens on (empty until it has started)."""
-        return self._node.address if self._node is not None else ""
+        node = self._session.node
+        return node.address if node is not None else ""
 
     @property
     def controller_address(self) -> str:
         """The controller's address."""
         return self._controller_address
-
-    def _ready_node(self) -> Node | None:
-        node = self._node
-        if node is None:
-            if self._stopped.is_set():
-                raise NodeStopped(f"node {self.process_name!r} is stopped")
-            if self._started.done() and not self.init_node:
-                raise UsageError("this Global runs only a controller (init_node=False): it cannot make calls")
-        elif node.stopping:
-            raise NodeStopped(f"node {self.process_name!r} is stopped; no more calls can be made through it")
-        return node
-
-    async def _with_node(self, use: Callable[[Node], Awaitable[Any]]) -> Any:
-        node = await asyncio.shield(self._started)
-        if node is None:
-            raise UsageError("this Global runs only a controller (init_node=False): it cannot make calls")
-        return await use(node)
 
     def stop(self) -> Any:
         """Leave the mesh and stop the node (and controller) of this process. Idempotent.
@@ -260,7 +242,7 @@ class Global:
         """
         if in_async_code():
             return asyncio.ensure_future(self.stop_async())
-        if self._stopped.is_set():
+        if self._session.stopped.is_set():
             self._close_loop()
             return None
         run_blocking(self._portal, self._shutdown())
@@ -269,7 +251,7 @@ class Global:
 
     async def stop_async(self) -> None:
         """The async form of :meth:`stop`."""
-        if not self._stopped.is_set():
+        if not self._session.stopped.is_set():
             await run_on(self._portal, self._shutdown())
         if self._thread is not None and not self._thread.is_current:
             await asyncio.to_thread(self._close_loop)
@@ -278,10 +260,10 @@ class Global:
         if not self._stopping:
             self._stopping = True
             try:
-                if not self._started.done() and self._start_task is not None:
+                if not self._session.started.done() and self._start_task is not None:
                     self._start_task.cancel()
-                if self._node is not None:
-                    await self._node.stop(self.stop_grace)
+                if self._session.node is not None:
+                    await self._session.node.stop(self.stop_grace)
                 await self._withdraw_controller()
                 if self._controller is not None:
                     await self._controller.stop(0.5)
@@ -290,7 +272,7 @@ class Global:
         await asyncio.shield(self._ended)
 
     def _mark_stopped(self) -> None:
-        self._stopped.set()
+        self._session.stopped.set()
         if not self._ended.done():
             self._ended.set_result(None)
 
@@ -319,7 +301,7 @@ class Global:
         if in_async_code():
             raise UsageError("join() would block the event loop; use await g.join_async()")
         try:
-            while not self._stopped.wait(0.5):
+            while not self._session.stopped.wait(0.5):
                 pass
         except KeyboardInterrupt:
             self.stop()
@@ -328,7 +310,7 @@ class Global:
         """Wait until this Global is stopped, without blocking the event loop."""
         # Polled: the stop may come from any thread or event loop, and a thread blocked on an event
         # would keep asyncio.run() from returning.
-        while not self._stopped.is_set():  # noqa: ASYNC110
+        while not self._session.stopped.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.2)
 
     def __enter__(self) -> Global:
@@ -338,7 +320,7 @@ class Global:
         self.stop()
 
     async def __aenter__(self) -> Global:
-        await run_on(self._portal, _shielded(self._started))
+        await run_on(self._portal, _shielded(self._session.started))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -352,7 +334,7 @@ class Global:
         Raises:
             CallTimeout: it did not join within ``timeout`` seconds.
         """
-        return self._wait(lambda n: n.wait_process(name), timeout, f"process {name!r} did not join the mesh")
+        return self._session.wait(lambda n: n.wait_process(name), timeout, f"process {name!r} did not join the mesh")
 
     def wait_function(self, name: str, timeout: float | None = None) -> Any:
         """Wait until some node offers a callback named ``name`` (awaitable in async code).
@@ -360,32 +342,19 @@ class Global:
         Raises:
             CallTimeout: none offered it within ``timeout`` seconds.
         """
-        return self._wait(lambda n: n.wait_function(name), timeout, f"no node offered callback {name!r}")
-
-    def _wait(self, use: Callable[[Node], Awaitable[None]], timeout: float | None, what: str) -> Any:
-        self._ready_node()
-
-        async def waiting() -> None:
-            try:
-                await asyncio.wait_for(self._with_node(use), timeout)
-            except asyncio.TimeoutError:
-                raise CallTimeout(f"{what} within {timeout} s") from None
-
-        if in_async_code():
-            return run_on(self._portal, waiting())
-        return run_blocking(self._portal, waiting())
+        return self._session.wait(lambda n: n.wait_function(name), timeout, f"no node offered callback {name!r}")
 
     def members(self) -> list[dict[str, Any]]:
         """The members this node knows (the controller's, for a controller-only Global): name, node id,
         address and callbacks of each."""
-        if self._node is None and self._controller is not None:
+        if self._session.node is None and self._controller is not None:
             return member_list(self._controller.service.member_views())
-        node = self._ready_node()
+        node = self._session.ready_node()
         return [] if node is None else member_list(node.membership.members())
 
     def statistics(self) -> dict[str, int]:
         """Counters of this node: members, links, calls in flight."""
-        node = self._ready_node()
+        node = self._session.ready_node()
         return {} if node is None else node.statistics()
 
     def __repr__(self) -> str:
@@ -409,7 +378,7 @@ def _forget_failure(task: asyncio.Task[None]) -> None:
 def _stop_at_exit(ref: weakref.ref[Global]) -> None:
     """Stop a sync program's node it did not stop; an async one's loop is gone: remove its sockets."""
     owner = ref()
-    if owner is None or owner._stopped.is_set():
+    if owner is None or owner._session.stopped.is_set():
         return
     if owner._thread is not None:
         owner.stop_grace = min(owner.stop_grace, 1.0)

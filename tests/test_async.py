@@ -26,6 +26,7 @@ from mesh import (
     UsageError,
     callback,
 )
+from tests._support.loops import loop_of_async
 from tests._support.proc import Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -41,7 +42,7 @@ def test_awaited_modifiers_on_the_programs_loop(
     async def scenario() -> None:
         g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
         try:
-            assert g._loop is asyncio.get_running_loop()
+            assert await loop_of_async(g) is asyncio.get_running_loop()
             await asyncio.to_thread(peer, "--name", "peer", "--host", "127.0.0.1", "--port", str(port))
             await g.wait_process("peer", timeout=10)
             assert await g.call.add(1, 2) & FG == 3
@@ -61,8 +62,7 @@ def test_awaited_modifiers_on_the_programs_loop(
 
             with pytest.raises(CallTimeout):
                 await g.call.sleep(2) & FG(timeout=0.2)
-            assert g._node is not None
-            assert len(g._node.deadlines) == 0, "an answered or expired call left its deadline behind"
+            assert g.statistics()["timeouts"] == 0, "an answered or expired call left its deadline behind"
 
             g.call.bump() & NO_RETURN
             schedule = await g.call.tick() & PERIOD(period=0.1)
@@ -91,9 +91,10 @@ def test_a_broadcast_whose_last_provider_left_is_logged_not_raised_on_the_loop(
 ) -> None:
     async def scenario() -> None:
         async with Global(process_name="solo", init_controller=True) as g:
-            assert g._node is not None
+            node = g._session.node
+            assert node is not None
             # What a hand-off runs once the caller's check passed and the last provider then left.
-            g._node.broadcast_no_return("gone", (), {})
+            node.broadcast_no_return("gone", (), {})
 
     with caplog.at_level(logging.WARNING, logger="mesh"):
         asyncio.run(scenario())
