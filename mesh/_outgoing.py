@@ -88,7 +88,11 @@ class Calling:
 
     async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> Any:
         """Call ``name`` on one node that offers it and return its result (awaited on the loop)."""
-        return await self.place_call(name, args, kwargs, timeout, LoopReply).outcome_async()
+        member, encoded = self.prepare(name, args, kwargs)
+        reply = LoopReply(self.loop, name, timeout)
+        # Sent at once, not through the hand-off, which would only run it at once here too.
+        self.start_call(member, name, args, kwargs, encoded, reply)
+        return await reply.outcome_async()
 
     def place_call(
         self,

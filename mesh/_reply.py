@@ -278,7 +278,10 @@ class ReplyFuture(CallTarget):
             raise CallCancelled(f"call of {self.name!r} was cancelled")
         if state == _ERROR:
             raise value
-        return self._decoded(value)
+        if self._settled:
+            return value
+        assert self.link is not None
+        return value_of(value, self.name, self.link.peer_name)
 
     def outcome(self, timeout: float | None = None, what: str = "") -> Any:
         """Wait up to ``timeout`` seconds (None: no limit) in this thread and return the outcome. A wait
