@@ -22,7 +22,7 @@ from ._membership import Member
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
 from ._node import Node
 from ._outgoing import UNANSWERED_FAILED, broadcast_results
-from ._reply import SENT, CallTarget, LoopReply, ReplyFuture, timed_out
+from ._reply import SENT, AsyncResult, CallTarget, LoopReply, ReplyFuture
 from ._schedule import ScheduledCall
 from ._session import Session, in_async_code, run_blocking
 from ._times import Duration, Moment, Until
@@ -352,47 +352,3 @@ class _Settled:
 
     def __and__(self, modifier: Any) -> Any:
         return self.value
-
-
-class AsyncResult(ReplyFuture):
-    """The future of a BG call.
-
-    ``get(timeout)`` waits in sync code, ``await get_async(timeout)`` (or ``await result``) in async
-    code; ``done()`` and ``cancel()`` as for any future. (It is the reply's own future, not a wrapper
-    around one: one object less for every call in flight.)
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        state = "done" if self.done() else "pending"
-        return f"<AsyncResult of {self.name!r}: {state}>"
-
-    def cancel(self) -> bool:
-        """Cancel the call (the callee is asked to stop it). False if it had already finished."""
-        if not self.done():
-            self.abandon()
-        return self.cancelled()
-
-    def get(self, timeout: float | None = None) -> Any:
-        """Wait up to ``timeout`` seconds (None: no limit) and return the result, or raise its error.
-
-        Raises:
-            CallTimeout: no result within ``timeout``; the call goes on.
-            CallCancelled: the call was cancelled.
-            UsageError: called on the node's own event loop, where it would deadlock.
-        """
-        if running_loop() is self.loop:
-            raise UsageError("AsyncResult.get() would block the node's event loop; use await result.get_async()")
-        if not self.wait(timeout):
-            raise timed_out(f"result of {self.name!r} not ready", timeout)
-        return self.value()
-
-    async def get_async(self, timeout: float | None = None) -> Any:
-        """Like :meth:`get`, without blocking the event loop."""
-        if not await self.wait_async(timeout):
-            raise timed_out(f"result of {self.name!r} not ready", timeout)
-        return self.value()
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        return self.get_async().__await__()

@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from ._handoff import running_loop
 from ._outcome import value_of
-from .errors import CallCancelled, CallTimeout, NodeStopped
+from .errors import CallCancelled, CallTimeout, NodeStopped, UsageError
 
 if TYPE_CHECKING:
     from ._deadlines import Bucket
@@ -311,6 +311,50 @@ class ReplyFuture(CallTarget):
         if self._finish(_CANCELLED, None) and not self.loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self.forget)
+
+
+class AsyncResult(ReplyFuture):
+    """The future of a BG call.
+
+    ``get(timeout)`` waits in sync code, ``await get_async(timeout)`` (or ``await result``) in async
+    code; ``done()`` and ``cancel()`` as for any future. (It is the reply's own future, not a wrapper
+    around one: one object less for every call in flight.)
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "pending"
+        return f"<AsyncResult of {self.name!r}: {state}>"
+
+    def cancel(self) -> bool:
+        """Cancel the call (the callee is asked to stop it). False if it had already finished."""
+        if not self.done():
+            self.abandon()
+        return self.cancelled()
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Wait up to ``timeout`` seconds (None: no limit) and return the result, or raise its error.
+
+        Raises:
+            CallTimeout: no result within ``timeout``; the call goes on.
+            CallCancelled: the call was cancelled.
+            UsageError: called on the node's own event loop, where it would deadlock.
+        """
+        if running_loop() is self.loop:
+            raise UsageError("AsyncResult.get() would block the node's event loop; use await result.get_async()")
+        if not self.wait(timeout):
+            raise timed_out(f"result of {self.name!r} not ready", timeout)
+        return self.value()
+
+    async def get_async(self, timeout: float | None = None) -> Any:
+        """Like :meth:`get`, without blocking the event loop."""
+        if not await self.wait_async(timeout):
+            raise timed_out(f"result of {self.name!r} not ready", timeout)
+        return self.value()
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.get_async().__await__()
 
 
 def _wake_soon(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
