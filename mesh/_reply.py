@@ -2,8 +2,9 @@
 
 One primitive sends a call (:meth:`~mesh._outgoing.Calling.start_call`) and completes its *target*:
 
-- a :class:`ReplyFuture` when a thread other than the node's loop waits (sync code, BG, an async
-  program on another loop): one plain lock, set by the loop, decoded in the thread that asks;
+- a :class:`ReplyFuture` when a thread other than the node's loop waits (sync code, an async
+  program on another loop): one plain lock, set by the loop, decoded in the thread that asks. A BG
+  call's :class:`AsyncResult` is one;
 - a :class:`LoopReply` when a coroutine on the node's own loop awaits it: an asyncio future.
 
 The link's reader sets either with the reply envelope, decoded by whoever waits; a call that went

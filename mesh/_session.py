@@ -103,9 +103,17 @@ class Session:
             CallTimeout: ``what`` did not happen within ``timeout`` seconds.
         """
         self.ready_node()
+        if in_async_code():
+            return self._wait_async(until, timeout, what)
+        return self._start_wait(until, what).outcome(timeout, what)
+
+    async def _wait_async(self, until: Callable[[Node], Awaitable[None]], timeout: float | None, what: str) -> Any:
+        return await self._start_wait(until, what).outcome_async(timeout, what)
+
+    def _start_wait(self, until: Callable[[Node], Awaitable[None]], what: str) -> ReplyFuture:
         reply = ReplyFuture(self.loop, what, None)
         self.portal.submit(reply.settle(self._then(until)))
-        return reply.outcome_async(timeout, what) if in_async_code() else reply.outcome(timeout, what)
+        return reply
 
     async def _then(self, until: Callable[[Node], Awaitable[None]]) -> None:
         await until(await self.started_node())
