@@ -1,7 +1,7 @@
 """What the calls of a :class:`~mesh.Global` need of it: its node's loop, the node once ready, its name.
 
-The call API (:mod:`mesh._call`) is handed a :class:`Session`, never the ``Global``; the ``Global``
-owns it and sets :attr:`Session.node` once its node has started.
+The call API (:mod:`mesh._call`) is handed a :class:`Session`, never the ``Global``; the ``Global``'s
+:class:`~mesh._hosting.Hosting` owns it and sets :attr:`Session.node` once its node has started.
 """
 
 from __future__ import annotations
