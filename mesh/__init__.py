@@ -20,10 +20,11 @@ import os
 # users' terminals unless they ask for them.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from ._call import AsyncResult, RemoteCall
+from ._call import RemoteCall
 from ._global import Global
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD
 from ._registry import callback
+from ._reply import AsyncResult
 from ._schedule import ScheduledCall
 from ._security import TLSConfig
 from .errors import (

@@ -8,53 +8,27 @@ awaitable instead, and PERIOD its handle at once (awaitable too). BG and NO_RETU
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
+import logging
 import sys
+import time
 import warnings
-from collections.abc import Awaitable, Coroutine, Generator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
 
 from ._await_source import modifier_after_await
 from ._codec import RUN_HERE
-from ._handoff import ReplyFuture
-from ._handoff import running_loop as _running_loop
-from ._loop_thread import Portal
+from ._handoff import running_loop
+from ._membership import Member
 from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
 from ._node import Node
-from ._outgoing import broadcast_results
+from ._outgoing import UNANSWERED_FAILED, broadcast_results
+from ._reply import SENT, AsyncResult, CallTarget, LoopReply, ReplyFuture
 from ._schedule import ScheduledCall
+from ._session import Session, in_async_code, run_blocking
 from ._times import Duration, Moment, Until
-from .errors import CallCancelled, CallTimeout, UsageError
+from .errors import UsageError
 
-ReplyT = TypeVar("ReplyT", bound=ReplyFuture)
-
-if TYPE_CHECKING:
-    from ._global import Global
-
-
-def in_async_code() -> bool:
-    """True when this thread runs an event loop, so waiting must be done with ``await``."""
-    return _running_loop() is not None
-
-
-def run_blocking(portal: Portal, coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``coro`` on the node's loop from another thread and wait for its value."""
-    future = portal.submit(coro)
-    try:
-        return future.result()
-    except concurrent.futures.CancelledError:
-        raise CallCancelled("the call was cancelled") from None
-    except BaseException:
-        future.cancel()
-        raise
-
-
-async def run_on(portal: Portal, coro: Coroutine[Any, Any, Any]) -> Any:
-    """Await ``coro`` on the node's loop from whatever loop runs the caller."""
-    if _running_loop() is portal.loop:
-        return await coro
-    return await asyncio.wrap_future(portal.submit(coro))
+logger = logging.getLogger("mesh")
 
 
 # ``& FG`` used as a class: the modifiers are frozen, so one instance with the defaults serves every call.
@@ -69,13 +43,13 @@ class Caller:
     lookup first, on every call (bench/README.md has the figure).
     """
 
-    def __init__(self, owner: Global) -> None:
-        self._global = owner
+    def __init__(self, session: Session) -> None:
+        self._session = session
 
     def __getattr__(self, name: str) -> RemoteCallable:
         if name.startswith("__"):
             raise AttributeError(name)
-        remote = RemoteCallable(self._global, name)
+        remote = RemoteCallable(self._session, name)
         self.__dict__[name] = remote
         return remote
 
@@ -83,14 +57,14 @@ class Caller:
 class RemoteCallable:
     """``g.call.fn``: call it with the arguments for the remote callback."""
 
-    __slots__ = ("_global", "_name")
+    __slots__ = ("_name", "_session")
 
-    def __init__(self, owner: Global, name: str) -> None:
-        self._global = owner
+    def __init__(self, session: Session, name: str) -> None:
+        self._session = session
         self._name = name
 
     def __call__(self, *args: Any, **kwargs: Any) -> RemoteCall:
-        return RemoteCall(self._global, self._name, args, kwargs)
+        return RemoteCall(self._session, self._name, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<remote callback {self._name!r}>"
@@ -110,10 +84,10 @@ class RemoteCall:
     un-awaited coroutine does: ``g.call.fn()`` alone does nothing.
     """
 
-    __slots__ = ("_args", "_global", "_kwargs", "_made", "name")
+    __slots__ = ("_args", "_kwargs", "_made", "_session", "name")
 
-    def __init__(self, owner: Global, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self._global = owner
+    def __init__(self, session: Session, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._session = session
         self.name = name
         self._args = args
         self._kwargs = kwargs
@@ -173,144 +147,198 @@ class RemoteCall:
 
     def _apply(self, modifier: Modifier, async_face: bool) -> Any:
         self._made = True
-        owner = self._global
-        portal = owner._portal
-        loop = portal.loop
-        node = owner._ready_node()
-        name, args, kwargs = self.name, self._args, self._kwargs
-
-        if isinstance(modifier, FG):
-            if node is not None and async_face and _running_loop() is loop:
-                return node.call(name, args, kwargs, modifier.timeout)
-            if node is None or async_face:
-                return run_on(portal, owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout)))
-            reply = _start(node, name, args, kwargs, modifier.timeout, ReplyFuture)
-            try:
-                return reply.value()
-            except BaseException:
-                reply.abandon()
-                raise
-
-        if isinstance(modifier, BG):
-            if node is not None and not modifier.eta:
-                return _start(node, name, args, kwargs, modifier.timeout, AsyncResult)
-            result = AsyncResult(loop, name, modifier.timeout)
-            coro = owner._with_node(lambda n: n.call(name, args, kwargs, modifier.timeout))
-            portal.submit(result.settle(_after(modifier.eta, coro)))
-            return result
-
-        if isinstance(modifier, NO_RETURN):
-            if node is not None:
-                member, encoded = node.prepare(name, args, kwargs)
-                # The function, not a bound method: a method bound per call is one more object per
-                # queued call for the garbage collector to walk over again and again in a flood.
-                send = Node.send_no_return
-                if modifier.eta:
-                    node.handoff(loop.call_later, modifier.eta, send, node, member, name, args, kwargs, encoded)
-                else:
-                    node.handoff(send, node, member, name, args, kwargs, encoded)
-            else:
-                portal.submit(owner._with_node(lambda n: n.logged(_no_return_later(n, self), name)))
-            return None
-
-        if isinstance(modifier, PERIOD):
-            if node is not None and not node.offers.providers(name):
-                raise node.offers.unknown(name)
-            # In async code the handle comes back at once, as NO_RETURN's None and BG's future do, and
-            # the schedule is set up in the background: `await handle` waits for the callee's yes.
-            handle = ScheduledCall(name, background=async_face)
-            times, period = list(modifier.times), modifier.period
-            setup = handle.watch(owner._with_node(lambda n: _schedule(handle, n, args, kwargs, times, period)))
-            if not async_face:
-                return run_blocking(portal, setup)
-            handle.setting_up = portal.submit(setup)
-            return handle
-
-        if isinstance(modifier, BROADCAST):
-            timeout, wanted = modifier.timeout, modifier.return_result
-            if node is not None and not node.offers.providers(name):
-                raise node.offers.unknown(name)
-            if wanted and node is not None and not async_face and not modifier.eta:
-                return _broadcast(node, name, args, kwargs, timeout)
-            if not wanted:
-                if node is not None and not modifier.eta:
-                    node.handoff(Node.broadcast_no_return, node, name, args, kwargs)
-                    return None
-                fire = owner._with_node(lambda n: n.logged(_broadcast_no_return_later(n, name, args, kwargs), name))
-                portal.submit(_after(modifier.eta, fire))
-                return None
-            coro = _after(modifier.eta, owner._with_node(lambda n: n.broadcast(name, args, kwargs, timeout)))
-            return run_on(portal, coro) if async_face else run_blocking(portal, coro)
-
-        raise UsageError(f"unknown modifier {modifier!r}")
+        carry_out = _CARRY_OUT.get(type(modifier))
+        if carry_out is None:
+            raise UsageError(f"unknown modifier {modifier!r}")
+        return carry_out(self, modifier, async_face)
 
 
-def _start(
-    node: Node,
-    name: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    timeout: float | None,
-    future: type[ReplyT],
-) -> ReplyT:
-    """Encode a call in this thread and hand it to the node's loop; the future (of type ``future``) gets its reply."""
+# ---------------------------------------------------------------------- one function a modifier
+# Each is given the call, its modifier, and whether the caller's face is async (it awaits).
+
+
+def _fg(call: RemoteCall, fg: FG, async_face: bool) -> Any:
+    """The value: returned here, or by the awaitable an async caller gets."""
+    node = call._session.ready_node()
+    if not async_face:
+        node = node or call._session.wait_node()
+        return node.place_call(call.name, call._args, call._kwargs, fg.timeout, ReplyFuture).outcome()
+    if node is not None and running_loop() is node.loop:
+        return node.call(call.name, call._args, call._kwargs, fg.timeout)
+    return _fg_elsewhere(call, fg.timeout)
+
+
+async def _fg_elsewhere(call: RemoteCall, timeout: float | None) -> Any:
+    """FG awaited on another loop than the node's, or before the node has started."""
+    node = await call._session.wait_node_async()
+    if running_loop() is node.loop:
+        return await node.call(call.name, call._args, call._kwargs, timeout)
+    return await node.place_call(call.name, call._args, call._kwargs, timeout, ReplyFuture).outcome_async()
+
+
+def _bg(call: RemoteCall, bg: BG, async_face: bool) -> AsyncResult:
+    """Its :class:`AsyncResult`, at once."""
+    session = call._session
+    node = session.ready_node()
+    if node is not None and not bg.eta:
+        return node.place_call(call.name, call._args, call._kwargs, bg.timeout, AsyncResult)
+    result = AsyncResult(session.loop, call.name, bg.timeout)
+    session.portal.submit(result.settle(_start_later(call, bg.eta, result)))
+    return result
+
+
+def _no_return(call: RemoteCall, no_return: NO_RETURN, async_face: bool) -> None:
+    session, name, args, kwargs = call._session, call.name, call._args, call._kwargs
+    node = session.ready_node()
+    if node is None:
+        _fire_later(session, no_return.eta, name, lambda n: _send_no_return(n, name, args, kwargs))
+        return
     member, encoded = node.prepare(name, args, kwargs)
-    reply = future(node.loop, name, timeout)
-    node.handoff(Node.start_call, node, member, name, args, kwargs, encoded, reply)
-    return reply
+    # The function, not a bound method: a method bound per call is one more object per queued call
+    # for the garbage collector to walk over again and again in a flood.
+    send = Node.send_no_return
+    if no_return.eta:
+        node.handoff(node.loop.call_later, no_return.eta, send, node, member, name, args, kwargs, encoded)
+    else:
+        node.handoff(send, node, member, name, args, kwargs, encoded)
 
 
-def _broadcast(
-    node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
-) -> dict[str, Any]:
-    """BROADCAST with results from a thread other than the loop: every call sent in one hand-off."""
-    members, encoded = node.broadcast_plan(name, args, kwargs)
-    replies = []
-    for member in members:
-        reply = ReplyFuture(node.loop, name, timeout)
-        outgoing = RUN_HERE if member.node_id == node.node_id else encoded
-        # fallback=False: each provider is called once, none in another's place.
-        node.handoff(Node.start_call, node, member, name, args, kwargs, outgoing, reply, False)
-        replies.append(reply)
-    outcomes: list[Any] = []
+def _period(call: RemoteCall, period: PERIOD, async_face: bool) -> Any:
+    """The :class:`ScheduledCall`: once the callee has it in sync code, at once in async code."""
+    session = call._session
+    _check_offered(session.ready_node(), call.name)
+    # In async code the handle comes back at once, as NO_RETURN's None and BG's future do, and the
+    # schedule is set up in the background: `await handle` waits for the callee's yes.
+    handle = ScheduledCall(call.name, background=async_face)
+    setup = handle.watch(_schedule(call, handle, list(period.times), period.period))
+    if not async_face:
+        return run_blocking(session.portal, setup)
+    handle.setting_up = session.portal.submit(setup)
+    return handle
+
+
+def _broadcast(call: RemoteCall, broadcast: BROADCAST, async_face: bool) -> Any:
+    """``{node name: result}`` (awaitable in async code) with ``return_result``, else None."""
+    session, name, args, kwargs = call._session, call.name, call._args, call._kwargs
+    node = session.ready_node()
+    _check_offered(node, name)
+    if not broadcast.return_result:
+        if node is not None and not broadcast.eta:
+            node.handoff(Node.broadcast_no_return, node, name, args, kwargs)
+        else:
+            _fire_later(session, broadcast.eta, name, lambda n: n.broadcast_no_return(name, args, kwargs))
+        return None
+    if async_face:
+        return _broadcast_async(call, broadcast)
+    if broadcast.eta:
+        time.sleep(broadcast.eta)
+    members, replies = _start_broadcast(session.wait_node(), call, broadcast.timeout, ReplyFuture)
     try:
         for reply in replies:
-            try:
-                outcomes.append(reply.value())
-            except Exception as exc:
-                outcomes.append(exc)
+            reply.wait(None)
     except BaseException:
-        for reply in replies:
-            reply.abandon()
+        _abandon(replies)
         raise
+    return _broadcast_outcome(members, replies)
+
+
+async def _broadcast_async(call: RemoteCall, broadcast: BROADCAST) -> dict[str, Any]:
+    if broadcast.eta:
+        await asyncio.sleep(broadcast.eta)
+    node = await call._session.wait_node_async()
+    target = LoopReply if running_loop() is node.loop else ReplyFuture
+    members, replies = _start_broadcast(node, call, broadcast.timeout, target)
+    try:
+        for reply in replies:
+            await reply.wait_async(None)
+    except BaseException:
+        _abandon(replies)
+        raise
+    return _broadcast_outcome(members, replies)
+
+
+_CARRY_OUT: dict[type[Modifier], Callable[[RemoteCall, Any, bool], Any]] = {
+    FG: _fg,
+    BG: _bg,
+    NO_RETURN: _no_return,
+    PERIOD: _period,
+    BROADCAST: _broadcast,
+}
+
+
+# ---------------------------------------------------------------------- what they share
+
+
+def _check_offered(node: Node | None, name: str) -> None:
+    if node is not None and not node.offers.providers(name):
+        raise node.offers.unknown(name)
+
+
+def _start_broadcast(
+    node: Node, call: RemoteCall, timeout: float | None, target: type[LoopReply] | type[ReplyFuture]
+) -> tuple[Sequence[Member], list[Any]]:
+    """Hand every provider's call to the loop at once; their members, and the targets that get the outcomes."""
+    members, encoded = node.broadcast_plan(call.name, call._args, call._kwargs)
+    replies = []
+    for member in members:
+        reply = target(node.loop, call.name, timeout)
+        outgoing = RUN_HERE if member.node_id == node.node_id else encoded
+        # fallback=False: each provider is called once, none in another's place.
+        node.handoff(Node.start_call, node, member, call.name, call._args, call._kwargs, outgoing, reply, False)
+        replies.append(reply)
+    return members, replies
+
+
+def _broadcast_outcome(members: Sequence[Member], replies: list[Any]) -> dict[str, Any]:
+    """``{node name: result}`` of a BROADCAST whose calls have all ended (see :func:`broadcast_results`)."""
+    outcomes: list[Any] = []
+    for reply in replies:
+        try:
+            outcomes.append(reply.value())
+        except Exception as exc:
+            outcomes.append(exc)
     return broadcast_results(members, outcomes)
 
 
-async def _after(delay: float, coro: Awaitable[Any]) -> Any:
+def _abandon(replies: list[Any]) -> None:
+    for reply in replies:
+        reply.abandon()
+
+
+async def _start_later(call: RemoteCall, delay: float, target: CallTarget) -> Any:
+    """Start the call, with ``target``, once ``delay`` seconds have passed and the node has started."""
     if delay:
         await asyncio.sleep(delay)
-    return await coro
-
-
-async def _broadcast_no_return_later(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    node.broadcast_no_return(name, args, kwargs)
-
-
-async def _no_return_later(node: Node, call: RemoteCall) -> None:
+    node = await call._session.started_node()
     member, encoded = node.prepare(call.name, call._args, call._kwargs)
-    node.send_no_return(member, call.name, call._args, call._kwargs, encoded)
+    node.start_call(member, call.name, call._args, call._kwargs, encoded, target)
+    return SENT
 
 
-async def _schedule(
-    handle: ScheduledCall,
-    node: Node,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    times: list[float],
-    period: float | None,
-) -> None:
+def _fire_later(session: Session, delay: float, name: str, send: Callable[[Node], None]) -> None:
+    """``send(node)`` on the node's loop once ``delay`` seconds have passed and the node has started; a
+    failure is logged, as nobody waits for the call."""
+
+    async def later() -> None:
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            send(await session.started_node())
+        except Exception as exc:
+            logger.warning(UNANSWERED_FAILED, name, exc)
+
+    session.portal.submit(later())
+
+
+def _send_no_return(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    member, encoded = node.prepare(name, args, kwargs)
+    node.send_no_return(member, name, args, kwargs, encoded)
+
+
+async def _schedule(call: RemoteCall, handle: ScheduledCall, times: list[float], period: float | None) -> None:
+    node = await call._session.started_node()
     if not handle.cancelled:
-        link, key = await node.schedule(handle.name, args, kwargs, times, period)
+        link, key = await node.schedule(handle.name, call._args, call._kwargs, times, period)
         handle.bind(node, link, key)
 
 
@@ -324,65 +352,3 @@ class _Settled:
 
     def __and__(self, modifier: Any) -> Any:
         return self.value
-
-
-class AsyncResult(ReplyFuture):
-    """The future of a BG call.
-
-    ``get(timeout)`` waits in sync code, ``await get_async(timeout)`` (or ``await result``) in async
-    code; ``done()`` and ``cancel()`` as for any future. (It is the reply's own future, not a wrapper
-    around one: one object less for every call in flight.)
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        state = "done" if self.done() else "pending"
-        return f"<AsyncResult of {self.name!r}: {state}>"
-
-    def cancel(self) -> bool:
-        """Cancel the call (the callee is asked to stop it). False if it had already finished."""
-        if not self.done():
-            self.abandon()
-        return self.cancelled()
-
-    def get(self, timeout: float | None = None) -> Any:
-        """Wait up to ``timeout`` seconds (None: no limit) and return the result, or raise its error.
-
-        Raises:
-            CallTimeout: no result within ``timeout``; the call goes on.
-            CallCancelled: the call was cancelled.
-            UsageError: called on the node's own event loop, where it would deadlock.
-        """
-        if _running_loop() is self.loop:
-            raise UsageError("AsyncResult.get() would block the node's event loop; use await result.get_async()")
-        return self.value(timeout)
-
-    async def get_async(self, timeout: float | None = None) -> Any:
-        """Like :meth:`get`, without blocking the event loop."""
-        if not self.done():
-            loop = asyncio.get_running_loop()
-            done = loop.create_future()
-            self.add_done_callback(lambda _: _wake_soon(loop, done))
-            try:
-                await asyncio.wait_for(done, timeout)
-            except asyncio.TimeoutError:
-                raise CallTimeout(f"result of {self.name!r} not ready within {timeout} s") from None
-        return self.value(0)
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        return self.get_async().__await__()
-
-
-def _wake_soon(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
-    """Resolve ``done`` on its own loop, from whatever thread finished the call."""
-    if _running_loop() is loop:
-        _resolve(done)
-        return
-    with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-        loop.call_soon_threadsafe(_resolve, done)
-
-
-def _resolve(done: asyncio.Future[None]) -> None:
-    if not done.done():
-        done.set_result(None)

@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import dataclasses
-import os
 import secrets
-import threading
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
-from . import _interfaces, _stale_sockets, _transport
-from ._call import Caller, in_async_code, run_blocking, run_on
+from . import _interfaces, _transport
+from ._call import Caller
 from ._config import NodeConfig
-from ._loop_thread import AppLoop, LoopThread, Portal
-from ._node import Node, member_list
+from ._hosting import Hosting, stop_at_exit
+from ._node import member_list
 from ._placement import place
 from ._security import TLSConfig, resolve_secret
-from .errors import CallTimeout, NodeStopped, UsageError
-
-if TYPE_CHECKING:
-    from ._controller_server import ControllerServer
-    from .discovery import MdnsEndpoint
+from ._session import in_async_code, run_on
+from .errors import UsageError
 
 
 class Global:
@@ -110,7 +104,6 @@ class Global:
         self.process_name = process_name or f"node-{secrets.token_hex(4)}"
         self.init_controller = init_controller
         self.init_node = init_node
-        self.stop_grace = stop_grace
         interfaces = _interfaces.as_tuple(interfaces)
         node_id = secrets.token_hex(16)
         resolved_secret = resolve_secret(secret)
@@ -126,9 +119,7 @@ class Global:
             node_id=node_id,
             mesh_name=mesh_name,
         )
-        self._use_controller = placement.use_controller
-        self._controller_address = placement.controller
-        self._config = NodeConfig(
+        config = NodeConfig(
             name=self.process_name,
             listen=placement.listen,
             mesh_name=placement.mesh_name,
@@ -142,82 +133,28 @@ class Global:
             discovery=placement.discovery,
             interfaces=interfaces,
         )
-        self._node: Node | None = None
-        self._controller: ControllerServer | None = None
-        self._controller_mdns: MdnsEndpoint | None = None
-        self._stopped = threading.Event()
-        self._stopping = False
-        self._thread: LoopThread | None = None
-        self._start_task: asyncio.Task[None] | None = None
-        self.call = Caller(self)
-
-        running = asyncio._get_running_loop()
-        if running is not None:
-            self._loop = running
-            self._portal: Portal = AppLoop(running)
-            self._started: asyncio.Future[Node | None] = running.create_future()
-            self._ended: asyncio.Future[None] = running.create_future()
-            self._start_task = running.create_task(self._start())
-            # A failed start reaches the program through every wait on _started, not through this task.
-            self._start_task.add_done_callback(_forget_failure)
-            self._end_guard = running.create_task(self._stop_when_program_ends())
-        else:
-            self._thread = self._portal = LoopThread(f"mesh-{self.process_name}")
-            self._loop = self._thread.loop
-            self._started = run_blocking(self._portal, _create_future())
-            self._ended = run_blocking(self._portal, _create_future())
-            try:
-                run_blocking(self._portal, self._start())
-            except BaseException:
-                self._close_loop()
-                raise
-        atexit.register(_stop_at_exit, weakref.ref(self))
+        self._hosting = Hosting(
+            config,
+            placement,
+            init_controller=init_controller,
+            init_node=init_node,
+            stop_grace=stop_grace,
+        )
+        self._session = self._hosting.session
+        self.call = Caller(self._session)
+        self._hosting.start_in_thread()
+        atexit.register(stop_at_exit, weakref.ref(self._hosting))
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _close_loop(self) -> None:
-        if self._thread is not None:
-            self._thread.stop()
+    @property
+    def stop_grace(self) -> float:
+        """Seconds :meth:`stop` lets running calls finish."""
+        return self._hosting.stop_grace
 
-    async def _start(self) -> None:
-        try:
-            if self.init_controller:
-                from ._controller_server import ControllerServer
-
-                self._controller = ControllerServer(
-                    self._controller_address,
-                    self._config.max_message_size,
-                    secret=self._config.secret,
-                    tls=self._config.tls,
-                )
-                await self._controller.start()
-                self._controller_address = self._controller.address
-                if self._config.discovery:
-                    from .discovery import announce_controller
-
-                    self._controller_mdns = await announce_controller(
-                        self._controller_address, self._config.mesh_name, self._config.interfaces
-                    )
-            if self.init_node:
-                config = self._config
-                if self._use_controller:
-                    config = dataclasses.replace(config, controller=self._controller_address)
-                socket_path = _transport.unix_path(config.listen)
-                if socket_path is not None and os.path.dirname(socket_path) == str(_transport.socket_dir()):
-                    _stale_sockets.sweep_once(_transport.socket_dir())
-                node = Node(config)
-                await node.start()
-                self._node = node
-            self._started.set_result(self._node)
-        except BaseException as exc:
-            await self._withdraw_controller()
-            if self._controller is not None:
-                await self._controller.stop()
-            self._started.set_exception(exc)
-            self._started.exception()
-            self._stopping = True
-            self._mark_stopped()
-            raise
+    @stop_grace.setter
+    def stop_grace(self, seconds: float) -> None:
+        self._hosting.stop_grace = seconds
 
     @property
     def node_name(self) -> str:
@@ -227,29 +164,13 @@ class Global:
     @property
     def address(self) -> str:
         """The address this node listens on (empty until it has started)."""
-        return self._node.address if self._node is not None else ""
+        node = self._session.node
+        return node.address if node is not None else ""
 
     @property
     def controller_address(self) -> str:
         """The controller's address."""
-        return self._controller_address
-
-    def _ready_node(self) -> Node | None:
-        node = self._node
-        if node is None:
-            if self._stopped.is_set():
-                raise NodeStopped(f"node {self.process_name!r} is stopped")
-            if self._started.done() and not self.init_node:
-                raise UsageError("this Global runs only a controller (init_node=False): it cannot make calls")
-        elif node.stopping:
-            raise NodeStopped(f"node {self.process_name!r} is stopped; no more calls can be made through it")
-        return node
-
-    async def _with_node(self, use: Callable[[Node], Awaitable[Any]]) -> Any:
-        node = await asyncio.shield(self._started)
-        if node is None:
-            raise UsageError("this Global runs only a controller (init_node=False): it cannot make calls")
-        return await use(node)
+        return self._hosting.controller_address
 
     def stop(self) -> Any:
         """Leave the mesh and stop the node (and controller) of this process. Idempotent.
@@ -260,66 +181,19 @@ class Global:
         """
         if in_async_code():
             return asyncio.ensure_future(self.stop_async())
-        if self._stopped.is_set():
-            self._close_loop()
-            return None
-        run_blocking(self._portal, self._shutdown())
-        self._close_loop()
+        self._hosting.stop()
         return None
 
     async def stop_async(self) -> None:
         """The async form of :meth:`stop`."""
-        if not self._stopped.is_set():
-            await run_on(self._portal, self._shutdown())
-        if self._thread is not None and not self._thread.is_current:
-            await asyncio.to_thread(self._close_loop)
-
-    async def _shutdown(self) -> None:
-        if not self._stopping:
-            self._stopping = True
-            try:
-                if not self._started.done() and self._start_task is not None:
-                    self._start_task.cancel()
-                if self._node is not None:
-                    await self._node.stop(self.stop_grace)
-                await self._withdraw_controller()
-                if self._controller is not None:
-                    await self._controller.stop(0.5)
-            finally:
-                self._mark_stopped()
-        await asyncio.shield(self._ended)
-
-    def _mark_stopped(self) -> None:
-        self._stopped.set()
-        if not self._ended.done():
-            self._ended.set_result(None)
-
-    async def _stop_when_program_ends(self) -> None:
-        """Stop an async program's node that it did not stop itself, as its event loop ends.
-
-        ``asyncio.run()`` (and ``uvloop.run()``) cancel the tasks still pending once the program's
-        coroutine has returned or raised, Ctrl-C included: this task is one of them, and stops the
-        node while the loop still runs, so that no gRPC server is left to be collected after the loop
-        has closed, and no socket file is left behind.
-        """
-        try:
-            await asyncio.shield(self._ended)
-        except asyncio.CancelledError:
-            self.stop_grace = min(self.stop_grace, 1.0)
-            await self._shutdown()
-
-    async def _withdraw_controller(self) -> None:
-        """Say goodbye for the controller on mDNS, if it was announced."""
-        mdns, self._controller_mdns = self._controller_mdns, None
-        if mdns is not None:
-            await mdns.aclose()
+        await self._hosting.stop_async()
 
     def join(self) -> None:
         """Block until this Global is stopped (by :meth:`stop` from another thread, or Ctrl-C)."""
         if in_async_code():
             raise UsageError("join() would block the event loop; use await g.join_async()")
         try:
-            while not self._stopped.wait(0.5):
+            while not self._session.stopped.wait(0.5):
                 pass
         except KeyboardInterrupt:
             self.stop()
@@ -328,7 +202,7 @@ class Global:
         """Wait until this Global is stopped, without blocking the event loop."""
         # Polled: the stop may come from any thread or event loop, and a thread blocked on an event
         # would keep asyncio.run() from returning.
-        while not self._stopped.is_set():  # noqa: ASYNC110
+        while not self._session.stopped.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.2)
 
     def __enter__(self) -> Global:
@@ -338,7 +212,7 @@ class Global:
         self.stop()
 
     async def __aenter__(self) -> Global:
-        await run_on(self._portal, _shielded(self._started))
+        await run_on(self._session.portal, _shielded(self._session.started))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -352,7 +226,7 @@ class Global:
         Raises:
             CallTimeout: it did not join within ``timeout`` seconds.
         """
-        return self._wait(lambda n: n.wait_process(name), timeout, f"process {name!r} did not join the mesh")
+        return self._session.wait(lambda n: n.wait_process(name), timeout, f"process {name!r} did not join the mesh")
 
     def wait_function(self, name: str, timeout: float | None = None) -> Any:
         """Wait until some node offers a callback named ``name`` (awaitable in async code).
@@ -360,60 +234,26 @@ class Global:
         Raises:
             CallTimeout: none offered it within ``timeout`` seconds.
         """
-        return self._wait(lambda n: n.wait_function(name), timeout, f"no node offered callback {name!r}")
-
-    def _wait(self, use: Callable[[Node], Awaitable[None]], timeout: float | None, what: str) -> Any:
-        self._ready_node()
-
-        async def waiting() -> None:
-            try:
-                await asyncio.wait_for(self._with_node(use), timeout)
-            except asyncio.TimeoutError:
-                raise CallTimeout(f"{what} within {timeout} s") from None
-
-        if in_async_code():
-            return run_on(self._portal, waiting())
-        return run_blocking(self._portal, waiting())
+        return self._session.wait(lambda n: n.wait_function(name), timeout, f"no node offered callback {name!r}")
 
     def members(self) -> list[dict[str, Any]]:
         """The members this node knows (the controller's, for a controller-only Global): name, node id,
         address and callbacks of each."""
-        if self._node is None and self._controller is not None:
-            return member_list(self._controller.service.member_views())
-        node = self._ready_node()
+        controller = self._hosting.controller
+        if self._session.node is None and controller is not None:
+            return member_list(controller.service.member_views())
+        node = self._session.ready_node()
         return [] if node is None else member_list(node.membership.members())
 
     def statistics(self) -> dict[str, int]:
         """Counters of this node: members, links, calls in flight."""
-        node = self._ready_node()
+        node = self._session.ready_node()
         return {} if node is None else node.statistics()
 
     def __repr__(self) -> str:
         return f"<Global {self.process_name!r} address={self.address!r}>"
 
 
-async def _create_future() -> asyncio.Future[Any]:
-    return asyncio.get_running_loop().create_future()
-
-
 async def _shielded(future: asyncio.Future[Any]) -> Any:
     """Await ``future`` without cancelling it when the awaiting task is cancelled."""
     return await asyncio.shield(future)
-
-
-def _forget_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled():
-        task.exception()
-
-
-def _stop_at_exit(ref: weakref.ref[Global]) -> None:
-    """Stop a sync program's node it did not stop; an async one's loop is gone: remove its sockets."""
-    owner = ref()
-    if owner is None or owner._stopped.is_set():
-        return
-    if owner._thread is not None:
-        owner.stop_grace = min(owner.stop_grace, 1.0)
-        owner.stop()
-        return
-    for address in (owner.address, owner._controller.address if owner._controller is not None else ""):
-        _transport.remove_unix_socket(address)

@@ -56,6 +56,7 @@ class Node(Calling, Serving, Linking):
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self.handoff = Handoff(self.loop)
         self.deadlines = Deadlines(self.loop)
+        self._expire_call = self._expire
         self.membership = Membership(on_removed=self._member_removed)
         self.offers = Offers(self.membership, registry, self.node_id)
         self.links: dict[str, PeerLink] = {}
@@ -204,12 +205,14 @@ class Node(Calling, Serving, Linking):
         await self.membership.wait_for(lambda: bool(self.offers.providers(name)))
 
     def statistics(self) -> dict[str, int]:
-        """Counters of this node: members, links, calls in flight, worker threads. Safe from any thread."""
+        """Counters of this node: members, links, calls in flight, calls waiting on their timeout, worker
+        threads. Safe from any thread."""
         return {
             "members": len(self.membership.members()),
             "links": len(self.links),
             # list() copies the set in one step, while the loop thread may be adding or dropping links.
             "in_flight": sum(link.in_flight for link in list(self._all_links)),
+            "timeouts": len(self.deadlines),
             "workers": self.workers.threads,
         }
 

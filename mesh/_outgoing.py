@@ -1,30 +1,35 @@
-"""Outgoing calls: a :class:`~mesh._node.Node` picks the node to call, sends the call and awaits its reply."""
+"""Outgoing calls: a :class:`~mesh._node.Node` picks the node to call and sends the call; its target gets the reply."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._codec import RUN_HERE, Encoded, Outgoing, encode_args
 from ._deadlines import Deadlines
-from ._handoff import ReplyFuture
+from ._handoff import Handoff
 from ._link import PeerLink
 from ._membership import Member, Membership
 from ._offers import Offers
 from ._outcome import value_of
 from ._proto import mesh_pb2 as pb
 from ._registry import CallbackRegistry, LocalCallback
+from ._reply import SENT, CallTarget, LoopReply, expire
 from ._schedule import Schedule
-from ._wire import Reply
 from ._workers import WorkerPool
-from .errors import BroadcastError, CallTimeout, NodeStopped, PeerUnavailable, UnknownCallback
+from .errors import BroadcastError, NodeStopped, PeerUnavailable, UnknownCallback
 
 if TYPE_CHECKING:
     from ._config import NodeConfig
 
 logger = logging.getLogger("mesh")
+
+# The log line of a failed call whose result nobody waits for (NO_RETURN, BROADCAST without results).
+UNANSWERED_FAILED = "call of %r whose result nobody waits for failed: %r"
+
+TargetT = TypeVar("TargetT", bound=CallTarget)
 
 
 class Calling:
@@ -42,6 +47,10 @@ class Calling:
     links: dict[str, PeerLink]
     stopping: bool
     workers: WorkerPool
+    # ``_expire`` bound once (by the node): the deadline of every call with a timeout refers to it.
+    _expire_call: Callable[[CallTarget], None]
+
+    handoff: Handoff
 
     if TYPE_CHECKING:
 
@@ -78,60 +87,33 @@ class Calling:
         return encode_args(args, kwargs, self.config.max_message_size, name)
 
     async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> Any:
-        """Call ``name`` on one node that offers it and return its result."""
+        """Call ``name`` on one node that offers it and return its result (awaited on the loop)."""
         member, encoded = self.prepare(name, args, kwargs)
-        return await self.invoke(member, name, args, kwargs, encoded, timeout)
+        reply = LoopReply(self.loop, name, timeout)
+        # Sent at once, not through the hand-off, which would only run it at once here too.
+        self.start_call(member, name, args, kwargs, encoded, reply)
+        return await reply.outcome_async()
 
-    async def invoke(
+    def place_call(
         self,
-        member: Member,
         name: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        encoded: Outgoing,
         timeout: float | None,
-        fallback: bool = True,
-    ) -> Any:
-        """Call ``name`` on ``member`` (chosen by :meth:`prepare`) and return its result.
+        target: Callable[[asyncio.AbstractEventLoop, str, float | None], TargetT],
+    ) -> TargetT:
+        """Pick the node and encode the call in this thread, and hand it to the loop (:meth:`start_call`);
+        the returned ``target`` gets its outcome. Safe from any thread.
 
-        If ``member`` cannot be reached and ``fallback`` holds, another node offering ``name`` is
-        tried: nothing was sent.
+        Raises:
+            UnknownCallback: no node offers ``name``.
+            SerializationError: the arguments cannot be pickled.
+            NodeStopped: the node is stopped.
         """
-        if member.node_id == self.node_id:
-            return await self._with_timeout(self._run_local(name, args, kwargs), name, timeout)
-        assert encoded is not RUN_HERE
-        link = await (self._link_or_alternative(member, name) if fallback else self.link_to(member))
-        if link is None:
-            return await self.invoke(self.node_as_member(), name, args, kwargs, RUN_HERE, timeout)
-        return await self.await_reply(link, name, encoded, timeout)
-
-    def node_as_member(self) -> Member:
-        member = self.membership.get(self.node_id)
-        assert member is not None
-        return member
-
-    async def await_reply(
-        self,
-        link: PeerLink,
-        name: str,
-        encoded: Encoded,
-        timeout: float | None,
-    ) -> Any:
-        call_id, future = link.send_call(name, encoded, 0, timeout)
-        assert future is not None
-        deadline = None
-        if timeout:
-            peer = link.peer_name
-            deadline = self.deadlines.add(timeout, future, lambda late: _expire(late, name, peer, timeout))
-        try:
-            reply: Reply = await future
-        except BaseException:
-            link.forget_call(call_id, tell_peer=True)
-            raise
-        finally:
-            if deadline is not None:
-                deadline.pop(future, None)
-        return value_of(reply, name, link.peer_name)
+        member, encoded = self.prepare(name, args, kwargs)
+        reply = target(self.loop, name, timeout)
+        self.handoff(Calling.start_call, self, member, name, args, kwargs, encoded, reply)
+        return reply
 
     def start_call(
         self,
@@ -140,21 +122,25 @@ class Calling:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         encoded: Outgoing,
-        reply: ReplyFuture,
+        reply: CallTarget,
         fallback: bool = True,
     ) -> None:
-        """Send a call for a caller in another thread (through :attr:`handoff`); ``reply`` gets its outcome.
+        """Send a call to ``member`` (chosen by :meth:`prepare`); ``reply`` gets its outcome. On the loop.
 
-        With a live link this is one envelope and no Task: the link's reader sets ``reply``. Else the
-        call goes the long way (:meth:`invoke`: dial, this node itself, or, with ``fallback``, another
-        provider; BROADCAST turns ``fallback`` off).
+        The one send of every face: ``reply`` is a :class:`~mesh._reply.ReplyFuture` for a thread (or
+        another loop) that waits, a :class:`~mesh._reply.LoopReply` for a coroutine on this loop. With a
+        live link this is one envelope and no Task: the link's reader sets ``reply``. Else the call goes
+        :meth:`the long way <long_way>` in a task of its own.
         """
         if reply.done():
             return
         link = self.links.get(member.node_id)
         if encoded is RUN_HERE or link is None or link.closed:
-            self.spawn(reply.settle(self.invoke(member, name, args, kwargs, encoded, reply.timeout, fallback)))
-            return
+            self.spawn(reply.settle(self.long_way(reply, member, name, args, kwargs, encoded, fallback)))
+        else:
+            self._send(link, name, encoded, reply)
+
+    def _send(self, link: PeerLink, name: str, encoded: Encoded, reply: CallTarget) -> None:
         try:
             reply.call_id, _ = link.send_call(name, encoded, 0, reply.timeout, waiter=reply)
         except Exception as exc:
@@ -162,18 +148,51 @@ class Calling:
             return
         reply.link = link
         if reply.timeout:
-            reply.deadline = self.deadlines.add(reply.timeout, reply, _expire_reply)
+            reply.deadline = self.deadlines.add(reply.timeout, reply, self._expire_call)
 
-    async def _with_timeout(self, coro: Any, name: str, timeout: float | None) -> Any:
-        if not timeout:
-            return await coro
-        try:
-            return await asyncio.wait_for(coro, timeout)
-        except asyncio.TimeoutError:
-            raise CallTimeout(f"callback {name!r} on node {self.name!r} did not finish within {timeout} s") from None
+    def _expire(self, reply: CallTarget) -> None:
+        """The one expirer of every call's timeout (see mesh._deadlines). On the loop."""
+        expire(reply, self.name)
 
-    async def _link_or_alternative(self, member: Member, name: str) -> PeerLink | None:
-        """A link to ``member``, else to another provider of ``name``; None means "run it here"."""
+    async def long_way(
+        self,
+        reply: CallTarget | None,
+        member: Member,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        encoded: Outgoing,
+        fallback: bool = True,
+    ) -> Any:
+        """A call that no live link carries: dial ``member`` (or, when it cannot be reached and
+        ``fallback`` holds, another node offering ``name``: nothing was sent), or run it here.
+
+        Returns the value of a call run here, else :data:`~mesh._reply.SENT`: ``reply`` gets the
+        outcome from the link. A call with no ``reply`` is a NO_RETURN call.
+        """
+        if encoded is not RUN_HERE:
+            link = await self.reach(member, name, fallback)
+            if link is not None:
+                if reply is None:
+                    link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
+                else:
+                    self._send(link, name, encoded, reply)
+                return SENT
+        if reply is not None and reply.timeout:
+            reply.deadline = self.deadlines.add(reply.timeout, reply, self._expire_call)
+        return await self._run_local(name, args, kwargs)
+
+    async def reach(self, member: Member, name: str, fallback: bool = True) -> PeerLink | None:
+        """A link to ``member``, dialled if need be; with ``fallback``, to another node offering ``name``
+        when ``member`` cannot be reached. None means "run it here": this node is the one.
+
+        Raises:
+            PeerUnavailable: no node offering ``name`` could be reached.
+        """
+        if member.node_id == self.node_id:
+            return None
+        if not fallback:
+            return await self.link_to(member)
         tried: set[str] = set()
         while True:
             try:
@@ -191,28 +210,17 @@ class Calling:
         self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Outgoing
     ) -> None:
         """Send a call whose result nobody waits for; failures are logged."""
-        if member.node_id == self.node_id:
-            self.spawn(self.logged(self._run_local(name, args, kwargs), name))
-            return
-        assert encoded is not RUN_HERE
         link = self.links.get(member.node_id)
-        if link is not None and not link.closed:
+        if encoded is not RUN_HERE and link is not None and not link.closed:
             link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
             return
-        self.spawn(self.logged(self._send_no_return_later(member, name, encoded), name))
-
-    async def _send_no_return_later(self, member: Member, name: str, encoded: Encoded) -> None:
-        link = await self._link_or_alternative(member, name)
-        if link is None:
-            logger.warning("NO_RETURN call of %r dropped: no reachable node offers it", name)
-            return
-        link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
+        self.spawn(self.logged(self.long_way(None, member, name, args, kwargs, encoded), name))
 
     async def logged(self, coro: Any, name: str) -> None:
         try:
             await coro
         except Exception as exc:
-            logger.warning("call of %r whose result nobody waits for failed: %r", name, exc)
+            logger.warning(UNANSWERED_FAILED, name, exc)
 
     async def schedule(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], at_time: list[float], period: float | None
@@ -228,10 +236,10 @@ class Calling:
             schedule = Schedule(self, callback, args, kwargs, plan)
             schedule.start()
             return None, schedule.key
-        assert encoded is not RUN_HERE
-        link = await self._link_or_alternative(member, name)
+        link = await self.reach(member, name)
         if link is None:
             return await self.schedule(name, args, kwargs, at_time, period)
+        assert encoded is not RUN_HERE
         call_id, future = link.send_call(name, encoded, 0, None, plan)
         assert future is not None
         value_of(await future, name, link.peer_name)
@@ -242,17 +250,6 @@ class Calling:
             Schedule.cancel_local(self, key)
         else:
             link.forget_call(key, tell_peer=True)
-
-    async def broadcast(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
-    ) -> dict[str, Any]:
-        """Call ``name`` on every node that offers it; ``{node name: result}``."""
-        members, encoded = self.broadcast_plan(name, args, kwargs)
-        outcomes = await asyncio.gather(
-            *(self.invoke(m, name, args, kwargs, encoded, timeout, fallback=False) for m in members),
-            return_exceptions=True,
-        )
-        return broadcast_results(members, outcomes)
 
     def broadcast_no_return(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Send a call of ``name`` to every node that offers it, for no result; failures are logged.
@@ -296,17 +293,3 @@ def broadcast_results(members: Sequence[Member], outcomes: Sequence[Any]) -> dic
     if errors:
         raise BroadcastError(results, errors)
     return results
-
-
-def _expire(future: asyncio.Future[Any], name: str, peer: str, timeout: float) -> None:
-    if not future.done():
-        future.set_exception(CallTimeout(f"callback {name!r} on node {peer!r} did not answer within {timeout} s"))
-
-
-def _expire_reply(reply: ReplyFuture) -> None:
-    link = reply.link
-    if not reply.done() and link is not None:
-        link.forget_call(reply.call_id, tell_peer=True)
-        reply.set_exception(
-            CallTimeout(f"callback {reply.name!r} on node {link.peer_name!r} did not answer within {reply.timeout} s")
-        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -26,7 +27,9 @@ from mesh import (
     UsageError,
     callback,
 )
+from tests._support.loops import loop_of_async
 from tests._support.proc import Proc, free_port
+from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,7 +44,7 @@ def test_awaited_modifiers_on_the_programs_loop(
     async def scenario() -> None:
         g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
         try:
-            assert g._loop is asyncio.get_running_loop()
+            assert await loop_of_async(g) is asyncio.get_running_loop()
             await asyncio.to_thread(peer, "--name", "peer", "--host", "127.0.0.1", "--port", str(port))
             await g.wait_process("peer", timeout=10)
             assert await g.call.add(1, 2) & FG == 3
@@ -61,8 +64,7 @@ def test_awaited_modifiers_on_the_programs_loop(
 
             with pytest.raises(CallTimeout):
                 await g.call.sleep(2) & FG(timeout=0.2)
-            assert g._node is not None
-            assert len(g._node.deadlines) == 0, "an answered or expired call left its deadline behind"
+            assert g.statistics()["timeouts"] == 0, "an answered or expired call left its deadline behind"
 
             g.call.bump() & NO_RETURN
             schedule = await g.call.tick() & PERIOD(period=0.1)
@@ -87,17 +89,24 @@ def test_awaited_modifiers_on_the_programs_loop(
 
 
 def test_a_broadcast_whose_last_provider_left_is_logged_not_raised_on_the_loop(
-    caplog: pytest.LogCaptureFixture,
+    peer: Callable[..., tuple[Proc, str]], caplog: pytest.LogCaptureFixture
 ) -> None:
+    port = free_port()
+
     async def scenario() -> None:
-        async with Global(process_name="solo", init_controller=True) as g:
-            assert g._node is not None
-            # What a hand-off runs once the caller's check passed and the last provider then left.
-            g._node.broadcast_no_return("gone", (), {})
+        async with Global(process_name="main", init_controller=True, host="127.0.0.1", port=port) as g:
+            proc, _ = await asyncio.to_thread(peer, "--name", "peer", "--host", "127.0.0.1", "--port", str(port))
+            await g.wait_function("whoami", timeout=10)
+            # The caller's check passes: the peer offers it. It leaves before the call is sent.
+            g.call.whoami() & BROADCAST(eta=2)
+            proc.signal(signal.SIGKILL)
+            # The controller drops a killed node at once: well before the eta.
+            await asyncio.to_thread(wait_until, lambda: "peer" not in {m["name"] for m in g.members()}, 1.5, "left")
+            await asyncio.to_thread(wait_until, lambda: "dropped" in caplog.text, 5, "the BROADCAST dropped")
 
     with caplog.at_level(logging.WARNING, logger="mesh"):
         asyncio.run(scenario())
-    assert "BROADCAST of 'gone' dropped: no node offers it any more" in caplog.text
+    assert "BROADCAST of 'whoami' dropped: no node offers it any more" in caplog.text
 
 
 def test_async_with_and_join_async() -> None:

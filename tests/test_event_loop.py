@@ -10,6 +10,7 @@ import uvloop
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global, UsageError
 from mesh._event_loop import ENV, kind_of, loop_name, new_event_loop, selected_kind
+from tests._support.loops import loop_of
 from tests._support.proc import Proc, free_port
 from tests._support.workers import wait_until
 
@@ -70,7 +71,7 @@ def test_nodes_on_both_kinds_of_loop_call_each_other(
     port = free_port()
     kinds = {"on_asyncio": ("0", "asyncio"), "on_uvloop": ("1", f"uvloop {uvloop.__version__}")}
     with Global(process_name="main", init_controller=True, host="127.0.0.1", port=port) as g:
-        assert kind_of(g._loop) == "uvloop"
+        assert kind_of(loop_of(g)) == "uvloop"
         for name, (setting, _) in kinds.items():
             args = ("--name", name, "--host", "127.0.0.1", "--port", str(port), "--own")
             spawn(*args, extra_env={ENV: setting}).wait_line("READY")
@@ -92,12 +93,12 @@ def test_nodes_on_both_kinds_of_loop_call_each_other(
 def test_a_parked_loop_serves_only_a_node_that_asks_for_its_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, "0")
     with Global(process_name="first", init_controller=True) as first:
-        on_asyncio = first._loop
+        on_asyncio = loop_of(first)
     assert kind_of(on_asyncio) == "asyncio"
     monkeypatch.setenv(ENV, "1")
     with Global(process_name="second", init_controller=True) as second:
-        assert second._loop is not on_asyncio
-        assert kind_of(second._loop) == "uvloop"
+        assert loop_of(second) is not on_asyncio
+        assert kind_of(loop_of(second)) == "uvloop"
     monkeypatch.setenv(ENV, "0")
     with Global(process_name="third", init_controller=True) as third:
-        assert third._loop is on_asyncio
+        assert loop_of(third) is on_asyncio

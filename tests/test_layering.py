@@ -145,3 +145,10 @@ def test_the_parts_of_a_node_do_not_import_the_node() -> None:
         if "mesh._node" in imports_of((ROOT / "mesh" / f"{name}.py").read_text(), f"mesh.{name}", is_package=False)
     ]
     assert importers == []
+
+
+def test_the_call_api_knows_a_session_not_the_global() -> None:
+    """mesh._call is handed a Session (mesh._session); neither imports mesh._global, which imports them."""
+    for name in ("_call", "_session"):
+        imports = imports_of((ROOT / "mesh" / f"{name}.py").read_text(), f"mesh.{name}", is_package=False)
+        assert "mesh._global" not in imports, f"mesh.{name} imports mesh._global"

@@ -13,6 +13,7 @@ import pytest
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, PERIOD, Global, NodeStopped, _loop_thread, callback
 from mesh._loop_thread import LoopThread, parked_loops
+from tests._support.loops import loop_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,13 +26,13 @@ def test_a_stopped_nodes_loop_takes_a_late_handover_and_serves_the_next_node(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     first = Global(process_name="first", init_controller=True)
-    loop = first._loop
+    loop = loop_of(first)
     first.stop()
     # What gRPC does with a completion of the stopped node that another loop read: hand it over.
     handed = threading.Event()
     loop.call_soon_threadsafe(handed.set)
     with Global(process_name="second", init_controller=True) as second:
-        assert second._loop is loop
+        assert loop_of(second) is loop
         # The handover queued while the loop was parked runs once a node runs on it again.
         assert handed.wait(5)
     assert _errors(caplog) == []
@@ -44,7 +45,7 @@ def test_sequential_nodes_keep_no_more_loops_than_ran_at_once() -> None:
     loops = set()
     for i in range(8):
         with Global(process_name=f"n{i}", init_controller=True) as g:
-            loops.add(g._loop)
+            loops.add(loop_of(g))
     assert len(loops) == 1
     assert parked_loops() == parked
 

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from mesh import BG, BROADCAST, FG, NO_RETURN, PERIOD, AsyncResult, CallCancelled, CallTimeout, Global, UsageError
+from mesh import (
+    BG,
+    BROADCAST,
+    FG,
+    NO_RETURN,
+    PERIOD,
+    AsyncResult,
+    CallCancelled,
+    CallTimeout,
+    Global,
+    UsageError,
+    callback,
+)
 from tests._support.proc import Proc, free_port
 from tests._support.workers import wait_until
 
@@ -48,13 +61,43 @@ def test_fg_timeout_is_a_timeout_error(mesh_pair: Global) -> None:
     assert "'sleep'" in str(caught.value)
 
 
+def test_a_timeout_stops_a_call_run_here_as_it_stops_one_sent_to_a_peer() -> None:
+    """The node's one expirer also times out a callback of this very node, and cancels it, in sync and async code."""
+    cancelled: list[float] = []
+
+    @callback
+    async def nap_here(seconds: float) -> float:
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            cancelled.append(seconds)
+            raise
+        return seconds
+
+    expected = r"callback 'nap_here' on node 'solo' did not answer within 0.2 s"
+    with Global(process_name="solo", init_controller=True) as g:
+        with pytest.raises(CallTimeout, match=expected):
+            g.call.nap_here(5) & FG(timeout=0.2)
+        wait_until(lambda: cancelled == [5], 5, "the timed-out callback cancelled")
+        assert g.call.nap_here(0.01) & FG(timeout=5) == 0.01
+        assert g.statistics()["timeouts"] == 0
+
+    async def in_async_code() -> None:
+        async with Global(process_name="solo", init_controller=True) as g:
+            with pytest.raises(CallTimeout, match=expected):
+                await g.call.nap_here(6) & FG(timeout=0.2)
+            await asyncio.to_thread(wait_until, lambda: cancelled == [5, 6], 5, "the timed-out callback cancelled")
+            assert g.statistics()["timeouts"] == 0
+
+    asyncio.run(in_async_code())
+
+
 def test_answered_calls_leave_no_deadline_behind(mesh_pair: Global) -> None:
     g = mesh_pair
     results = [g.call.add(i, 1) & BG(timeout=30) for i in range(200)]
     assert [result.get(timeout=10) for result in results] == [i + 1 for i in range(200)]
     assert g.call.add(1, 1) & FG(timeout=30) == 2
-    assert g._node is not None
-    assert len(g._node.deadlines) == 0, "an answered call kept its timeout entry (and its reply) alive"
+    assert g.statistics()["timeouts"] == 0, "an answered call kept its timeout entry (and its reply) alive"
 
 
 def test_bg_future(mesh_pair: Global) -> None:
