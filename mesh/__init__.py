@@ -20,13 +20,9 @@ import os
 # users' terminals unless they ask for them.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from ._call import RemoteCall
-from ._global import Global
-from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD
-from ._registry import callback
-from ._reply import AsyncResult
-from ._schedule import ScheduledCall
-from ._security import TLSConfig
+from .api._call import RemoteCall
+from .api._global import Global
+from .api._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD
 from .errors import (
     AddressInUse,
     AuthenticationError,
@@ -46,6 +42,10 @@ from .errors import (
     UnknownCallback,
     UsageError,
 )
+from .node._registry import callback
+from .node._reply import AsyncResult
+from .node._schedule import ScheduledCall
+from .wire._security import TLSConfig
 
 __version__ = "0.1.0"
 

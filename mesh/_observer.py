@@ -14,14 +14,14 @@ from typing import Any
 
 import grpc
 
-from . import _transport
-from ._handshake import authentication_error, join_as_node
-from ._membership import Member
-from ._node import member_list
-from ._proto import mesh_pb2 as pb
-from ._proto import mesh_pb2_grpc as pb_grpc
-from ._security import TLSConfig
 from .errors import ControllerUnavailable
+from .membership._membership import Member
+from .node._node import member_list
+from .wire import _transport
+from .wire._handshake import authentication_error, join_as_node
+from .wire._proto import mesh_pb2 as pb
+from .wire._proto import mesh_pb2_grpc as pb_grpc
+from .wire._security import TLSConfig
 
 
 async def watch_controller(

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from ._interfaces import default_listen
-from ._placement import mesh_name_or_default
-from ._security import TLSConfig, resolve_secret
-from ._transport import default_controller_address, tcp_address
 from .errors import MeshError, UsageError
+from .membership._placement import mesh_name_or_default
+from .wire._interfaces import default_listen
+from .wire._security import TLSConfig, resolve_secret
+from .wire._transport import default_controller_address, tcp_address
 
 
 def _controller_address(host: str | None, port: int | None) -> str:
@@ -39,8 +39,8 @@ async def serve_controller(
     ``announce_to`` (a mesh name) the controller is announced over mDNS on ``interfaces``, and the
     discovering nodes of that mesh join it.
     """
-    from ._controller_server import ControllerServer
-    from .discovery import announce_controller
+    from .membership._controller_server import ControllerServer
+    from .membership.discovery import announce_controller
 
     server = ControllerServer(address, secret=secret, tls=tls)
     await server.start()
@@ -117,9 +117,9 @@ async def _ls_controller(options: argparse.Namespace) -> None:
 
 async def _ls_discovered(options: argparse.Namespace) -> None:
     """Find the members by mDNS and Hello, without announcing this short-lived observer."""
-    from ._config import NodeConfig
-    from ._interfaces import as_tuple
-    from ._node import Node
+    from .node._config import NodeConfig
+    from .node._node import Node
+    from .wire._interfaces import as_tuple
 
     mesh_name = mesh_name_or_default(options.mesh)
     config = NodeConfig(
@@ -143,7 +143,7 @@ async def _ls_discovered(options: argparse.Namespace) -> None:
 
 
 async def _discovered_views(node: Any) -> AsyncIterator[list[dict[str, Any]]]:
-    from ._node import member_list
+    from .node._node import member_list
 
     while True:
         yield [m for m in member_list(node.membership.members()) if m["node_id"] != node.node_id]

@@ -8,7 +8,7 @@ import threading
 import time
 
 from . import BG, BROADCAST, FG, NO_RETURN, PERIOD, Global, callback
-from ._transport import split_host_port
+from .wire._transport import split_host_port
 
 WORKERS = 3
 

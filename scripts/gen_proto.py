@@ -1,4 +1,4 @@
-"""Regenerate mesh/_proto/ from proto/mesh/v1/mesh.proto.
+"""Regenerate mesh/wire/_proto/ from proto/mesh/v1/mesh.proto.
 
 Run as ``python scripts/gen_proto.py`` (after ``pip install -e '.[codegen]'``); ``--check``
 exits 1 when the committed files differ from what the installed grpcio-tools generates.
@@ -22,7 +22,7 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 PROTO_DIR = ROOT / "proto"
-OUT_DIR = ROOT / "mesh" / "_proto"
+OUT_DIR = ROOT / "mesh" / "wire" / "_proto"
 SOURCE = "mesh/v1/mesh.proto"
 GENERATED = ("mesh_pb2.py", "mesh_pb2.pyi", "mesh_pb2_grpc.py")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from mesh import _registry
+from mesh.node import _registry
 from tests._support.lan import Lan
 from tests._support.proc import Proc, free_port
 
@@ -117,7 +117,7 @@ def no_leftovers() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def mdns_on_loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail a test whose in-process node would run zeroconf on an interface of the real network."""
-    from mesh import discovery
+    from mesh.membership import discovery
 
     real = discovery.AsyncZeroconf
 

@@ -49,7 +49,7 @@ def test_tiny_run_prints_every_row_with_its_ratio(spawn: Callable[..., Proc]) ->
     text = _finish(spawn(*TINY, module="mesh.bench"), 55)
     assert "nproc=" in text and "grpcio" in text
     # The raw echo server checks its allocator settings against this process's, or the run fails.
-    assert "malloc: the mesh's settings (mesh/_memory.py) in every process" in text
+    assert "malloc: the mesh's settings (mesh/node/_memory.py) in every process" in text
     # gRPC's shared poller must never find a loop of the run closed under it.
     assert "Traceback" not in text and "Event loop is closed" not in text, text
     # A user sees the comparison; the project's targets live in bench/README.md.

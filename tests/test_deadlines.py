@@ -1,4 +1,4 @@
-"""Per-call timeouts on one timer per node (mesh._deadlines): never early, at most a tick late, none left."""
+"""Per-call timeouts on one timer per node (mesh.node._deadlines): never early, at most a tick late, none left."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from mesh._deadlines import STEPS, TICK, Deadlines
+from mesh.node._deadlines import STEPS, TICK, Deadlines
 
 pytestmark = pytest.mark.timeout(30)
 

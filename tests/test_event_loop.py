@@ -9,7 +9,7 @@ import pytest
 import uvloop
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global, UsageError
-from mesh._event_loop import ENV, kind_of, loop_name, new_event_loop, selected_kind
+from mesh.node._event_loop import ENV, kind_of, loop_name, new_event_loop, selected_kind
 from tests._support.loops import loop_of
 from tests._support.proc import Proc, free_port
 from tests._support.workers import wait_until

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, BroadcastError, Global, callback
-from mesh._config import NodeConfig
-from mesh._node import Node
-from mesh._registry import CallbackRegistry
+from mesh.node._config import NodeConfig
+from mesh.node._node import Node
+from mesh.node._registry import CallbackRegistry
 from mesh.testing import CALLER, local_mesh
 from tests._support.proc import Proc, free_port
 from tests._support.shapes import Refused

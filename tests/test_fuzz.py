@@ -22,14 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mesh import FG, Global
-from mesh._linking import PROTOCOL_VERSION
-from mesh._proto import mesh_pb2 as pb
-from mesh._security import DIALLER, new_nonce, proof
+from mesh.node._linking import PROTOCOL_VERSION
+from mesh.wire._proto import mesh_pb2 as pb
+from mesh.wire._security import DIALLER, new_nonce, proof
 from tests._support.proc import Proc
 
 SECRET = b"fuzz-secret"
 MAX_MESSAGE_SIZE = 64 * 1024
-# The node accepts messages up to max_message_size plus 1 MiB of envelope (mesh._transport).
+# The node accepts messages up to max_message_size plus 1 MiB of envelope (mesh.wire._transport).
 OVERSIZED = MAX_MESSAGE_SIZE + 1024 * 1024 + 1
 CASES_PER_EXAMPLE = 50
 EXAMPLES = 200

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from mesh import _handoff
-from mesh._handoff import QUEUE_LIMIT, Handoff
 from mesh.errors import NodeStopped
+from mesh.node import _handoff
+from mesh.node._handoff import QUEUE_LIMIT, Handoff
 
 
 @pytest.fixture

@@ -82,7 +82,17 @@ def our_modules() -> list[Path]:
 
 def test_every_module_is_in_exactly_one_layer() -> None:
     layers = layers_table(ARCHITECTURE.read_text())
-    assert {layer.name for layer in layers} >= {"runtime", "public API", "tools", "command line", "controller"}
+    assert {layer.name for layer in layers} >= {
+        "errors",
+        "wire and transport",
+        "membership and discovery",
+        "node runtime",
+        "public API",
+        "services",
+        "tools",
+        "command line",
+        "controller",
+    }
     places = {module_name(p): [layer.name for layer in layers if layer.holds(module_name(p))] for p in our_modules()}
     assert {module: names for module, names in places.items() if len(names) != 1} == {}
 
@@ -99,19 +109,23 @@ def test_every_import_runs_the_way_the_layers_allow() -> None:
 def test_the_check_sees_imports_in_functions_and_under_type_checking() -> None:
     source = """
 from typing import TYPE_CHECKING
-from . import _transport
+from ..wire import _transport
 if TYPE_CHECKING:
     from controller import ControllerServer
 def start():
-    from .cli import main
+    from ..cli import main
     import mesh.bench.cli
 """
-    targets = imports_of(source, "mesh._global", is_package=False)
-    assert sorted(targets) == ["controller", "mesh._transport", "mesh.bench.cli", "mesh.cli"]
-    assert violations("mesh._global", sorted(targets), layers_table(ARCHITECTURE.read_text())) == [
-        "mesh._global (runtime) imports controller (controller)",
-        "mesh._global (runtime) imports mesh.bench.cli (tools)",
-        "mesh._global (runtime) imports mesh.cli (command line)",
+    targets = imports_of(source, "mesh.api._global", is_package=False)
+    assert sorted(targets) == ["controller", "mesh.bench.cli", "mesh.cli", "mesh.wire._transport"]
+    layers = layers_table(ARCHITECTURE.read_text())
+    assert violations("mesh.api._global", sorted(targets), layers) == [
+        "mesh.api._global (public API) imports controller (controller)",
+        "mesh.api._global (public API) imports mesh.bench.cli (tools)",
+        "mesh.api._global (public API) imports mesh.cli (command line)",
+    ]
+    assert violations("mesh.wire._link", ["mesh.node._workers", "mesh.errors"], layers) == [
+        "mesh.wire._link (wire and transport) imports mesh.node._workers (node runtime)"
     ]
 
 
@@ -120,35 +134,42 @@ def test_relative_imports_resolve_from_the_package() -> None:
         "mesh",
         "mesh.errors",
     ]
-    assert imports_of("from ._service import X\nfrom . import _proto", "mesh", True) == ["mesh._service", "mesh._proto"]
+    assert imports_of("from ._service import X\nfrom .wire import _proto", "mesh", True) == [
+        "mesh._service",
+        "mesh.wire._proto",
+    ]
 
 
 # The modules a node is made of or drives know it by a small Protocol each, never as Node.
 NODE_PARTS = (
-    "_outgoing",
-    "_serving",
-    "_linking",
-    "_link",
-    "_handshake",
-    "_schedule",
-    "_controller_client",
-    "_departures",
-    "_discovering",
-    "discovery",
+    "node._outgoing",
+    "node._serving",
+    "node._linking",
+    "wire._link",
+    "wire._handshake",
+    "node._schedule",
+    "node._controller_client",
+    "membership._departures",
+    "node._discovering",
+    "membership.discovery",
 )
+
+
+def source_of(module: str) -> str:
+    return ROOT.joinpath(*module.split(".")).with_suffix(".py").read_text()
 
 
 def test_the_parts_of_a_node_do_not_import_the_node() -> None:
     importers = [
         name
         for name in NODE_PARTS
-        if "mesh._node" in imports_of((ROOT / "mesh" / f"{name}.py").read_text(), f"mesh.{name}", is_package=False)
+        if "mesh.node._node" in imports_of(source_of(f"mesh.{name}"), f"mesh.{name}", is_package=False)
     ]
     assert importers == []
 
 
 def test_the_call_api_knows_a_session_not_the_global() -> None:
-    """mesh._call is handed a Session (mesh._session); neither imports mesh._global, which imports them."""
-    for name in ("_call", "_session"):
-        imports = imports_of((ROOT / "mesh" / f"{name}.py").read_text(), f"mesh.{name}", is_package=False)
-        assert "mesh._global" not in imports, f"mesh.{name} imports mesh._global"
+    """mesh.api._call is handed a Session (mesh.api._session); neither imports mesh.api._global, which imports them."""
+    for name in ("mesh.api._call", "mesh.api._session"):
+        imports = imports_of(source_of(name), name, is_package=False)
+        assert "mesh.api._global" not in imports, f"{name} imports mesh.api._global"

@@ -11,8 +11,9 @@ import time
 import grpc
 import pytest
 
-from mesh import BG, BROADCAST, FG, NO_RETURN, PERIOD, Global, NodeStopped, _loop_thread, callback
-from mesh._loop_thread import LoopThread, parked_loops
+from mesh import BG, BROADCAST, FG, NO_RETURN, PERIOD, Global, NodeStopped, callback
+from mesh.node import _loop_thread
+from mesh.node._loop_thread import LoopThread, parked_loops
 from tests._support.loops import loop_of
 
 pytestmark = pytest.mark.timeout(60)

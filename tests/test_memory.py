@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.timeout(60)
 
-_PROBE = "from mesh._memory import tune_malloc; print(tune_malloc(), tune_malloc())"
+_PROBE = "from mesh.node._memory import tune_malloc; print(tune_malloc(), tune_malloc())"
 
 
 def _tuned(env_value: str | None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global, UnknownCallback, UsageError, callback
-from mesh._registry import REGISTRY
+from mesh.node._registry import REGISTRY
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -37,7 +37,7 @@ def test_a_constant_is_defined_in_one_module_only() -> None:
 
 
 def test_no_module_function_has_the_name_of_a_method_beside_it() -> None:
-    """``_wait`` was both ``Global._wait`` and a module function of ``mesh/_global.py`` doing another thing."""
+    """``_wait`` was both ``Global._wait`` and a module function of ``mesh/api/_global.py`` doing another thing."""
     clashes = {}
     for path in SOURCES:
         tree = _tree(path)

@@ -77,9 +77,9 @@ def test_generated_code_asks_only_for_the_declared_runtime_floors() -> None:
     grpcio = re.search(r'"grpcio>=([0-9.]+)', declared)
     protobuf = re.search(r'"protobuf>=([0-9.]+)', declared)
     assert grpcio and protobuf
-    stubs = (ROOT / "mesh" / "_proto" / "mesh_pb2_grpc.py").read_text()
+    stubs = (ROOT / "mesh" / "wire" / "_proto" / "mesh_pb2_grpc.py").read_text()
     assert f"GRPC_GENERATED_VERSION = '{grpcio.group(1)}'" in stubs
-    messages = (ROOT / "mesh" / "_proto" / "mesh_pb2.py").read_text()
+    messages = (ROOT / "mesh" / "wire" / "_proto" / "mesh_pb2.py").read_text()
     major, minor, patch = protobuf.group(1).split(".")
     assert f"Domain.PUBLIC,\n    {major},\n    {minor},\n    {patch},\n" in messages
 

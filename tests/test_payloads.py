@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from mesh import BG, FG, NO_RETURN, BadArguments, Global, PayloadTooLarge
-from mesh._codec import NO_ARGS, decode_args, encode_args
+from mesh.wire._codec import NO_ARGS, decode_args, encode_args
 from tests._support.proc import Proc, free_port
 from tests._support.shapes import Point
 from tests._support.workers import wait_until

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mesh import _stale_sockets
+from mesh.wire import _stale_sockets
 from tests._support.proc import MESH_COMMAND, ROOT, Proc
 from tests._support.workers import wait_until
 

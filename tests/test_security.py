@@ -16,13 +16,13 @@ import grpc
 import pytest
 
 from mesh import FG, AuthenticationError, Global, UsageError
-from mesh._config import NodeConfig
-from mesh._linking import PROTOCOL_VERSION
-from mesh._membership import Member
-from mesh._node import Node
-from mesh._proto import mesh_pb2 as pb
-from mesh._proto import mesh_pb2_grpc as pb_grpc
-from mesh._security import DIALLER, check_listen_address, new_nonce, proof, resolve_secret
+from mesh.membership._membership import Member
+from mesh.node._config import NodeConfig
+from mesh.node._linking import PROTOCOL_VERSION
+from mesh.node._node import Node
+from mesh.wire._proto import mesh_pb2 as pb
+from mesh.wire._proto import mesh_pb2_grpc as pb_grpc
+from mesh.wire._security import DIALLER, check_listen_address, new_nonce, proof, resolve_secret
 from tests._support.proc import MESH_COMMAND, Proc, free_port
 
 pytestmark = pytest.mark.timeout(60)

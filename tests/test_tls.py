@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from mesh import FG, AuthenticationError, Global, TLSConfig, UsageError
-from mesh._config import NodeConfig
-from mesh._membership import Member
-from mesh._node import Node
-from mesh._security import check_listen_address
+from mesh.membership._membership import Member
+from mesh.node._config import NodeConfig
+from mesh.node._node import Node
+from mesh.wire._security import check_listen_address
 from tests._support.certs import Authority
 from tests._support.proc import Proc, free_port
 

@@ -9,9 +9,9 @@ import grpc
 import pytest
 from google.protobuf.message import DecodeError
 
-from mesh._codec import decode_args, encode_args
-from mesh._proto import mesh_pb2 as pb
-from mesh._wire import DETACH_MIN, deserialize, read_frame, serialize, write_frame
+from mesh.wire._codec import decode_args, encode_args
+from mesh.wire._frames import DETACH_MIN, deserialize, read_frame, serialize, write_frame
+from mesh.wire._proto import mesh_pb2 as pb
 
 
 def _frame(*ids: int) -> pb.Frame:

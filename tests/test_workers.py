@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from mesh._workers import _QUEUED, FunctionJob, Job, WorkerPool
+from mesh.node._workers import _QUEUED, FunctionJob, Job, WorkerPool
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,7 +8,7 @@ handed to a closed loop: ``RuntimeError: Event loop is closed`` from
 the raw baseline and the async rows on one loop that stays open avoids it.
 
 The loop is of the kind the mesh makes for its nodes (uvloop when installed, see
-``mesh._event_loop``), so the baseline and the mesh run on the same kind of loop.
+``mesh.node._event_loop``), so the baseline and the mesh run on the same kind of loop.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from mesh._event_loop import new_event_loop
+from mesh.node._event_loop import new_event_loop
 
 T = TypeVar("T")
 

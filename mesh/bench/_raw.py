@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from mesh._event_loop import new_event_loop
+from mesh.node._event_loop import new_event_loop
 
 from . import _loop, _malloc
 from ._stats import latency

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from mesh._event_loop import loop_name
+from mesh.node._event_loop import loop_name
 
 from . import _loop, _malloc
 from ._counts import Counts

@@ -22,8 +22,8 @@ import time
 from typing import Any
 
 from mesh import BG, Global, MeshError
-from mesh._config import NodeConfig
-from mesh._node import Node
+from mesh.node._config import NodeConfig
+from mesh.node._node import Node
 from tests._support.procinfo import rss
 
 

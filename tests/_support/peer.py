@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from mesh import Global, TLSConfig, callback
-from mesh._event_loop import loop_name
-from mesh._registry import REGISTRY
+from mesh.node._event_loop import loop_name
+from mesh.node._registry import REGISTRY
 from tests._support.procinfo import rss
 from tests._support.shapes import Point, Refused
 

@@ -1,0 +1,1 @@
+"""The public call API: Global, g.call.fn(...) & MODIFIER, the modifiers."""

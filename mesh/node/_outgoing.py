@@ -1,0 +1,295 @@
+"""Outgoing calls: a :class:`Node` picks the node to call and sends the call; its target gets the reply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import BroadcastError, NodeStopped, PeerUnavailable, UnknownCallback
+from ..membership._membership import Member, Membership
+from ..wire._codec import RUN_HERE, Encoded, Outgoing, encode_args
+from ..wire._link import PeerLink
+from ..wire._outcome import value_of
+from ..wire._proto import mesh_pb2 as pb
+from ._deadlines import Deadlines
+from ._handoff import Handoff
+from ._offers import Offers
+from ._registry import CallbackRegistry, LocalCallback
+from ._reply import SENT, CallTarget, LoopReply, expire
+from ._schedule import Schedule
+from ._workers import WorkerPool
+
+if TYPE_CHECKING:
+    from ._config import NodeConfig
+
+logger = logging.getLogger("mesh")
+
+# The log line of a failed call whose result nobody waits for (NO_RETURN, BROADCAST without results).
+UNANSWERED_FAILED = "call of %r whose result nobody waits for failed: %r"
+
+TargetT = TypeVar("TargetT", bound=CallTarget)
+
+
+class Calling:
+    """The calling part of a node (a mixin of :class:`~mesh.node._node.Node`, so that the call path costs no
+    extra attribute lookup); it runs on the node's loop, but for :meth:`prepare`."""
+
+    name: str
+    node_id: str
+    config: NodeConfig
+    loop: asyncio.AbstractEventLoop
+    registry: CallbackRegistry
+    membership: Membership
+    offers: Offers
+    deadlines: Deadlines
+    links: dict[str, PeerLink]
+    stopping: bool
+    workers: WorkerPool
+    # ``_expire`` bound once (by the node): the deadline of every call with a timeout refers to it.
+    _expire_call: Callable[[CallTarget], None]
+
+    handoff: Handoff
+
+    if TYPE_CHECKING:
+
+        def spawn(self, coro: Any) -> asyncio.Task[Any]: ...
+
+        async def link_to(self, member: Member) -> PeerLink: ...
+
+        def _local(self, name: str) -> LocalCallback: ...
+
+        async def _run_local(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
+
+        def run_callback(
+            self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> asyncio.Future[Any]: ...
+
+    def prepare(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Member, Outgoing]:
+        """Choose the node to call and encode the arguments (:data:`RUN_HERE` when it is this node). Safe
+        from any thread.
+
+        Raises:
+            UnknownCallback: no node offers ``name``.
+            SerializationError: the arguments cannot be pickled.
+        """
+        if self.stopping:
+            raise NodeStopped(f"node {self.name!r} is stopped; no more calls can be made through it")
+        member = self.membership.pick(name) or self.offers.own(name)
+        if member is None:
+            raise self.offers.unknown(name)
+        if member.node_id == self.node_id:
+            return member, RUN_HERE
+        return member, self.encode_args(name, args, kwargs)
+
+    def encode_args(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Encoded:
+        return encode_args(args, kwargs, self.config.max_message_size, name)
+
+    async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> Any:
+        """Call ``name`` on one node that offers it and return its result (awaited on the loop)."""
+        member, encoded = self.prepare(name, args, kwargs)
+        reply = LoopReply(self.loop, name, timeout)
+        # Sent at once, not through the hand-off, which would only run it at once here too.
+        self.start_call(member, name, args, kwargs, encoded, reply)
+        return await reply.outcome_async()
+
+    def place_call(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+        target: Callable[[asyncio.AbstractEventLoop, str, float | None], TargetT],
+    ) -> TargetT:
+        """Pick the node and encode the call in this thread, and hand it to the loop (:meth:`start_call`);
+        the returned ``target`` gets its outcome. Safe from any thread.
+
+        Raises:
+            UnknownCallback: no node offers ``name``.
+            SerializationError: the arguments cannot be pickled.
+            NodeStopped: the node is stopped.
+        """
+        member, encoded = self.prepare(name, args, kwargs)
+        reply = target(self.loop, name, timeout)
+        self.handoff(Calling.start_call, self, member, name, args, kwargs, encoded, reply)
+        return reply
+
+    def start_call(
+        self,
+        member: Member,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        encoded: Outgoing,
+        reply: CallTarget,
+        fallback: bool = True,
+    ) -> None:
+        """Send a call to ``member`` (chosen by :meth:`prepare`); ``reply`` gets its outcome. On the loop.
+
+        The one send of every face: ``reply`` is a :class:`~mesh.node._reply.ReplyFuture` for a thread (or
+        another loop) that waits, a :class:`~mesh.node._reply.LoopReply` for a coroutine on this loop. With a
+        live link this is one envelope and no Task: the link's reader sets ``reply``. Else the call goes
+        :meth:`the long way <long_way>` in a task of its own.
+        """
+        if reply.done():
+            return
+        link = self.links.get(member.node_id)
+        if encoded is RUN_HERE or link is None or link.closed:
+            self.spawn(reply.settle(self.long_way(reply, member, name, args, kwargs, encoded, fallback)))
+        else:
+            self._send(link, name, encoded, reply)
+
+    def _send(self, link: PeerLink, name: str, encoded: Encoded, reply: CallTarget) -> None:
+        try:
+            reply.call_id, _ = link.send_call(name, encoded, 0, reply.timeout, waiter=reply)
+        except Exception as exc:
+            reply.set_exception(exc)
+            return
+        reply.link = link
+        if reply.timeout:
+            reply.deadline = self.deadlines.add(reply.timeout, reply, self._expire_call)
+
+    def _expire(self, reply: CallTarget) -> None:
+        """The one expirer of every call's timeout (see mesh.node._deadlines). On the loop."""
+        expire(reply, self.name)
+
+    async def long_way(
+        self,
+        reply: CallTarget | None,
+        member: Member,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        encoded: Outgoing,
+        fallback: bool = True,
+    ) -> Any:
+        """A call that no live link carries: dial ``member`` (or, when it cannot be reached and
+        ``fallback`` holds, another node offering ``name``: nothing was sent), or run it here.
+
+        Returns the value of a call run here, else :data:`~mesh.node._reply.SENT`: ``reply`` gets the
+        outcome from the link. A call with no ``reply`` is a NO_RETURN call.
+        """
+        if encoded is not RUN_HERE:
+            link = await self.reach(member, name, fallback)
+            if link is not None:
+                if reply is None:
+                    link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
+                else:
+                    self._send(link, name, encoded, reply)
+                return SENT
+        if reply is not None and reply.timeout:
+            reply.deadline = self.deadlines.add(reply.timeout, reply, self._expire_call)
+        return await self._run_local(name, args, kwargs)
+
+    async def reach(self, member: Member, name: str, fallback: bool = True) -> PeerLink | None:
+        """A link to ``member``, dialled if need be; with ``fallback``, to another node offering ``name``
+        when ``member`` cannot be reached. None means "run it here": this node is the one.
+
+        Raises:
+            PeerUnavailable: no node offering ``name`` could be reached.
+        """
+        if member.node_id == self.node_id:
+            return None
+        if not fallback:
+            return await self.link_to(member)
+        tried: set[str] = set()
+        while True:
+            try:
+                return await self.link_to(member)
+            except PeerUnavailable:
+                tried.add(member.node_id)
+                others = [m for m in self.membership.providers(name) if m.node_id not in tried]
+                if not others:
+                    raise
+                member = others[0]
+                if member.node_id == self.node_id:
+                    return None
+
+    def send_no_return(
+        self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Outgoing
+    ) -> None:
+        """Send a call whose result nobody waits for; failures are logged."""
+        link = self.links.get(member.node_id)
+        if encoded is not RUN_HERE and link is not None and not link.closed:
+            link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
+            return
+        self.spawn(self.logged(self.long_way(None, member, name, args, kwargs, encoded), name))
+
+    async def logged(self, coro: Any, name: str) -> None:
+        try:
+            await coro
+        except Exception as exc:
+            logger.warning(UNANSWERED_FAILED, name, exc)
+
+    async def schedule(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], at_time: list[float], period: float | None
+    ) -> tuple[PeerLink | None, int]:
+        """Have one node offering ``name`` run it at ``at_time`` or every ``period`` seconds.
+
+        Returns the link and call id that identify the schedule (None link: kept on this node).
+        """
+        member, encoded = self.prepare(name, args, kwargs)
+        plan = pb.Schedule(at_time=at_time, period=period or 0.0)
+        if member.node_id == self.node_id:
+            callback = self._local(name)
+            schedule = Schedule(self, callback, args, kwargs, plan)
+            schedule.start()
+            return None, schedule.key
+        link = await self.reach(member, name)
+        if link is None:
+            return await self.schedule(name, args, kwargs, at_time, period)
+        assert encoded is not RUN_HERE
+        call_id, future = link.send_call(name, encoded, 0, None, plan)
+        assert future is not None
+        value_of(await future, name, link.peer_name)
+        return link, call_id
+
+    def cancel_schedule(self, link: PeerLink | None, key: int) -> None:
+        if link is None:
+            Schedule.cancel_local(self, key)
+        else:
+            link.forget_call(key, tell_peer=True)
+
+    def broadcast_no_return(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Send a call of ``name`` to every node that offers it, for no result; failures are logged.
+
+        (The caller checked that some node offers ``name``; the last of them may have left since.)
+        """
+        try:
+            members, encoded = self.broadcast_plan(name, args, kwargs)
+        except UnknownCallback:
+            logger.warning("BROADCAST of %r dropped: no node offers it any more", name)
+            return
+        for member in members:
+            self.send_no_return(member, name, args, kwargs, RUN_HERE if member.node_id == self.node_id else encoded)
+
+    def broadcast_plan(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Sequence[Member], Outgoing]:
+        """The nodes that offer ``name``, and the arguments encoded once for all of them but this one.
+
+        Raises:
+            UnknownCallback: no node offers ``name``.
+        """
+        members = self.offers.providers(name)
+        if not members:
+            raise self.offers.unknown(name)
+        only_here = len(members) == 1 and members[0].node_id == self.node_id
+        return members, RUN_HERE if only_here else self.encode_args(name, args, kwargs)
+
+
+def broadcast_results(members: Sequence[Member], outcomes: Sequence[Any]) -> dict[str, Any]:
+    """``{node name: result}`` of a BROADCAST; :class:`BroadcastError` with results and errors if any failed."""
+    results: dict[str, Any] = {}
+    errors: dict[str, BaseException] = {}
+    for member, outcome in zip(members, outcomes, strict=True):
+        if isinstance(outcome, asyncio.CancelledError):
+            raise outcome
+        if isinstance(outcome, BaseException):
+            errors[member.name] = outcome
+        else:
+            results[member.name] = outcome
+    if errors:
+        raise BroadcastError(results, errors)
+    return results

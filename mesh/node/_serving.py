@@ -1,0 +1,159 @@
+"""Serving calls: a :class:`~mesh.node._node.Node` runs the callbacks its peers and its own callers ask for."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BadArguments
+from ..wire._codec import Encoded, encode
+from ..wire._frames import Buffers
+from ..wire._link import PeerLink
+from ..wire._outcome import error_reply
+from ..wire._proto import mesh_pb2 as pb
+from ._handoff import Handoff
+from ._offers import Offers
+from ._registry import CallbackRegistry, LocalCallback
+from ._schedule import Schedule
+from ._serve import IncomingCall, Outcome, decode_arguments, log_no_return_failure, outcome_of, serve_async, serve_sync
+from ._workers import Job, WorkerPool
+
+if TYPE_CHECKING:
+    from ._config import NodeConfig
+
+logger = logging.getLogger("mesh")
+
+
+class Serving:
+    """The serving part of a node (a mixin of :class:`~mesh.node._node.Node`): it runs callbacks here, for its peers
+    and for the node itself. On the node's loop."""
+
+    name: str
+    config: NodeConfig
+    loop: asyncio.AbstractEventLoop
+    registry: CallbackRegistry
+    handoff: Handoff
+    offers: Offers
+    stopping: bool
+    workers: WorkerPool
+
+    if TYPE_CHECKING:
+
+        def cancel_schedule(self, link: PeerLink | None, key: int) -> None: ...
+
+    def _local(self, name: str) -> LocalCallback:
+        callback = self.registry.get(name)
+        if callback is None:
+            raise self.offers.unknown(name, f"node {self.name!r} no longer offers it")
+        return callback
+
+    async def _run_local(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        callback = self._local(name)
+        try:
+            return await self.run_callback(callback, args, kwargs)
+        except TypeError as exc:
+            problem = callback.arguments_error(args, kwargs)
+            if problem is not None:
+                raise BadArguments(problem) from exc
+            raise
+
+    def run_callback(
+        self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> asyncio.Future[Any]:
+        """Start ``callback`` (async on the loop, sync in a worker thread); the future has its value."""
+        if callback.is_async:
+            return self.loop.create_task(callback.fn(*args, **kwargs))
+        return self.loop.run_in_executor(self.workers, lambda: callback.fn(*args, **kwargs))
+
+    def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Buffers) -> None:
+        """Serve call ``call_id`` that ``link``'s peer sent (``buffers``: its out-of-band blobs). On the loop.
+
+        A stopping node and an unknown callback get an error reply (a NO_RETURN call: a log line); a
+        PERIOD call starts a :class:`Schedule`; an inline sync callback runs here, an async one as a
+        task, a sync one in a worker thread. The outcome goes back through :meth:`reply`.
+        """
+        flags = call.flags
+        no_return = bool(flags & pb.CALL_FLAG_NO_RETURN)
+        if self.stopping:
+            if not no_return:
+                link.send_error(call_id, error_reply(pb.ERROR_KIND_STOPPING, f"node {self.name!r} is stopping"))
+            return
+        # Each read of a string field builds a new str: read the name once.
+        name = call.name
+        callback = self.registry.get(name)
+        if callback is None:
+            if no_return:
+                logger.warning("node %s: %s called unknown callback %r", self.name, link.peer_name, name)
+            else:
+                link.send_error(call_id, error_reply(pb.ERROR_KIND_UNKNOWN_CALLBACK, name))
+            return
+        # The arguments as plain bytes: no job or task keeps the received message alive.
+        incoming = IncomingCall(
+            self,
+            link,
+            call_id,
+            callback,
+            call.args,
+            bool(flags & pb.CALL_FLAG_DILL),
+            buffers,
+            None if no_return else self.config.max_message_size,
+        )
+        if call.HasField("schedule"):
+            self._start_schedule(incoming, call.schedule)
+        elif callback.inline and not callback.is_async:
+            self._send_outcome(incoming, serve_sync(incoming))
+        elif callback.is_async:
+            task = self.loop.create_task(serve_async(incoming))
+            link.incoming[call_id] = task
+            task.add_done_callback(incoming.task_done)
+        elif no_return:
+            # Nothing goes back to the loop (a failure is logged by the worker); stop() waits for the pool.
+            self.workers.start_job(incoming)
+        else:
+            link.incoming[call_id] = self.workers.start_job(incoming)
+
+    def reply(self, call: IncomingCall, done: asyncio.Future[Any] | Job) -> None:
+        """Answer ``call`` with the outcome of ``done``, the task or worker job that served it, once it
+        is done. On the loop."""
+        call.link.incoming.pop(call.call_id, None)
+        self._send_outcome(call, outcome_of(done))
+
+    def _send_outcome(self, call: IncomingCall, outcome: Outcome) -> None:
+        """Send ``outcome`` (an encoded result or an error) of ``call`` to its peer.
+
+        A NO_RETURN call sends nothing and logs its failure (None: a NO_RETURN call that served well).
+        """
+        if outcome is None:
+            return
+        # An Encoded is checked for first: isinstance against a protobuf message class is slow.
+        if isinstance(outcome, Encoded):
+            if call.max_size is not None:
+                call.link.send_result(call.call_id, outcome, call.callback.name)
+        elif call.max_size is None:
+            log_no_return_failure(self.name, call.link, outcome)
+        else:
+            call.link.send_error(call.call_id, outcome, call.callback.name)
+
+    def _start_schedule(self, call: IncomingCall, plan: pb.Schedule) -> None:
+        link = call.link
+        arguments = decode_arguments(call)
+        if not isinstance(arguments, tuple):
+            link.send_error(call.call_id, arguments)
+            return
+        args, kwargs = arguments
+        problem = call.callback.arguments_error(args, kwargs)
+        if problem is not None:
+            link.send_error(call.call_id, error_reply(pb.ERROR_KIND_BAD_ARGUMENTS, problem))
+            return
+        schedule = Schedule(self, call.callback, args, kwargs, plan, link=link, key=call.call_id)
+        schedule.start()
+        link.send_result(call.call_id, encode(None, self.config.max_message_size, "schedule acknowledgement"))
+
+    def on_cancel(self, link: PeerLink, call_id: int) -> None:
+        schedule = link.schedules.pop(call_id, None)
+        if schedule is not None:
+            schedule.cancel()
+        task = link.incoming.pop(call_id, None)
+        if task is not None:
+            task.cancel()

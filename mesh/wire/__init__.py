@@ -1,0 +1,1 @@
+"""Wire and transport: the codec, frames, gRPC channels and servers, the handshake, peer links."""
