@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mesh import BROADCAST, FG, Global, UnknownCallback, UsageError, callback
+from mesh.membership._membership import CONTROLLER, LINK, Membership
 from mesh.node._registry import REGISTRY
 from tests._support.proc import Proc, free_port
 from tests._support.workers import wait_until
@@ -190,16 +191,15 @@ def test_two_globals_in_one_process_offer_different_callbacks(controller_port: t
 
 def test_two_globals_in_one_process_from_async_code() -> None:
     async def scenario() -> None:
+        async def hello() -> str:
+            return "from two"
+
         port = free_port()
-        async with (
-            Global(process_name="one", init_controller=True, host="127.0.0.1", port=port, discovery=False) as one,
-            Global(process_name="two", host="127.0.0.1", port=port, discovery=False) as two,
-        ):
-
-            async def hello() -> str:
-                return "from two"
-
-            two.register(hello, name="only.two")
+        one = Global(process_name="one", init_controller=True, host="127.0.0.1", port=port, discovery=False)
+        two = Global(process_name="two", host="127.0.0.1", port=port, discovery=False)
+        # Registered before two's node has started: it is offered from its start.
+        two.register(hello, name="only.two")
+        async with one, two:
             await one.wait_function("only.two", timeout=1.0)
             assert await one.call.only.two() & FG == "from two"
             assert "only.two" not in one._hosting.callbacks.names()
@@ -213,3 +213,27 @@ def test_two_globals_in_one_process_from_async_code() -> None:
                 await one.call.only.two() & FG
 
     asyncio.run(scenario())
+
+
+def test_registration_travels_over_unix_sockets() -> None:
+    with Global(process_name="host", init_controller=True, discovery=False) as host:
+        assert host.address.startswith("unix:")
+        with Global(process_name="guest", discovery=False) as guest:
+            for _ in range(3):
+                host.register(Counter(3), prefix="unix")
+                wait_until(lambda: _succeeds(lambda: guest.call.unix.read() & FG), 1.0, "unix.read callable")
+                assert guest.call.unix.bump(1) & FG == 4
+                host.unregister("unix")
+                wait_until(lambda: _fails_unknown(lambda: guest.call.unix.read() & FG, "unix.read"), 1.0, "withdrawn")
+
+
+def test_a_late_relay_by_the_controller_does_not_undo_what_the_link_said() -> None:
+    """The flip seen in the two-process test: kv.put offered over the link, then the controller's
+    relay of the earlier withdrawal arrived and took it away again for a moment."""
+    view = Membership(on_removed=lambda member: None)
+    view.upsert("peer", "peer", "unix:/p", ["kv.put"], LINK)
+    view.upsert("peer", "peer", "unix:/p", [], CONTROLLER)
+    assert [m.name for m in view.providers("kv.put")] == ["peer"]
+    view.drop("peer", LINK)
+    view.replace_source(CONTROLLER, [("peer", "peer", "unix:/p", [])])
+    assert view.providers("kv.put") == ()
