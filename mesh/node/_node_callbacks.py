@@ -32,7 +32,7 @@ class NodeCallbacks(CallbackRegistry):
         return sorted({*self._callbacks, *self._shared.names()})
 
     def taken(self, name: str) -> LocalCallback | None:
-        return self._callbacks.get(name) or self._shared.get(name)
+        return self.get(name)
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         super().add_listener(listener)
