@@ -55,13 +55,26 @@ class Caller:
 
 
 class RemoteCallable:
-    """``g.call.fn``: call it with the arguments for the remote callback."""
+    """``g.call.fn``: call it with the arguments for the remote callback.
 
-    __slots__ = ("_name", "_session")
+    Its attributes are the dotted names under it: ``g.call.kv.set`` calls the callback ``kv.set``
+    (kept once made, as :class:`Caller` keeps its names), while ``g.call.kv(...)`` calls ``kv``.
+    """
+
+    __slots__ = ("_name", "_session", "_under")
 
     def __init__(self, session: Session, name: str) -> None:
         self._session = session
         self._name = name
+        self._under: dict[str, RemoteCallable] = {}
+
+    def __getattr__(self, part: str) -> RemoteCallable:
+        if part.startswith("__"):
+            raise AttributeError(part)
+        remote = self._under.get(part)
+        if remote is None:
+            remote = self._under[part] = RemoteCallable(self._session, f"{self._name}.{part}")
+        return remote
 
     def __call__(self, *args: Any, **kwargs: Any) -> RemoteCall:
         return RemoteCall(self._session, self._name, args, kwargs)

@@ -236,6 +236,37 @@ class Global:
         """
         return self._session.wait(lambda n: n.wait_function(name), timeout, f"no node offered callback {name!r}")
 
+    # ------------------------------------------------------------------ callbacks of this node
+
+    def register(
+        self, target: Any, *, name: str | None = None, prefix: str | None = None, inline: bool = False
+    ) -> list[str]:
+        """Offer a function or an instance's public methods from this Global's node only; return the names.
+
+        A function is offered under ``name`` (dots allowed: ``"kv.set"`` is called as
+        ``g.call.kv.set(...)``), or its own name; an instance's public methods under theirs.
+        ``prefix="kv"`` puts every name under ``kv.``. Unlike ``@callback``, which every node of the
+        process offers, only this node offers, serves and announces these. The mesh learns of them
+        at once; ``inline`` is as for ``@callback``.
+
+        Raises:
+            UsageError: ``target`` is a class, or an instance given ``name``; a name is not valid,
+                or is taken by another callback of this node or process.
+        """
+        return self._hosting.callbacks.offer(target, name, prefix, inline)
+
+    def unregister(self, target: Any) -> list[str]:
+        """Stop offering what :meth:`register` offered: a name, a prefix, a function or an instance.
+
+        A prefix (``"kv"``) withdraws every ``kv.*`` name; a function or an instance, every name it
+        was registered under. The mesh learns of it at once: calls of a withdrawn name then fail
+        with :class:`~mesh.errors.UnknownCallback`. Returns the names withdrawn.
+
+        Raises:
+            UsageError: this node registered nothing that matches ``target``.
+        """
+        return self._hosting.callbacks.withdraw(target)
+
     def members(self) -> list[dict[str, Any]]:
         """The members this node knows (the controller's, for a controller-only Global): name, node id,
         address and callbacks of each."""

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ..node._config import NodeConfig
 from ..node._loop_thread import AppLoop, LoopThread, Portal
 from ..node._node import Node
+from ..node._node_callbacks import NodeCallbacks
+from ..node._registry import REGISTRY
 from ..wire import _stale_sockets, _transport
 from ._session import Session, run_blocking, run_on
 
@@ -46,6 +48,8 @@ class Hosting:
         self.init_controller = init_controller
         self.init_node = init_node
         self.stop_grace = stop_grace
+        # This Global's own callbacks (g.register), over the process's: there before the node starts.
+        self.callbacks = NodeCallbacks(REGISTRY)
         self.controller: ControllerServer | None = None
         self._controller_mdns: MdnsEndpoint | None = None
         self._stopping = False
@@ -121,7 +125,7 @@ class Hosting:
                 socket_path = _transport.unix_path(config.listen)
                 if socket_path is not None and os.path.dirname(socket_path) == str(_transport.socket_dir()):
                     _stale_sockets.sweep_once(_transport.socket_dir())
-                node = Node(config)
+                node = Node(config, self.callbacks)
                 await node.start()
                 self.session.node = node
             self.session.started.set_result(self.session.node)

@@ -2,7 +2,8 @@
 
 A member is kept while any source vouches for it: the controller, a live peer link, or discovery.
 So calls between connected peers keep working while the controller is away, and a member the
-controller dropped disappears once its link is gone too.
+controller dropped disappears once its link is gone too. While a link vouches for a member, the
+callbacks it offers are the link's word (the member's own, in order), not a relay of it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ class Membership:
         else:
             member.name = name
             member.address = address or member.address
-            if offered != member.callbacks:
+            # A live link carries the member's own word, in the order it changed; the controller's
+            # relay of an older change can arrive after it, and must not undo it.
+            relayed = source != LINK and LINK in member.sources
+            if offered != member.callbacks and not relayed:
                 self._withdraw(member, member.callbacks - offered)
                 self._offer(member, offered - member.callbacks)
                 member.callbacks = offered

@@ -62,10 +62,12 @@ class CallbackRegistry:
             UsageError: another function has one of the names (the same function again, or one of
                 the same module and qualified name, as when a module is run again, replaces it).
         """
+        for name, _ in offers:
+            check_name(name)
         entries = [LocalCallback(name, fn, _is_async(fn), inline) for name, fn in offers]
         with self._lock:
             for entry in entries:
-                taken = self._callbacks.get(entry.name)
+                taken = self.taken(entry.name)
                 if taken is not None and not _same(taken.fn, entry.fn):
                     raise UsageError(
                         f"a callback named {entry.name!r} is already offered by this process "
@@ -78,6 +80,10 @@ class CallbackRegistry:
             listeners = list(self._listeners)
         for listener in listeners:
             listener()
+
+    def taken(self, name: str) -> LocalCallback | None:
+        """The callback that holds ``name``, which another function cannot take."""
+        return self._callbacks.get(name)
 
     def unregister(self, name: str) -> None:
         with self._lock:
@@ -101,6 +107,24 @@ class CallbackRegistry:
         with self._lock:
             if listener in self._listeners:
                 self._listeners.remove(listener)
+
+
+def check_name(name: object) -> None:
+    """Refuse a callback name that ``g.call`` could not reach: it is Python names joined by dots.
+
+    Raises:
+        UsageError: ``name`` is not a string, is empty, or has a part that is not a Python name.
+    """
+    if not isinstance(name, str):
+        raise UsageError(f"a callback name is a string, not {type(name).__name__} {name!r}")
+    if not name:
+        raise UsageError("a callback name cannot be empty")
+    bad = [part for part in name.split(".") if not part.isidentifier()]
+    if bad:
+        raise UsageError(
+            f"callback name {name!r}: {bad[0]!r} is not a Python name; a name is letters, digits and _, "
+            "not starting with a digit, and dots join such names (as in 'kv.set', called as g.call.kv.set())"
+        )
 
 
 def _bare(signature: inspect.Signature) -> inspect.Signature:
@@ -148,18 +172,18 @@ REGISTRY = CallbackRegistry()
 
 
 @overload
-def callback(target: type[T], *, inline: bool = False) -> type[T]: ...
+def callback(target: type[T], *, inline: bool = False, name: str | None = None) -> type[T]: ...
 
 
 @overload
-def callback(target: Callable[..., T], *, inline: bool = False) -> Callable[..., T]: ...
+def callback(target: Callable[..., T], *, inline: bool = False, name: str | None = None) -> Callable[..., T]: ...
 
 
 @overload
-def callback(*, inline: bool) -> Callable[[D], D]: ...
+def callback(*, inline: bool = False, name: str | None = None) -> Callable[[D], D]: ...
 
 
-def callback(target: Any = None, *, inline: bool = False) -> Any:
+def callback(target: Any = None, *, inline: bool = False, name: str | None = None) -> Any:
     """Offer a function, or the public methods of a class, to every node of the mesh.
 
     A function (sync or async) is offered under its ``__name__`` and returned unchanged, so it can
@@ -171,18 +195,25 @@ def callback(target: Any = None, *, inline: bool = False) -> Any:
     are offered at once; instance methods once the class's single instance exists. A decorated class
     is a singleton: creating a second instance raises :class:`~mesh.errors.UsageError`.
 
+    ``@callback(name="kv.set")`` offers a function under that name instead, called as
+    ``g.call.kv.set(...)``; on a class, ``name="kv"`` offers its methods as ``kv.<method>``. A name
+    is Python names joined by dots.
+
     One name has one callback in a process: a different function under a name already offered is
     refused. Decorating the same function again, or one defined at the same place (a module run
     again, ``importlib.reload``), replaces it.
 
     Raises:
-        UsageError: ``target`` is neither a function nor a class; it is a lambda or a method in a
-            class body; its name is taken by another callback of this process.
+        UsageError: ``target`` is neither a function nor a class; it is a lambda without ``name``
+            or a method in a class body; its name is not a valid name, or is taken by another
+            callback of this process.
     """
+    if name is not None:
+        check_name(name)
     if target is None:
-        return functools.partial(callback, inline=inline)
+        return functools.partial(callback, inline=inline, name=name)
     if inspect.isclass(target):
-        return _offer_class(target, inline)
+        return _offer_class(target, inline, name)
     if isinstance(target, staticmethod | classmethod) or _in_class_body(target):
         qualname = getattr(_origin(getattr(target, "__func__", target)), "__qualname__", "the method")
         qualname = qualname.rpartition("<locals>.")[2]
@@ -195,11 +226,12 @@ def callback(target: Any = None, *, inline: bool = False) -> Any:
         )
     if not callable(target):
         raise UsageError(f"@callback decorates functions and classes, not {type(target).__name__}")
-    name = getattr(target, "__name__", None)
+    if name is None:
+        name = getattr(target, "__name__", None)
     if not isinstance(name, str) or name == "<lambda>":
         raise UsageError(
             f"@callback needs a name to offer {target!r} under, and a lambda or partial has none: define "
-            "the function with def (its name is the callback's), or set its __name__ first"
+            "the function with def (its name is the callback's), or give one: @callback(name=...)"
         )
     REGISTRY.register(name, target, inline)
     return target
@@ -213,12 +245,12 @@ def _in_class_body(target: Any) -> bool:
     return bool(outer) and not outer.endswith("<locals>")
 
 
-def _offer_class(cls: type[T], inline: bool) -> type[T]:
+def _offer_class(cls: type[T], inline: bool, prefix: str | None) -> type[T]:
     instance_methods: list[str] = []
     at_once: list[tuple[str, Callable[..., Any]]] = []
-    for name, member in _public_members(cls):
+    for name, member in public_members(cls):
         if isinstance(member, staticmethod | classmethod):
-            at_once.append((name, getattr(cls, name)))
+            at_once.append((prefixed(prefix, name), getattr(cls, name)))
         elif inspect.isfunction(member):
             instance_methods.append(name)
     REGISTRY.register_all(at_once, inline)
@@ -235,14 +267,19 @@ def _offer_class(cls: type[T], inline: bool) -> type[T]:
                 "its methods are already offered by the one instance created before"
             )
         original_init(self, *args, **kwargs)
-        REGISTRY.register_all([(name, getattr(self, name)) for name in instance_methods], inline)
+        REGISTRY.register_all([(prefixed(prefix, name), getattr(self, name)) for name in instance_methods], inline)
         created = True
 
     cls.__init__ = __init__  # type: ignore[method-assign]
     return cls
 
 
-def _public_members(cls: type) -> list[tuple[str, Any]]:
+def prefixed(prefix: str | None, name: str) -> str:
+    """``name`` under ``prefix``: ``kv.set`` for prefix ``kv``."""
+    return name if prefix is None else f"{prefix}.{name}"
+
+
+def public_members(cls: type) -> list[tuple[str, Any]]:
     members: dict[str, Any] = {}
     for klass in reversed(cls.__mro__[:-1]):
         for name, member in vars(klass).items():
