@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from ..wire import _handshake, _transport
-from ..wire._closing import close_server, start_server
+from ..wire._closing import accept_rpc, close_server, keep_from_program_end, start_server
 from ..wire._proto import mesh_pb2 as pb
 from ..wire._proto import mesh_pb2_grpc as pb_grpc
 from ..wire._security import TLSConfig, resolve_secret
@@ -54,6 +54,7 @@ class ControllerService(pb_grpc.ControllerServicer):
         ]
 
     async def Join(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
+        accept_rpc()
         member = await _handshake.join_as_controller(context, self._secret)
         if not member.address:
             await self._observe(context)
@@ -77,6 +78,7 @@ class ControllerService(pb_grpc.ControllerServicer):
         await context.write(pb.MembershipEvent(snapshot=[j.member for j in self.members.values()]))
         self._publish(pb.MembershipEvent(upsert=member), member.node_id)
         reader = asyncio.create_task(self._read_updates(context, joined))
+        keep_from_program_end(reader)
         try:
             while True:
                 event = await joined.events.get()

@@ -12,6 +12,7 @@ from ..errors import AuthenticationError, NodeStopped, PeerUnavailable
 from ..membership._departures import Departures
 from ..membership._membership import LINK, Member, Membership
 from ..wire import _frames, _handshake, _transport
+from ..wire._closing import accept_rpc, keep_from_program_end
 from ..wire._frames import Buffers
 from ..wire._link import PeerLink
 from ..wire._proto import mesh_pb2 as pb
@@ -100,6 +101,7 @@ class Linking:
         dial = self._dials.get(member.node_id)
         if dial is None:
             dial = self.loop.create_task(self._dial(member.address, member.name))
+            keep_from_program_end(dial)
             self._dials[member.node_id] = dial
             dial.add_done_callback(lambda done: self._dialled(member, done))
         try:
@@ -178,6 +180,7 @@ class Linking:
 
     async def _serve_link(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
         """The server side of a peer link: one ``Connect`` stream."""
+        accept_rpc()
         hello = await _handshake.as_listener(self, context)
         link = PeerLink(self, hello, context, dialled_by=hello.node_id)
         self.register_link(link, hello)

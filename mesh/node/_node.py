@@ -18,7 +18,7 @@ from ..errors import NodeStopped
 from ..membership._departures import Departures
 from ..membership._membership import CONTROLLER, SELF, Member, Membership
 from ..wire import _frames, _interfaces, _transport
-from ..wire._closing import close_server, start_server
+from ..wire._closing import close_server, keep_from_program_end, start_server
 from ..wire._link import PeerLink
 from ._config import NodeConfig
 from ._deadlines import Deadlines
@@ -177,6 +177,7 @@ class Node(Calling, Serving, Linking):
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, keeping a reference until it ends."""
         task = self.loop.create_task(coro)
+        keep_from_program_end(task)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task

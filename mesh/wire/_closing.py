@@ -13,6 +13,7 @@ shutting the server down.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 
@@ -24,11 +25,31 @@ GRPC_SERVER = "AioServer."
 
 async def start_server(server: grpc.aio.Server) -> None:
     """Start ``server``, keeping gRPC's serving tasks out of the tasks ``asyncio.run()`` cancels at its end."""
-    before = asyncio.all_tasks()
     await server.start()
-    for task in asyncio.all_tasks() - before:
+    keep_server_tasks()
+
+
+def keep_server_tasks() -> None:
+    """Keep gRPC's serving tasks out of the tasks ``asyncio.run()`` cancels at its end: those of a server
+    just started, and the one that waits for the next call, made anew for every call accepted."""
+    for task in asyncio.all_tasks():
         if getattr(task.get_coro(), "__qualname__", "").startswith(GRPC_SERVER):
-            asyncio.tasks._unregister_task(task)
+            keep_from_program_end(task)
+
+
+def accept_rpc() -> None:
+    """At the start of an RPC handler: keep its task, and the serving task that waits for the next
+    call, out of the tasks ``asyncio.run()`` cancels at its end; the server's stop ends them."""
+    keep_from_program_end()
+    keep_server_tasks()
+
+
+def keep_from_program_end(task: asyncio.Task[Any] | None = None) -> None:
+    """Keep ``task`` (by default the current one, such as the task gRPC runs an RPC's handler in) out
+    of the tasks ``asyncio.run()`` cancels at its end: the node ends it when it stops, in order."""
+    task = task or asyncio.current_task()
+    if task is not None:
+        asyncio.tasks._unregister_task(task)
 
 
 async def close_server(server: grpc.aio.Server, grace: float | None, address: str) -> None:

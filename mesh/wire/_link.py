@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import grpc
 
 from ..errors import MeshError, PayloadTooLarge, PeerUnavailable
+from ._closing import keep_from_program_end
 from ._codec import NO_BUFFERS, Encoded, describe
 from ._frames import Buffers, Outgoing, Reply, read_frame
 from ._outbox import Outbox
@@ -214,6 +215,7 @@ class PeerLink:
             return
         self._task = asyncio.current_task()
         writer = asyncio.create_task(self._outbox.write_loop(self._stream.write))
+        keep_from_program_end(writer)
         writer.add_done_callback(self._writer_done)
         reason = "the peer closed the link"
         try:
