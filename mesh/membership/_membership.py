@@ -8,7 +8,6 @@ controller dropped disappears once its link is gone too.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -117,13 +116,6 @@ class Membership:
     def providers(self, callback: str) -> tuple[Member, ...]:
         """Every member offering ``callback``; safe to call from any thread."""
         return self._index.get(callback, ())
-
-    def pick(self, callback: str) -> Member | None:
-        """One member offering ``callback``, at random, or None."""
-        found = self._index.get(callback)
-        if not found:
-            return None
-        return found[0] if len(found) == 1 else random.choice(found)
 
     async def wait_for(self, predicate: Callable[[], bool]) -> None:
         """Return once ``predicate()`` holds; it is checked after every change."""

@@ -61,6 +61,7 @@ class Node(Calling, Serving, Linking):
         self.offers = Offers(self.membership, registry, self.node_id)
         self.links: dict[str, PeerLink] = {}
         self.stopping = False
+        self.local_calls = 0
         self._all_links: set[PeerLink] = set()
         self._dials: dict[str, asyncio.Task[PeerLink]] = {}
         self._channels: dict[PeerLink, grpc.aio.Channel] = {}

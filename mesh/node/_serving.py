@@ -37,6 +37,7 @@ class Serving:
     offers: Offers
     stopping: bool
     workers: WorkerPool
+    local_calls: int
 
     if TYPE_CHECKING:
 
@@ -50,6 +51,7 @@ class Serving:
 
     async def _run_local(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         callback = self._local(name)
+        self.local_calls += 1
         try:
             return await self.run_callback(callback, args, kwargs)
         except TypeError as exc:
@@ -57,6 +59,8 @@ class Serving:
             if problem is not None:
                 raise BadArguments(problem) from exc
             raise
+        finally:
+            self.local_calls -= 1
 
     def run_callback(
         self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
