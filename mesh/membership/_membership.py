@@ -32,7 +32,7 @@ class Membership:
     """The membership view of one node. Lives on the node's event loop; reads from other threads
     only look at immutable snapshots (``providers``) and so are safe."""
 
-    def __init__(self, on_removed: Callable[[Member], None]) -> None:
+    def __init__(self, on_removed: Callable[[Member], None], on_added: Callable[[Member], None] | None = None) -> None:
         self._members: dict[str, Member] = {}
         self._by_name: dict[str, str] = {}
         # callback name -> the members offering it (dicts keep the order they came in), and the
@@ -42,6 +42,7 @@ class Membership:
         self._touched: set[str] = set()
         self._changed: asyncio.Event | None = None
         self._on_removed = on_removed
+        self._on_added = on_added
 
     def upsert(self, node_id: str, name: str, address: str, callbacks: Iterable[str], source: str) -> None:
         self._put(node_id, name, address, callbacks, source)
@@ -54,6 +55,8 @@ class Membership:
             member = Member(node_id, name, address, offered, {source})
             self._members[node_id] = member
             self._offer(member, offered)
+            if self._on_added is not None:
+                self._on_added(member)
         else:
             member.name = name
             member.address = address or member.address

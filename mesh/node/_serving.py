@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadArguments
@@ -13,6 +14,7 @@ from ..wire._link import PeerLink
 from ..wire._outcome import error_reply
 from ..wire._proto import mesh_pb2 as pb
 from ._handoff import Handoff
+from ._inject import with_global
 from ._offers import Offers
 from ._registry import CallbackRegistry, LocalCallback
 from ._schedule import Schedule
@@ -38,6 +40,7 @@ class Serving:
     stopping: bool
     workers: WorkerPool
     local_calls: int
+    owner: Callable[[], Any]
 
     if TYPE_CHECKING:
 
@@ -66,6 +69,8 @@ class Serving:
         self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> asyncio.Future[Any]:
         """Start ``callback`` (async on the loop, sync in a worker thread); the future has its value."""
+        if callback.global_param is not None:
+            kwargs = with_global(kwargs, callback.global_param, self.owner)
         if callback.is_async:
             return self.loop.create_task(callback.fn(*args, **kwargs))
         return self.loop.run_in_executor(self.workers, lambda: callback.fn(*args, **kwargs))
