@@ -16,6 +16,7 @@ from mesh import (
     NO_RETURN,
     PERIOD,
     AsyncResult,
+    BroadcastError,
     Global,
     PeerUnavailable,
     UnknownCallback,
@@ -108,20 +109,34 @@ def test_an_unknown_receiver_fails_at_once_naming_node_and_callback(trio: Global
     assert g.call.count() & FG(receiver="w1") == 0  # the BROADCAST with one unknown receiver sent nothing
 
 
-def test_an_unreachable_receiver_is_never_replaced(trio: Global) -> None:
+def test_an_unreachable_receiver_is_never_replaced(trio: Global, caplog: pytest.LogCaptureFixture) -> None:
     """A named receiver in the view that cannot be dialled fails with PeerUnavailable, although 'w1' and 'w2'
     offer the callback too; without a receiver the call goes to one that answers."""
     g = trio
-    node = g._session.node
-    assert node is not None
-    # A member whose address refuses the connection: nothing listens on the port.
-    ghost = f"127.0.0.1:{free_port()}"
-    upsert = node.membership.upsert
-    node.loop.call_soon_threadsafe(upsert, secrets.token_hex(16), "ghost", ghost, ["whoami"], CONTROLLER)
-    wait_until(lambda: node.membership.by_name("ghost") is not None, 5, "ghost in the view")
+    _add_ghost(g)
     with pytest.raises(PeerUnavailable, match="ghost"):
         g.call.whoami() & FG(timeout=10, receiver="ghost")
     assert g.call.whoami() & FG(timeout=10) in {"w1", "w2"}
+    # A failed dial drops the ghost from the view: put it back for each of the next calls.
+    _add_ghost(g)
+    with pytest.raises(BroadcastError) as caught:
+        g.call.whoami() & BROADCAST(return_result=True, receivers=["ghost", "w1"])
+    assert caught.value.results == {"w1": "w1"}
+    assert isinstance(caught.value.errors["ghost"], PeerUnavailable)
+    _add_ghost(g)
+    g.call.bump() & NO_RETURN(receiver="ghost")
+    wait_until(lambda: "call of 'bump' whose result nobody waits for failed" in caplog.text, 10, "the failure logged")
+    assert g.call.count() & FG(receiver="w1") == g.call.count() & FG(receiver="w2") == 0
+
+
+def _add_ghost(g: Global) -> None:
+    """Put a member named 'ghost' offering 'whoami' and 'bump' in g's view, at an address that refuses connections."""
+    node = g._session.node
+    assert node is not None
+    ghost = f"127.0.0.1:{free_port()}"
+    upsert = node.membership.upsert
+    node.loop.call_soon_threadsafe(upsert, secrets.token_hex(16), "ghost", ghost, ["whoami", "bump"], CONTROLLER)
+    wait_until(lambda: node.membership.by_name("ghost") is not None, 5, "ghost in the view")
 
 
 def test_without_receiver_the_least_busy_provider_is_called(trio: Global) -> None:
@@ -149,8 +164,17 @@ def test_receiver_from_async_code(trio: Global) -> None:
         assert await g.call.whoami() & BROADCAST(return_result=True, receivers=["w1"]) == {"w1": "w1"}
         with pytest.raises(UnknownCallback, match="'nobody'"):
             await g.call.whoami() & FG(receiver="nobody")
+        g.call.bump() & NO_RETURN(receiver="w1")
+        assert g.call.bump() & BG(return_result=False, receiver="w1") is None
+        handle = g.call.tick() & PERIOD(period=0.05, receiver="w2")
+        await handle
+        while await g.call.count() & FG(receiver="w1") < 2 or await g.call.ticks() & FG(receiver="w2") < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        handle.cancel()
+        assert await g.call.count() & FG(receiver="w2") == 0
+        assert await g.call.ticks() & FG(receiver="w1") == 0
 
-    asyncio.run(main())
+    asyncio.run(asyncio.wait_for(main(), 20))
 
 
 def test_async_node_calls_a_receiver(trio: Global) -> None:
