@@ -5,7 +5,7 @@
     MeshError
     ├── UsageError                 you used the API wrongly (also a ValueError)
     │   └── BadArguments           arguments do not fit the callback's signature (also a TypeError)
-    ├── UnknownCallback            no node offers that callback (also a LookupError)
+    ├── UnknownCallback            no node (or not the named receiver) offers that callback (also a LookupError)
     ├── SerializationError         a value could not be pickled or unpickled
     │   └── PayloadTooLarge        an encoded value is over the size limit
     ├── TransportError             the link between nodes failed
@@ -65,29 +65,40 @@ class BadArguments(UsageError, TypeError):
 
 
 class UnknownCallback(MeshError, LookupError):
-    """No node of the mesh offers a callback of that name.
+    """No node of the mesh offers a callback of that name; or, for a call with a ``receiver``, that node
+    is not in the mesh (``absent``) or does not offer it.
 
     Attributes:
         name: the name called.
+        receiver: the node named by the call's ``receiver`` ("" when it named none).
         suggestions: offered names close to it (at most three, closest first).
     """
 
-    def __init__(self, name: str, detail: str = "", offered: Iterable[str] = ()) -> None:
+    def __init__(
+        self, name: str, detail: str = "", offered: Iterable[str] = (), receiver: str = "", absent: bool = False
+    ) -> None:
         self.name = name
         self.detail = detail
+        self.receiver = receiver
+        self.absent = absent
         self.suggestions = difflib.get_close_matches(name, list(offered), n=3)
         if self.suggestions:
             hint = "did you mean " + " or ".join(repr(s) for s in self.suggestions) + "? Or wait for it"
         else:
             hint = "check the name, or wait for it"
-        super().__init__(
-            f"no node in the mesh offers a callback named {name!r}"
-            + (f" ({detail})" if detail else "")
-            + f"; {hint} with wait_function()"
-        )
+        if absent:
+            message = f"no node named {receiver!r} is in the mesh to run callback {name!r}"
+            hint = "check the receiver's name, or wait for the node with wait_process()"
+        elif receiver:
+            message = f"node {receiver!r} does not offer a callback named {name!r}"
+            hint += " with wait_function()"
+        else:
+            message = f"no node in the mesh offers a callback named {name!r}"
+            hint += " with wait_function()"
+        super().__init__(message + (f" ({detail})" if detail else "") + f"; {hint}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name, self.detail, self.suggestions))
+        return (type(self), (self.name, self.detail, self.suggestions, self.receiver, self.absent))
 
 
 class SerializationError(MeshError):

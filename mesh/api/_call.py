@@ -135,26 +135,39 @@ class RemoteCall:
             outcome = yield from outcome.__await__()
         return outcome if modifier is None else _Settled(outcome)
 
-    def fg(self, timeout: Until | None = None) -> Any:
-        """Same as ``& FG(timeout=timeout)``."""
-        return self._apply(FG(timeout), in_async_code())
+    def fg(self, timeout: Until | None = None, receiver: str | None = None) -> Any:
+        """Same as ``& FG(timeout=timeout, receiver=receiver)``."""
+        return self._apply(FG(timeout, receiver), in_async_code())
 
-    def bg(self, timeout: Until | None = None, eta: Until = 0.0) -> AsyncResult:
-        """Same as ``& BG(timeout=timeout, eta=eta)``."""
-        result: AsyncResult = self._apply(BG(timeout, eta), in_async_code())
+    def bg(
+        self, timeout: Until | None = None, eta: Until = 0.0, receiver: str | None = None, return_result: bool = True
+    ) -> AsyncResult | None:
+        """Same as ``& BG(timeout=timeout, eta=eta, receiver=receiver, return_result=return_result)``."""
+        result: AsyncResult | None = self._apply(BG(timeout, eta, receiver, return_result), in_async_code())
         return result
 
-    def no_return(self, eta: Until = 0.0) -> None:
-        """Same as ``& NO_RETURN(eta=eta)``."""
-        self._apply(NO_RETURN(eta), in_async_code())
+    def no_return(self, eta: Until = 0.0, receiver: str | None = None) -> None:
+        """Same as ``& NO_RETURN(eta=eta, receiver=receiver)``."""
+        self._apply(NO_RETURN(eta, receiver), in_async_code())
 
-    def period(self, at_time: Moment | Sequence[Moment] | None = None, period: Duration | None = None) -> Any:
-        """Same as ``& PERIOD(at_time=at_time, period=period)``."""
-        return self._apply(PERIOD(at_time, period), in_async_code())
+    def period(
+        self,
+        at_time: Moment | Sequence[Moment] | None = None,
+        period: Duration | None = None,
+        receiver: str | None = None,
+    ) -> Any:
+        """Same as ``& PERIOD(at_time=at_time, period=period, receiver=receiver)``."""
+        return self._apply(PERIOD(at_time, period, receiver), in_async_code())
 
-    def broadcast(self, timeout: Until | None = None, eta: Until = 0.0, return_result: bool = False) -> Any:
-        """Same as ``& BROADCAST(timeout=timeout, eta=eta, return_result=return_result)``."""
-        return self._apply(BROADCAST(timeout, eta, return_result), in_async_code())
+    def broadcast(
+        self,
+        timeout: Until | None = None,
+        eta: Until = 0.0,
+        return_result: bool = False,
+        receivers: Sequence[str] | None = None,
+    ) -> Any:
+        """Same as ``& BROADCAST(timeout=timeout, eta=eta, return_result=return_result, receivers=receivers)``."""
+        return self._apply(BROADCAST(timeout, eta, return_result, receivers), in_async_code())
 
     # ------------------------------------------------------------------ carrying out
 
@@ -175,55 +188,61 @@ def _fg(call: RemoteCall, fg: FG, async_face: bool) -> Any:
     node = call._session.ready_node()
     if not async_face:
         node = node or call._session.wait_node()
-        return node.place_call(call.name, call._args, call._kwargs, fg.timeout, ReplyFuture).outcome()
+        return node.place_call(call.name, call._args, call._kwargs, fg.timeout, ReplyFuture, fg.receiver).outcome()
     if node is not None and running_loop() is node.loop:
-        return node.call(call.name, call._args, call._kwargs, fg.timeout)
-    return _fg_elsewhere(call, fg.timeout)
+        return node.call(call.name, call._args, call._kwargs, fg.timeout, fg.receiver)
+    return _fg_elsewhere(call, fg)
 
 
-async def _fg_elsewhere(call: RemoteCall, timeout: float | None) -> Any:
+async def _fg_elsewhere(call: RemoteCall, fg: FG) -> Any:
     """FG awaited on another loop than the node's, or before the node has started."""
     node = await call._session.wait_node_async()
     if running_loop() is node.loop:
-        return await node.call(call.name, call._args, call._kwargs, timeout)
-    return await node.place_call(call.name, call._args, call._kwargs, timeout, ReplyFuture).outcome_async()
+        return await node.call(call.name, call._args, call._kwargs, fg.timeout, fg.receiver)
+    reply = node.place_call(call.name, call._args, call._kwargs, fg.timeout, ReplyFuture, fg.receiver)
+    return await reply.outcome_async()
 
 
-def _bg(call: RemoteCall, bg: BG, async_face: bool) -> AsyncResult:
-    """Its :class:`AsyncResult`, at once."""
+def _bg(call: RemoteCall, bg: BG, async_face: bool) -> AsyncResult | None:
+    """Its :class:`AsyncResult`, at once; None with ``return_result=False``, a NO_RETURN call."""
+    if not bg.return_result:
+        _no_return(call, NO_RETURN(bg.eta, bg.receiver), async_face)
+        return None
     session = call._session
     node = session.ready_node()
     if node is not None and not bg.eta:
-        return node.place_call(call.name, call._args, call._kwargs, bg.timeout, AsyncResult)
+        return node.place_call(call.name, call._args, call._kwargs, bg.timeout, AsyncResult, bg.receiver)
     result = AsyncResult(session.loop, call.name, bg.timeout)
-    session.portal.submit(result.settle(_start_later(call, bg.eta, result)))
+    session.portal.submit(result.settle(_start_later(call, bg, result)))
     return result
 
 
 def _no_return(call: RemoteCall, no_return: NO_RETURN, async_face: bool) -> None:
     session, name, args, kwargs = call._session, call.name, call._args, call._kwargs
+    receiver = no_return.receiver
     node = session.ready_node()
     if node is None:
-        _fire_later(session, no_return.eta, name, lambda n: _send_no_return(n, name, args, kwargs))
+        _fire_later(session, no_return.eta, name, lambda n: _send_no_return(n, name, args, kwargs, receiver))
         return
-    member, encoded = node.prepare(name, args, kwargs)
+    member, encoded = node.prepare(name, args, kwargs, receiver)
     # The function, not a bound method: a method bound per call is one more object per queued call
     # for the garbage collector to walk over again and again in a flood.
     send = Node.send_no_return
+    fallback = receiver is None
     if no_return.eta:
-        node.handoff(node.loop.call_later, no_return.eta, send, node, member, name, args, kwargs, encoded)
+        node.handoff(node.loop.call_later, no_return.eta, send, node, member, name, args, kwargs, encoded, fallback)
     else:
-        node.handoff(send, node, member, name, args, kwargs, encoded)
+        node.handoff(send, node, member, name, args, kwargs, encoded, fallback)
 
 
 def _period(call: RemoteCall, period: PERIOD, async_face: bool) -> Any:
     """The :class:`ScheduledCall`: once the callee has it in sync code, at once in async code."""
     session = call._session
-    _check_offered(session.ready_node(), call.name)
+    _check_offered(session.ready_node(), call.name, period.receiver)
     # In async code the handle comes back at once, as NO_RETURN's None and BG's future do, and the
     # schedule is set up in the background: `await handle` waits for the callee's yes.
     handle = ScheduledCall(call.name, background=async_face)
-    setup = handle.watch(_schedule(call, handle, list(period.times), period.period))
+    setup = handle.watch(_schedule(call, handle, period))
     if not async_face:
         return run_blocking(session.portal, setup)
     handle.setting_up = session.portal.submit(setup)
@@ -233,19 +252,20 @@ def _period(call: RemoteCall, period: PERIOD, async_face: bool) -> Any:
 def _broadcast(call: RemoteCall, broadcast: BROADCAST, async_face: bool) -> Any:
     """``{node name: result}`` (awaitable in async code) with ``return_result``, else None."""
     session, name, args, kwargs = call._session, call.name, call._args, call._kwargs
+    receivers = broadcast.receivers
     node = session.ready_node()
-    _check_offered(node, name)
+    _check_offered(node, name, *receivers or ())
     if not broadcast.return_result:
         if node is not None and not broadcast.eta:
-            node.handoff(Node.broadcast_no_return, node, name, args, kwargs)
+            node.handoff(Node.broadcast_no_return, node, name, args, kwargs, receivers)
         else:
-            _fire_later(session, broadcast.eta, name, lambda n: n.broadcast_no_return(name, args, kwargs))
+            _fire_later(session, broadcast.eta, name, lambda n: n.broadcast_no_return(name, args, kwargs, receivers))
         return None
     if async_face:
         return _broadcast_async(call, broadcast)
     if broadcast.eta:
         time.sleep(broadcast.eta)
-    members, replies = _start_broadcast(session.wait_node(), call, broadcast.timeout, ReplyFuture)
+    members, replies = _start_broadcast(session.wait_node(), call, broadcast, ReplyFuture)
     try:
         for reply in replies:
             reply.wait(None)
@@ -260,7 +280,7 @@ async def _broadcast_async(call: RemoteCall, broadcast: BROADCAST) -> dict[str, 
         await asyncio.sleep(broadcast.eta)
     node = await call._session.wait_node_async()
     target = LoopReply if running_loop() is node.loop else ReplyFuture
-    members, replies = _start_broadcast(node, call, broadcast.timeout, target)
+    members, replies = _start_broadcast(node, call, broadcast, target)
     try:
         for reply in replies:
             await reply.wait_async(None)
@@ -282,19 +302,29 @@ _CARRY_OUT: dict[type[Modifier], Callable[[RemoteCall, Any, bool], Any]] = {
 # ---------------------------------------------------------------------- what they share
 
 
-def _check_offered(node: Node | None, name: str) -> None:
-    if node is not None and not node.offers.providers(name):
+def _check_offered(node: Node | None, name: str, *receivers: str | None) -> None:
+    """Fail at once (once the node has started) when nobody offers ``name``, or one of ``receivers`` does not.
+
+    Raises:
+        UnknownCallback: as it says.
+    """
+    if node is None:
+        return
+    named = [receiver for receiver in receivers if receiver is not None]
+    for receiver in named:
+        node.receiver_member(receiver, name)
+    if not named and not node.offers.providers(name):
         raise node.offers.unknown(name)
 
 
 def _start_broadcast(
-    node: Node, call: RemoteCall, timeout: float | None, target: type[LoopReply] | type[ReplyFuture]
+    node: Node, call: RemoteCall, broadcast: BROADCAST, target: type[LoopReply] | type[ReplyFuture]
 ) -> tuple[Sequence[Member], list[Any]]:
     """Hand every provider's call to the loop at once; their members, and the targets that get the outcomes."""
-    members, encoded = node.broadcast_plan(call.name, call._args, call._kwargs)
+    members, encoded = node.broadcast_plan(call.name, call._args, call._kwargs, broadcast.receivers)
     replies = []
     for member in members:
-        reply = target(node.loop, call.name, timeout)
+        reply = target(node.loop, call.name, broadcast.timeout)
         outgoing = RUN_HERE if member.node_id == node.node_id else encoded
         # fallback=False: each provider is called once, none in another's place.
         node.handoff(Node.start_call, node, member, call.name, call._args, call._kwargs, outgoing, reply, False)
@@ -318,13 +348,13 @@ def _abandon(replies: list[Any]) -> None:
         reply.abandon()
 
 
-async def _start_later(call: RemoteCall, delay: float, target: CallTarget) -> Any:
-    """Start the call, with ``target``, once ``delay`` seconds have passed and the node has started."""
-    if delay:
-        await asyncio.sleep(delay)
+async def _start_later(call: RemoteCall, bg: BG, target: CallTarget) -> Any:
+    """Start the call, with ``target``, once ``bg.eta`` seconds have passed and the node has started."""
+    if bg.eta:
+        await asyncio.sleep(bg.eta)
     node = await call._session.started_node()
-    member, encoded = node.prepare(call.name, call._args, call._kwargs)
-    node.start_call(member, call.name, call._args, call._kwargs, encoded, target)
+    member, encoded = node.prepare(call.name, call._args, call._kwargs, bg.receiver)
+    node.start_call(member, call.name, call._args, call._kwargs, encoded, target, bg.receiver is None)
     return SENT
 
 
@@ -343,15 +373,16 @@ def _fire_later(session: Session, delay: float, name: str, send: Callable[[Node]
     session.portal.submit(later())
 
 
-def _send_no_return(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    member, encoded = node.prepare(name, args, kwargs)
-    node.send_no_return(member, name, args, kwargs, encoded)
+def _send_no_return(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], receiver: str | None) -> None:
+    member, encoded = node.prepare(name, args, kwargs, receiver)
+    node.send_no_return(member, name, args, kwargs, encoded, receiver is None)
 
 
-async def _schedule(call: RemoteCall, handle: ScheduledCall, times: list[float], period: float | None) -> None:
+async def _schedule(call: RemoteCall, handle: ScheduledCall, period: PERIOD) -> None:
     node = await call._session.started_node()
     if not handle.cancelled:
-        link, key = await node.schedule(handle.name, call._args, call._kwargs, times, period)
+        times = list(period.times)
+        link, key = await node.schedule(handle.name, call._args, call._kwargs, times, period.period, period.receiver)
         handle.bind(node, link, key)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import UsageError
 from ..membership._placement import place
 from ..node._config import NodeConfig
+from ..node._member_hooks import MemberHook
 from ..node._node import member_list
 from ..wire import _interfaces, _transport
 from ..wire._security import TLSConfig, resolve_secret
@@ -139,6 +140,7 @@ class Global:
             init_controller=init_controller,
             init_node=init_node,
             stop_grace=stop_grace,
+            owner=weakref.ref(self),
         )
         self._session = self._hosting.session
         self.call = Caller(self._session)
@@ -275,6 +277,28 @@ class Global:
             return member_list(controller.service.member_views())
         node = self._session.ready_node()
         return [] if node is None else member_list(node.membership.members())
+
+    def on_node_join(self, fn: MemberHook) -> MemberHook:
+        """Call ``fn(name)`` whenever another node enters this node's view, with the member's process name
+        (a ``str``); usable as a decorator. Also named ``on_node_connect`` (daffi 2.x).
+
+        It fires for each node this node learns of after ``fn`` is added: the members already there when
+        this node joins the mesh (when ``fn`` is added before, as in async code or with a decorator
+        before ``Global``), and every later arrival. ``fn`` may be sync or async: it is called from the
+        node's loop, an async one as a task of its own, a sync one in the node's worker threads, so
+        neither holds up the node; an exception it raises is logged.
+        """
+        return self._hosting.member_hooks.add(self._hosting.member_hooks.join, fn, "on_node_join")
+
+    def on_node_leave(self, fn: MemberHook) -> MemberHook:
+        """Call ``fn(name)`` whenever another node leaves this node's view (it stopped, died or was dropped),
+        with the member's process name; as :meth:`on_node_join` otherwise. Also named
+        ``on_node_disconnect`` (daffi 2.x). Not called for the members left behind when this node stops.
+        """
+        return self._hosting.member_hooks.add(self._hosting.member_hooks.leave, fn, "on_node_leave")
+
+    on_node_connect = on_node_join
+    on_node_disconnect = on_node_leave
 
     def statistics(self) -> dict[str, int]:
         """Counters of this node: members, links, calls in flight."""

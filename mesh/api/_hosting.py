@@ -13,10 +13,12 @@ import asyncio
 import dataclasses
 import os
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..node._config import NodeConfig
 from ..node._loop_thread import AppLoop, LoopThread, Portal
+from ..node._member_hooks import MemberHooks
 from ..node._node import Node
 from ..node._node_callbacks import NodeCallbacks
 from ..node._registry import REGISTRY
@@ -40,8 +42,12 @@ class Hosting:
         init_controller: bool,
         init_node: bool,
         stop_grace: float,
+        owner: Callable[[], Any],
     ) -> None:
         self.config = config
+        # The Global that runs this (weakly), and its membership hooks: the node gets both before it starts.
+        self.owner = owner
+        self.member_hooks = MemberHooks()
         # The controller's address: the one placed, then the one the controller served here listens on.
         self.controller_address = placement.controller
         self._use_controller = placement.use_controller
@@ -126,6 +132,8 @@ class Hosting:
                 if socket_path is not None and os.path.dirname(socket_path) == str(_transport.socket_dir()):
                     _stale_sockets.sweep_once(_transport.socket_dir())
                 node = Node(config, self.callbacks)
+                node.owner = self.owner
+                node.member_hooks = self.member_hooks
                 await node.start()
                 self.session.node = node
             self.session.started.set_result(self.session.node)

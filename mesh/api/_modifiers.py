@@ -1,6 +1,8 @@
 """The five call modifiers: how a remote call is made and what it returns.
 
-Each is used as a class (``& FG``) or an instance with options (``& FG(timeout=3)``).
+Each is used as a class (``& FG``) or an instance with options (``& FG(timeout=3)``). Each but
+BROADCAST takes ``receiver``, the name of the node to call (daffi 2.x's keyword); BROADCAST takes
+``receivers``, the nodes to call among those that offer the callback.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from . import _times
+from ._receivers import receiver_name, receiver_names
 from ._times import Duration, Moment, Until
 
 __all__ = ["BG", "BROADCAST", "FG", "NO_RETURN", "PERIOD", "Modifier"]
@@ -28,6 +31,8 @@ class FG(Modifier):
     Args:
         timeout: seconds to wait; past it :class:`~mesh.errors.CallTimeout` is raised and the callee
             is asked to cancel. None waits as long as the callee lives.
+        receiver: the name of the node to call; without it, the node offering the callback with the
+            fewest calls in flight on its link.
 
     Every time option takes a number of seconds, a ``timedelta``, a string such as ``"5s"``,
     ``"1m30s"``, ``"500ms"`` or ``"2h"``, or a ``datetime`` (the time left until it when the modifier
@@ -35,9 +40,11 @@ class FG(Modifier):
     """
 
     timeout: float | None = None
+    receiver: str | None = None
 
-    def __init__(self, timeout: Until | None = None) -> None:
+    def __init__(self, timeout: Until | None = None, receiver: str | None = None) -> None:
         object.__setattr__(self, "timeout", _times.timeout(timeout))
+        object.__setattr__(self, "receiver", receiver_name(receiver, "FG"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +54,23 @@ class BG(Modifier):
     Args:
         timeout: seconds the call may take; past it the result is :class:`~mesh.errors.CallTimeout`.
         eta: seconds to wait before sending the call.
+        receiver: the name of the node to call (see :class:`FG`).
+        return_result: False makes the call fire and forget, as :class:`NO_RETURN` (daffi 2.x's
+            spelling): it returns None and its result and errors are not reported back.
     """
 
     timeout: float | None = None
     eta: float = 0.0
+    receiver: str | None = None
+    return_result: bool = True
 
-    def __init__(self, timeout: Until | None = None, eta: Until = 0.0) -> None:
+    def __init__(
+        self, timeout: Until | None = None, eta: Until = 0.0, receiver: str | None = None, return_result: bool = True
+    ) -> None:
         object.__setattr__(self, "timeout", _times.timeout(timeout))
         object.__setattr__(self, "eta", _times.eta(eta))
+        object.__setattr__(self, "receiver", receiver_name(receiver, "BG"))
+        object.__setattr__(self, "return_result", _flag(return_result, "BG return_result"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +79,15 @@ class NO_RETURN(Modifier):  # noqa: N801 - daffi's name
 
     Args:
         eta: seconds to wait before sending the call.
+        receiver: the name of the node to call (see :class:`FG`).
     """
 
     eta: float = 0.0
+    receiver: str | None = None
 
-    def __init__(self, eta: Until = 0.0) -> None:
+    def __init__(self, eta: Until = 0.0, receiver: str | None = None) -> None:
         object.__setattr__(self, "eta", _times.eta(eta))
+        object.__setattr__(self, "receiver", receiver_name(receiver, "NO_RETURN"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,17 +103,25 @@ class PERIOD(Modifier):
             duration from now (``timedelta``, ``"5s"``).
         period: seconds between runs (or a ``timedelta``, or a string such as ``"1m"``); the first
             run is one period from now.
+        receiver: the name of the node to run it (see :class:`FG`).
 
     Exactly one of ``at_time`` and ``period`` is given.
     """
 
     at_time: Moment | Sequence[Moment] | None = None
     period: float | None = None
+    receiver: str | None = None
     times: tuple[float, ...] = field(default=(), repr=False)
 
-    def __init__(self, at_time: Moment | Sequence[Moment] | None = None, period: Duration | None = None) -> None:
+    def __init__(
+        self,
+        at_time: Moment | Sequence[Moment] | None = None,
+        period: Duration | None = None,
+        receiver: str | None = None,
+    ) -> None:
         if (at_time is None) == (period is None):
             raise UsageError("PERIOD takes either at_time or period, not both and not neither")
+        object.__setattr__(self, "receiver", receiver_name(receiver, "PERIOD"))
         object.__setattr__(self, "at_time", at_time)
         object.__setattr__(self, "period", None if period is None else _times.period(period))
         if at_time is not None:
@@ -120,13 +147,29 @@ class BROADCAST(Modifier):
         timeout: seconds each node may take.
         eta: seconds to wait before sending.
         return_result: wait for and return the results.
+        receivers: the names of the nodes to call, each of which must offer the callback; None
+            calls every node that offers it.
     """
 
     timeout: float | None = None
     eta: float = 0.0
     return_result: bool = False
+    receivers: tuple[str, ...] | None = None
 
-    def __init__(self, timeout: Until | None = None, eta: Until = 0.0, return_result: bool = False) -> None:
+    def __init__(
+        self,
+        timeout: Until | None = None,
+        eta: Until = 0.0,
+        return_result: bool = False,
+        receivers: Sequence[str] | None = None,
+    ) -> None:
         object.__setattr__(self, "timeout", _times.timeout(timeout))
         object.__setattr__(self, "eta", _times.eta(eta))
-        object.__setattr__(self, "return_result", return_result)
+        object.__setattr__(self, "return_result", _flag(return_result, "BROADCAST return_result"))
+        object.__setattr__(self, "receivers", receiver_names(receivers, "BROADCAST"))
+
+
+def _flag(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{what} must be True or False, not {value!r}")
+    return value

@@ -9,7 +9,6 @@ callbacks it offers are the link's word (the member's own, in order), not a rela
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -34,7 +33,7 @@ class Membership:
     """The membership view of one node. Lives on the node's event loop; reads from other threads
     only look at immutable snapshots (``providers``) and so are safe."""
 
-    def __init__(self, on_removed: Callable[[Member], None]) -> None:
+    def __init__(self, on_removed: Callable[[Member], None], on_added: Callable[[Member], None] | None = None) -> None:
         self._members: dict[str, Member] = {}
         self._by_name: dict[str, str] = {}
         # callback name -> the members offering it (dicts keep the order they came in), and the
@@ -44,6 +43,7 @@ class Membership:
         self._touched: set[str] = set()
         self._changed: asyncio.Event | None = None
         self._on_removed = on_removed
+        self._on_added = on_added
 
     def upsert(self, node_id: str, name: str, address: str, callbacks: Iterable[str], source: str) -> None:
         self._put(node_id, name, address, callbacks, source)
@@ -56,6 +56,8 @@ class Membership:
             member = Member(node_id, name, address, offered, {source})
             self._members[node_id] = member
             self._offer(member, offered)
+            if self._on_added is not None:
+                self._on_added(member)
         else:
             member.name = name
             member.address = address or member.address
@@ -121,13 +123,6 @@ class Membership:
     def providers(self, callback: str) -> tuple[Member, ...]:
         """Every member offering ``callback``; safe to call from any thread."""
         return self._index.get(callback, ())
-
-    def pick(self, callback: str) -> Member | None:
-        """One member offering ``callback``, at random, or None."""
-        found = self._index.get(callback)
-        if not found:
-            return None
-        return found[0] if len(found) == 1 else random.choice(found)
 
     async def wait_for(self, predicate: Callable[[], bool]) -> None:
         """Return once ``predicate()`` holds; it is checked after every change."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -24,6 +24,7 @@ from ._config import NodeConfig
 from ._deadlines import Deadlines
 from ._handoff import Handoff
 from ._linking import Linking
+from ._member_hooks import MemberHooks
 from ._memory import tune_malloc
 from ._offers import Offers
 from ._outgoing import Calling
@@ -57,10 +58,15 @@ class Node(Calling, Serving, Linking):
         self.handoff = Handoff(self.loop)
         self.deadlines = Deadlines(self.loop)
         self._expire_call = self._expire
-        self.membership = Membership(on_removed=self._member_removed)
+        self.membership = Membership(on_removed=self._member_removed, on_added=self._member_added)
+        # Set by the Global that runs this node before it starts: its membership hooks, and itself (for the
+        # callbacks that ask for it, mesh.node._inject).
+        self.member_hooks = MemberHooks()
+        self.owner: Callable[[], Any] = _nobody
         self.offers = Offers(self.membership, registry, self.node_id)
         self.links: dict[str, PeerLink] = {}
         self.stopping = False
+        self.local_calls = 0
         self._all_links: set[PeerLink] = set()
         self._dials: dict[str, asyncio.Task[PeerLink]] = {}
         self._channels: dict[PeerLink, grpc.aio.Channel] = {}
@@ -182,8 +188,15 @@ class Node(Calling, Serving, Linking):
         task.add_done_callback(self._background.discard)
         return task
 
+    def _member_added(self, member: Member) -> None:
+        if member.node_id != self.node_id:
+            logger.debug("node %s: member %s joined", self.name, member.name)
+            self.member_hooks.fire(self.member_hooks.join, member.name, self)
+
     def _member_removed(self, member: Member) -> None:
         logger.debug("node %s: member %s left", self.name, member.name)
+        if not self.stopping:
+            self.member_hooks.fire(self.member_hooks.leave, member.name, self)
 
     def _registry_changed(self) -> None:
         with contextlib.suppress(RuntimeError):
@@ -216,6 +229,10 @@ class Node(Calling, Serving, Linking):
             "timeouts": len(self.deadlines),
             "workers": self.workers.threads,
         }
+
+
+def _nobody() -> Any:
+    return None
 
 
 def member_list(members: Iterable[Member]) -> list[dict[str, Any]]:

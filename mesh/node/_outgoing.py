@@ -13,6 +13,7 @@ from ..wire._codec import RUN_HERE, Encoded, Outgoing, encode_args
 from ..wire._link import PeerLink
 from ..wire._outcome import value_of
 from ..wire._proto import mesh_pb2 as pb
+from ._choice import least_busy
 from ._deadlines import Deadlines
 from ._handoff import Handoff
 from ._offers import Offers
@@ -47,6 +48,9 @@ class Calling:
     links: dict[str, PeerLink]
     stopping: bool
     workers: WorkerPool
+    # Calls of this node's own callbacks running here for this node: its "calls in flight" when it is
+    # one of the providers to choose from.
+    local_calls: int
     # ``_expire`` bound once (by the node): the deadline of every call with a timeout refers to it.
     _expire_call: Callable[[CallTarget], None]
 
@@ -66,32 +70,69 @@ class Calling:
             self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> asyncio.Future[Any]: ...
 
-    def prepare(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Member, Outgoing]:
-        """Choose the node to call and encode the arguments (:data:`RUN_HERE` when it is this node). Safe
-        from any thread.
+    def prepare(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], receiver: str | None = None
+    ) -> tuple[Member, Outgoing]:
+        """Choose the node to call (the one named ``receiver``, else :meth:`choose`) and encode the
+        arguments (:data:`RUN_HERE` when it is this node). Safe from any thread.
 
         Raises:
-            UnknownCallback: no node offers ``name``.
+            UnknownCallback: no node offers ``name``, or ``receiver`` is not in the mesh or does not offer it.
             SerializationError: the arguments cannot be pickled.
         """
         if self.stopping:
             raise NodeStopped(f"node {self.name!r} is stopped; no more calls can be made through it")
-        member = self.membership.pick(name) or self.offers.own(name)
-        if member is None:
-            raise self.offers.unknown(name)
+        member = self.choose(name) if receiver is None else self.receiver_member(receiver, name)
         if member.node_id == self.node_id:
             return member, RUN_HERE
         return member, self.encode_args(name, args, kwargs)
 
+    def choose(self, name: str) -> Member:
+        """The node offering ``name`` with the fewest calls in flight on its link (ties at random). Any thread.
+
+        Raises:
+            UnknownCallback: no node offers ``name``.
+        """
+        found = self.membership.providers(name)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            return least_busy(found, self.links, self.node_id, self.local_calls)
+        member = self.offers.own(name)
+        if member is None:
+            raise self.offers.unknown(name)
+        return member
+
+    def receiver_member(self, receiver: str, name: str) -> Member:
+        """The member named ``receiver``, which offers ``name``. Any thread.
+
+        Raises:
+            UnknownCallback: ``receiver`` is not in the mesh, or does not offer ``name``.
+        """
+        member = self.membership.by_name(receiver)
+        if member is None:
+            raise UnknownCallback(name, receiver=receiver, absent=True)
+        if name in member.callbacks or (member.node_id == self.node_id and self.offers.own(name) is not None):
+            return member
+        raise UnknownCallback(name, offered=member.callbacks, receiver=receiver)
+
     def encode_args(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Encoded:
         return encode_args(args, kwargs, self.config.max_message_size, name)
 
-    async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> Any:
-        """Call ``name`` on one node that offers it and return its result (awaited on the loop)."""
-        member, encoded = self.prepare(name, args, kwargs)
+    async def call(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+        receiver: str | None = None,
+    ) -> Any:
+        """Call ``name`` on one node that offers it (the one named ``receiver``) and return its result
+        (awaited on the loop)."""
+        member, encoded = self.prepare(name, args, kwargs, receiver)
         reply = LoopReply(self.loop, name, timeout)
         # Sent at once, not through the hand-off, which would only run it at once here too.
-        self.start_call(member, name, args, kwargs, encoded, reply)
+        self.start_call(member, name, args, kwargs, encoded, reply, receiver is None)
         return await reply.outcome_async()
 
     def place_call(
@@ -101,18 +142,19 @@ class Calling:
         kwargs: dict[str, Any],
         timeout: float | None,
         target: Callable[[asyncio.AbstractEventLoop, str, float | None], TargetT],
+        receiver: str | None = None,
     ) -> TargetT:
-        """Pick the node and encode the call in this thread, and hand it to the loop (:meth:`start_call`);
-        the returned ``target`` gets its outcome. Safe from any thread.
+        """Pick the node (the one named ``receiver``) and encode the call in this thread, and hand it to the
+        loop (:meth:`start_call`); the returned ``target`` gets its outcome. Safe from any thread.
 
         Raises:
-            UnknownCallback: no node offers ``name``.
+            UnknownCallback: no node offers ``name``, or ``receiver`` is not in the mesh or does not offer it.
             SerializationError: the arguments cannot be pickled.
             NodeStopped: the node is stopped.
         """
-        member, encoded = self.prepare(name, args, kwargs)
+        member, encoded = self.prepare(name, args, kwargs, receiver)
         reply = target(self.loop, name, timeout)
-        self.handoff(Calling.start_call, self, member, name, args, kwargs, encoded, reply)
+        self.handoff(Calling.start_call, self, member, name, args, kwargs, encoded, reply, receiver is None)
         return reply
 
     def start_call(
@@ -126,6 +168,7 @@ class Calling:
         fallback: bool = True,
     ) -> None:
         """Send a call to ``member`` (chosen by :meth:`prepare`); ``reply`` gets its outcome. On the loop.
+        Without ``fallback`` (a named receiver, a BROADCAST) no other node is called in its place.
 
         The one send of every face: ``reply`` is a :class:`~mesh.node._reply.ReplyFuture` for a thread (or
         another loop) that waits, a :class:`~mesh.node._reply.LoopReply` for a coroutine on this loop. With a
@@ -207,14 +250,20 @@ class Calling:
                     return None
 
     def send_no_return(
-        self, member: Member, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], encoded: Outgoing
+        self,
+        member: Member,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        encoded: Outgoing,
+        fallback: bool = True,
     ) -> None:
         """Send a call whose result nobody waits for; failures are logged."""
         link = self.links.get(member.node_id)
         if encoded is not RUN_HERE and link is not None and not link.closed:
             link.send_call(name, encoded, pb.CALL_FLAG_NO_RETURN, None)
             return
-        self.spawn(self.logged(self.long_way(None, member, name, args, kwargs, encoded), name))
+        self.spawn(self.logged(self.long_way(None, member, name, args, kwargs, encoded, fallback), name))
 
     async def logged(self, coro: Any, name: str) -> None:
         try:
@@ -223,20 +272,27 @@ class Calling:
             logger.warning(UNANSWERED_FAILED, name, exc)
 
     async def schedule(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], at_time: list[float], period: float | None
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        at_time: list[float],
+        period: float | None,
+        receiver: str | None = None,
     ) -> tuple[PeerLink | None, int]:
-        """Have one node offering ``name`` run it at ``at_time`` or every ``period`` seconds.
+        """Have one node offering ``name`` (the one named ``receiver``) run it at ``at_time`` or every
+        ``period`` seconds.
 
         Returns the link and call id that identify the schedule (None link: kept on this node).
         """
-        member, encoded = self.prepare(name, args, kwargs)
+        member, encoded = self.prepare(name, args, kwargs, receiver)
         plan = pb.Schedule(at_time=at_time, period=period or 0.0)
         if member.node_id == self.node_id:
             callback = self._local(name)
             schedule = Schedule(self, callback, args, kwargs, plan)
             schedule.start()
             return None, schedule.key
-        link = await self.reach(member, name)
+        link = await self.reach(member, name, receiver is None)
         if link is None:
             return await self.schedule(name, args, kwargs, at_time, period)
         assert encoded is not RUN_HERE
@@ -251,28 +307,37 @@ class Calling:
         else:
             link.forget_call(key, tell_peer=True)
 
-    def broadcast_no_return(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Send a call of ``name`` to every node that offers it, for no result; failures are logged.
+    def broadcast_no_return(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], receivers: tuple[str, ...] | None = None
+    ) -> None:
+        """Send a call of ``name`` to every node that offers it (of ``receivers``), for no result; failures
+        are logged.
 
         (The caller checked that some node offers ``name``; the last of them may have left since.)
         """
         try:
-            members, encoded = self.broadcast_plan(name, args, kwargs)
-        except UnknownCallback:
-            logger.warning("BROADCAST of %r dropped: no node offers it any more", name)
+            members, encoded = self.broadcast_plan(name, args, kwargs, receivers)
+        except UnknownCallback as exc:
+            logger.warning("BROADCAST of %r dropped: %s", name, exc if exc.receiver else "no node offers it any more")
             return
         for member in members:
-            self.send_no_return(member, name, args, kwargs, RUN_HERE if member.node_id == self.node_id else encoded)
+            outgoing = RUN_HERE if member.node_id == self.node_id else encoded
+            self.send_no_return(member, name, args, kwargs, outgoing, False)
 
     def broadcast_plan(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], receivers: tuple[str, ...] | None = None
     ) -> tuple[Sequence[Member], Outgoing]:
-        """The nodes that offer ``name``, and the arguments encoded once for all of them but this one.
+        """The nodes that offer ``name`` (those named by ``receivers``), and the arguments encoded once for
+        all of them but this one.
 
         Raises:
-            UnknownCallback: no node offers ``name``.
+            UnknownCallback: no node offers ``name``, or one of ``receivers`` is not in the mesh or does not
+                offer it.
         """
-        members = self.offers.providers(name)
+        if receivers is None:
+            members = self.offers.providers(name)
+        else:
+            members = tuple(self.receiver_member(receiver, name) for receiver in receivers)
         if not members:
             raise self.offers.unknown(name)
         only_here = len(members) == 1 and members[0].node_id == self.node_id

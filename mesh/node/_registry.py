@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from ..errors import UsageError
+from ._inject import global_parameter
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -24,9 +25,16 @@ class LocalCallback:
     is_async: bool
     inline: bool = False
     _signature: inspect.Signature | None = field(default=None, repr=False)
+    # The parameter that gets the serving node's Global (mesh.node._inject), if the function has one.
+    global_param: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.global_param = global_parameter(self.fn)
 
     def arguments_error(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         """Say why ``args``/``kwargs`` do not fit the signature, or None when they do."""
+        if self.global_param is not None:
+            kwargs = {**kwargs, self.global_param: None}
         if self._signature is None:
             try:
                 self._signature = inspect.signature(self.fn)

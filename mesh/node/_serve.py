@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import NodeStopped, SerializationError
 from ..wire._codec import Encoded, decode_args, encode, wrap_large_bytes
 from ..wire._outcome import error_reply, exception_reply
 from ..wire._proto import mesh_pb2 as pb
+from ._inject import with_global
 from ._workers import Job, WorkerPool
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ class ServeHost(Protocol):
     name: str
     handoff: Handoff
     workers: WorkerPool
+    # The serving node's Global, for the callbacks that ask for it (mesh.node._inject).
+    owner: Callable[[], Any]
 
     def reply(self, call: IncomingCall, done: asyncio.Future[Any] | Job) -> None: ...
 
@@ -112,6 +116,8 @@ def serve_sync(call: IncomingCall) -> Outcome:
     if not isinstance(arguments, tuple):
         return arguments
     args, kwargs = arguments
+    if call.callback.global_param is not None:
+        kwargs = with_global(kwargs, call.callback.global_param, call.node.owner)
     try:
         value = call.callback.fn(*args, **kwargs)
     except Exception as exc:
@@ -125,6 +131,8 @@ async def serve_async(call: IncomingCall) -> Outcome:
     if not isinstance(arguments, tuple):
         return arguments
     args, kwargs = arguments
+    if call.callback.global_param is not None:
+        kwargs = with_global(kwargs, call.callback.global_param, call.node.owner)
     try:
         value = await call.callback.fn(*args, **kwargs)
     except Exception as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadArguments
@@ -13,6 +14,7 @@ from ..wire._link import PeerLink
 from ..wire._outcome import error_reply
 from ..wire._proto import mesh_pb2 as pb
 from ._handoff import Handoff
+from ._inject import with_global
 from ._offers import Offers
 from ._registry import CallbackRegistry, LocalCallback
 from ._schedule import Schedule
@@ -37,6 +39,8 @@ class Serving:
     offers: Offers
     stopping: bool
     workers: WorkerPool
+    local_calls: int
+    owner: Callable[[], Any]
 
     if TYPE_CHECKING:
 
@@ -50,6 +54,7 @@ class Serving:
 
     async def _run_local(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         callback = self._local(name)
+        self.local_calls += 1
         try:
             return await self.run_callback(callback, args, kwargs)
         except TypeError as exc:
@@ -57,11 +62,15 @@ class Serving:
             if problem is not None:
                 raise BadArguments(problem) from exc
             raise
+        finally:
+            self.local_calls -= 1
 
     def run_callback(
         self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> asyncio.Future[Any]:
         """Start ``callback`` (async on the loop, sync in a worker thread); the future has its value."""
+        if callback.global_param is not None:
+            kwargs = with_global(kwargs, callback.global_param, self.owner)
         if callback.is_async:
             return self.loop.create_task(callback.fn(*args, **kwargs))
         return self.loop.run_in_executor(self.workers, lambda: callback.fn(*args, **kwargs))

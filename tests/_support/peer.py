@@ -128,6 +128,12 @@ def notes() -> list[Any]:
 
 
 @callback
+def served_by(x: int, g: Global) -> str:
+    """The name of the node that serves the call: its Global is injected (daffi 2.x)."""
+    return f"{g.process_name}:{x}"
+
+
+@callback
 def bump() -> None:
     state["count"] += 1
 
