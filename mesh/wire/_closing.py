@@ -1,13 +1,15 @@
-"""Starting and stopping a gRPC server so that the end of ``asyncio.run()`` cannot corrupt memory.
+"""Keeping the end of ``asyncio.run()`` from cancelling what holds a gRPC operation, and stopping servers.
 
 When an async program ends without stopping its node (its coroutine returns or raises, or Ctrl-C),
 ``asyncio.run()`` cancels every task still pending, and only then does the node's stop run (see
-``Global._stop_when_program_ends``). gRPC's serving tasks must not be among them: cancelled while
-they wait for the next call, they drop the state of the call request that gRPC's core still holds and
-writes into when the server shuts down, and that write lands in whatever Python allocated there
-next (the program then segfaults in a coroutine of its own). :func:`start_server` keeps the serving
-tasks out of the tasks asyncio cancels; :func:`close_server` ends them the way gRPC expects, by
-shutting the server down.
+``Hosting._stop_when_program_ends``). No task that holds a gRPC operation may be among them: gRPC's
+serving tasks (cancelled while they wait for the next call, they drop the state of the call request
+that gRPC's core still holds), RPC handlers, links' readers and writers, dials. gRPC's core later
+writes into the freed state, and that write lands in whatever Python allocated there next (a
+segfault, or a live object's attributes gone). :func:`start_server`, :func:`accept_rpc` and
+:func:`keep_from_program_end` keep those tasks out of the ones asyncio cancels; the node's stop ends
+them in order, and :func:`close_server` ends the serving tasks the way gRPC expects, by shutting the
+server down.
 """
 
 from __future__ import annotations
