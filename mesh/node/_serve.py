@@ -107,17 +107,25 @@ class IncomingCall(Job):
         self.node.reply(self, self)
 
 
+def _arguments(call: IncomingCall) -> Arguments | Outcome:
+    """The callback's arguments, decoded, with the serving node's Global where the callback asks for it;
+    or the error outcome of arguments that do not decode."""
+    arguments = decode_arguments(call)
+    if isinstance(arguments, tuple) and call.callback.global_param is not None:
+        args, kwargs = arguments
+        return args, with_global(kwargs, call.callback.global_param, call.node.owner)
+    return arguments
+
+
 def serve_sync(call: IncomingCall) -> Outcome:
     """Serve ``call`` of a sync callback in whatever thread calls this.
 
     None means a NO_RETURN call that served well: its result is not encoded, only a failure returned.
     """
-    arguments = decode_arguments(call)
+    arguments = _arguments(call)
     if not isinstance(arguments, tuple):
         return arguments
     args, kwargs = arguments
-    if call.callback.global_param is not None:
-        kwargs = with_global(kwargs, call.callback.global_param, call.node.owner)
     try:
         value = call.callback.fn(*args, **kwargs)
     except Exception as exc:
@@ -127,12 +135,10 @@ def serve_sync(call: IncomingCall) -> Outcome:
 
 async def serve_async(call: IncomingCall) -> Outcome:
     """Serve ``call`` of an async callback on the running loop; the rest as for :func:`serve_sync`."""
-    arguments = decode_arguments(call)
+    arguments = _arguments(call)
     if not isinstance(arguments, tuple):
         return arguments
     args, kwargs = arguments
-    if call.callback.global_param is not None:
-        kwargs = with_global(kwargs, call.callback.global_param, call.node.owner)
     try:
         value = await call.callback.fn(*args, **kwargs)
     except Exception as exc:
