@@ -13,7 +13,8 @@ import pytest
 
 from mesh import FG, PERIOD, Global, UsageError, callback
 from mesh.node._inject import global_parameter
-from tests._support.proc import Proc, free_port
+from tests._support.main_node import main_node
+from tests._support.proc import Proc
 from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -42,13 +43,7 @@ def test_join_and_leave_hooks_sync(transport: str, peer: Callable[..., tuple[Pro
         with lock:
             seen.append(("disconnect", name, _on_a_loop()))
 
-    if transport == "tcp":
-        port = free_port()
-        g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
-        where = ["--host", "127.0.0.1", "--port", str(port)]
-    else:
-        g = Global(process_name="main", init_controller=True)
-        where = []
+    g, where = main_node(transport)
     try:
         assert g.on_node_join(joined) is joined
         g.on_node_connect(connected)

@@ -21,7 +21,8 @@ from mesh import (
     UsageError,
     callback,
 )
-from tests._support.proc import Proc, free_port
+from tests._support.main_node import main_node
+from tests._support.proc import Proc
 from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -30,15 +31,10 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture(params=["tcp", "unix"])
 def mesh_pair(request: pytest.FixtureRequest, peer: Callable[..., tuple[Proc, str]]) -> Iterator[Global]:
     """This process runs the controller and node 'main'; a peer process runs node 'peer'."""
-    if request.param == "tcp":
-        port = free_port()
-        g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
-        peer("--name", "peer", "--host", "127.0.0.1", "--port", str(port))
-    else:
-        g = Global(process_name="main", init_controller=True)
-        assert g.controller_address.startswith("unix:")
-        _, address = peer("--name", "peer")
-        assert address.startswith("unix:")
+    g, where = main_node(request.param)
+    _, address = peer("--name", "peer", *where)
+    if request.param == "unix":
+        assert g.controller_address.startswith("unix:") and address.startswith("unix:")
     try:
         g.wait_process("peer", timeout=10)
         yield g

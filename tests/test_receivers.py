@@ -23,6 +23,7 @@ from mesh import (
     UsageError,
 )
 from mesh.membership._membership import CONTROLLER
+from tests._support.main_node import main_node
 from tests._support.proc import Proc, free_port
 from tests._support.workers import wait_until
 
@@ -33,13 +34,7 @@ pytestmark = pytest.mark.timeout(60)
 def trio(request: pytest.FixtureRequest, peer: Callable[..., tuple[Proc, str]]) -> Iterator[Global]:
     """This process runs the controller and node 'main' (which offers none of the peers' callbacks); peer
     processes run nodes 'w1' and 'w2'."""
-    if request.param == "tcp":
-        port = free_port()
-        g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=port)
-        where = ["--host", "127.0.0.1", "--port", str(port)]
-    else:
-        g = Global(process_name="main", init_controller=True)
-        where = []
+    g, where = main_node(request.param)
     try:
         for name in ("w1", "w2"):
             peer("--name", name, *where)
