@@ -22,7 +22,8 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 from .api._call import RemoteCall
 from .api._global import Global
-from .api._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD
+from .api._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, STREAM
+from .api._stream import Stream, stream
 from .errors import (
     AddressInUse,
     AuthenticationError,
@@ -55,6 +56,7 @@ __all__ = [
     "FG",
     "NO_RETURN",
     "PERIOD",
+    "STREAM",
     "AddressInUse",
     "AsyncResult",
     "AuthenticationError",
@@ -73,9 +75,11 @@ __all__ = [
     "RemoteError",
     "ScheduledCall",
     "SerializationError",
+    "Stream",
     "TLSConfig",
     "TransportError",
     "UnknownCallback",
     "UsageError",
     "callback",
+    "stream",
 ]

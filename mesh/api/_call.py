@@ -8,6 +8,7 @@ awaitable instead, and PERIOD its handle at once (awaitable too). BG and NO_RETU
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 import time
@@ -17,22 +18,25 @@ from typing import Any
 
 from ..errors import UsageError
 from ..membership._membership import Member
+from ..node._flow import DEFAULT_WINDOW, DEFAULT_WINDOW_BYTES
 from ..node._handoff import running_loop
 from ..node._node import Node
 from ..node._outgoing import UNANSWERED_FAILED, broadcast_results
 from ..node._reply import SENT, AsyncResult, CallTarget, LoopReply, ReplyFuture
 from ..node._schedule import ScheduledCall
+from ..node._streams import StreamReply
 from ..wire._codec import RUN_HERE
 from ._await_source import modifier_after_await
-from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, Modifier
+from ._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, STREAM, Modifier
 from ._session import Session, in_async_code, run_blocking
+from ._stream import Stream
 from ._times import Duration, Moment, Until
 
 logger = logging.getLogger("mesh")
 
 
 # ``& FG`` used as a class: the modifiers are frozen, so one instance with the defaults serves every call.
-_PLAIN: dict[type[Modifier], Modifier] = {FG: FG(), BG: BG(), NO_RETURN: NO_RETURN()}
+_PLAIN: dict[type[Modifier], Modifier] = {FG: FG(), BG: BG(), NO_RETURN: NO_RETURN(), STREAM: STREAM()}
 
 
 class Caller:
@@ -169,6 +173,17 @@ class RemoteCall:
         """Same as ``& BROADCAST(timeout=timeout, eta=eta, return_result=return_result, receivers=receivers)``."""
         return self._apply(BROADCAST(timeout, eta, return_result, receivers), in_async_code())
 
+    def stream(
+        self,
+        timeout: Until | None = None,
+        receiver: str | None = None,
+        window: int = DEFAULT_WINDOW,
+        window_bytes: int = DEFAULT_WINDOW_BYTES,
+    ) -> Stream:
+        """Same as ``& STREAM(timeout=timeout, receiver=receiver, window=window, window_bytes=window_bytes)``."""
+        result: Stream = self._apply(STREAM(timeout, receiver, window, window_bytes), in_async_code())
+        return result
+
     # ------------------------------------------------------------------ carrying out
 
     def _apply(self, modifier: Modifier, async_face: bool) -> Any:
@@ -213,7 +228,7 @@ def _bg(call: RemoteCall, bg: BG, async_face: bool) -> AsyncResult | None:
     if node is not None and not bg.eta:
         return node.place_call(call.name, call._args, call._kwargs, bg.timeout, AsyncResult, bg.receiver)
     result = AsyncResult(session.loop, call.name, bg.timeout)
-    session.portal.submit(result.settle(_start_later(call, bg, result)))
+    session.portal.submit(result.settle(_start_later(call, bg.eta, bg.receiver, result)))
     return result
 
 
@@ -225,6 +240,7 @@ def _no_return(call: RemoteCall, no_return: NO_RETURN, async_face: bool) -> None
         _fire_later(session, no_return.eta, name, lambda n: _send_no_return(n, name, args, kwargs, receiver))
         return
     member, encoded = node.prepare(name, args, kwargs, receiver)
+    node.refuse_streamed(encoded, "NO_RETURN")
     # The function, not a bound method: a method bound per call is one more object per queued call
     # for the garbage collector to walk over again and again in a flood.
     send = Node.send_no_return
@@ -290,12 +306,28 @@ async def _broadcast_async(call: RemoteCall, broadcast: BROADCAST) -> dict[str, 
     return _broadcast_outcome(members, replies)
 
 
+def _stream(call: RemoteCall, stream: STREAM, async_face: bool) -> Stream:
+    """The :class:`Stream` of the items, at once; the call is on its way (or starts with the node)."""
+    session = call._session
+    node = session.ready_node()
+    if node is None and not async_face:
+        node = session.wait_node()
+    make = functools.partial(StreamReply, window=stream.window, window_bytes=stream.window_bytes)
+    if node is not None:
+        reply = node.place_call(call.name, call._args, call._kwargs, None, make, stream.receiver)
+    else:
+        reply = make(session.loop, call.name, None)
+        session.portal.submit(reply.settle(_start_later(call, 0.0, stream.receiver, reply)))
+    return Stream(reply, stream.timeout)
+
+
 _CARRY_OUT: dict[type[Modifier], Callable[[RemoteCall, Any, bool], Any]] = {
     FG: _fg,
     BG: _bg,
     NO_RETURN: _no_return,
     PERIOD: _period,
     BROADCAST: _broadcast,
+    STREAM: _stream,
 }
 
 
@@ -348,13 +380,14 @@ def _abandon(replies: list[Any]) -> None:
         reply.abandon()
 
 
-async def _start_later(call: RemoteCall, bg: BG, target: CallTarget) -> Any:
-    """Start the call, with ``target``, once ``bg.eta`` seconds have passed and the node has started."""
-    if bg.eta:
-        await asyncio.sleep(bg.eta)
+async def _start_later(call: RemoteCall, eta: float, receiver: str | None, target: CallTarget) -> Any:
+    """Start the call (to ``receiver``), with ``target``, once ``eta`` seconds have passed and the node
+    has started."""
+    if eta:
+        await asyncio.sleep(eta)
     node = await call._session.started_node()
-    member, encoded = node.prepare(call.name, call._args, call._kwargs, bg.receiver)
-    node.start_call(member, call.name, call._args, call._kwargs, encoded, target, bg.receiver is None)
+    member, encoded = node.prepare(call.name, call._args, call._kwargs, receiver)
+    node.start_call(member, call.name, call._args, call._kwargs, encoded, target, receiver is None)
     return SENT
 
 

@@ -1,4 +1,4 @@
-"""The five call modifiers: how a remote call is made and what it returns.
+"""The six call modifiers: how a remote call is made and what it returns.
 
 Each is used as a class (``& FG``) or an instance with options (``& FG(timeout=3)``). Each but
 BROADCAST takes ``receiver``, the name of the node to call (daffi 2.x's keyword); BROADCAST takes
@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+from ..node._flow import DEFAULT_WINDOW, DEFAULT_WINDOW_BYTES
 from . import _times
 from ._receivers import receiver_name, receiver_names
 from ._times import Duration, Moment, Until
 
-__all__ = ["BG", "BROADCAST", "FG", "NO_RETURN", "PERIOD", "Modifier"]
+__all__ = ["BG", "BROADCAST", "FG", "NO_RETURN", "PERIOD", "STREAM", "Modifier"]
 
 
 class Modifier:
@@ -167,6 +168,47 @@ class BROADCAST(Modifier):
         object.__setattr__(self, "eta", _times.eta(eta))
         object.__setattr__(self, "return_result", _flag(return_result, "BROADCAST return_result"))
         object.__setattr__(self, "receivers", receiver_names(receivers, "BROADCAST"))
+
+
+@dataclass(frozen=True, slots=True)
+class STREAM(Modifier):
+    """Take the callback's items as it yields them: returns a :class:`~mesh.Stream` at once, to
+    iterate with ``for`` (sync code) or ``async for`` (async code).
+
+    The callback is a generator or async generator (or returns an iterable). It runs at most
+    ``window`` items, and ``window_bytes`` encoded bytes, ahead of what the caller has taken.
+
+    Args:
+        timeout: seconds to wait for each item; past it :class:`~mesh.errors.CallTimeout` is raised
+            and the callee's generator is closed. None waits as long as the callee lives.
+        receiver: the name of the node to call (see :class:`FG`).
+        window: items the callee may send ahead of the caller.
+        window_bytes: encoded bytes the callee may send ahead of the caller (an item larger than
+            this is still sent, alone).
+    """
+
+    timeout: float | None = None
+    receiver: str | None = None
+    window: int = DEFAULT_WINDOW
+    window_bytes: int = DEFAULT_WINDOW_BYTES
+
+    def __init__(
+        self,
+        timeout: Until | None = None,
+        receiver: str | None = None,
+        window: int = DEFAULT_WINDOW,
+        window_bytes: int = DEFAULT_WINDOW_BYTES,
+    ) -> None:
+        object.__setattr__(self, "timeout", _times.timeout(timeout))
+        object.__setattr__(self, "receiver", receiver_name(receiver, "STREAM"))
+        object.__setattr__(self, "window", positive_count(window, "STREAM window"))
+        object.__setattr__(self, "window_bytes", positive_count(window_bytes, "STREAM window_bytes"))
+
+
+def positive_count(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UsageError(f"{what} must be a positive whole number, not {value!r}")
+    return value
 
 
 def _flag(value: object, what: str) -> bool:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mesh")
 
 # 2: out-of-band buffers travel as the frame's blobs. 3: a large frame's blobs follow it as messages of their own.
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 # Redialling a configured peer (``peers=``) that cannot be reached.
 PEER_RETRY_FIRST = 0.1
 PEER_RETRY_MOST = 1.0

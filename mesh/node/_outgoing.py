@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from ..errors import BroadcastError, NodeStopped, PeerUnavailable, UnknownCallback
+from ..errors import BadArguments, BroadcastError, NodeStopped, PeerUnavailable, UnknownCallback, UsageError
 from ..membership._membership import Member, Membership
 from ..wire._codec import RUN_HERE, Encoded, Outgoing, encode_args
 from ..wire._link import PeerLink
@@ -16,10 +16,12 @@ from ..wire._proto import mesh_pb2 as pb
 from ._choice import least_busy
 from ._deadlines import Deadlines
 from ._handoff import Handoff
+from ._inject import with_global
 from ._offers import Offers
 from ._registry import CallbackRegistry, LocalCallback
 from ._reply import SENT, CallTarget, LoopReply, expire
 from ._schedule import Schedule
+from ._streams import LinkOutlet, LocalOutlet, Streamed, StreamReply, local_arguments, produce_async, produce_sync
 from ._workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ class Calling:
     local_calls: int
     # ``_expire`` bound once (by the node): the deadline of every call with a timeout refers to it.
     _expire_call: Callable[[CallTarget], None]
+    # The node's Global, for the callbacks that ask for it (mesh.node._inject).
+    owner: Callable[[], Any]
 
     handoff: Handoff
 
@@ -119,6 +123,17 @@ class Calling:
     def encode_args(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Encoded:
         return encode_args(args, kwargs, self.config.max_message_size, name)
 
+    @staticmethod
+    def refuse_streamed(encoded: Outgoing, how: str) -> None:
+        """Refuse ``stream(...)`` arguments in a call made ``how`` (NO_RETURN, PERIOD, BROADCAST): only a call
+        whose end the caller hears of (FG, BG, STREAM) knows when to stop sending them.
+
+        Raises:
+            UsageError: as it says.
+        """
+        if encoded is not RUN_HERE and encoded.streams:
+            raise UsageError(f"stream(...) arguments need a call that answers (FG, BG or STREAM), not {how}")
+
     async def call(
         self,
         name: str,
@@ -184,14 +199,30 @@ class Calling:
             self._send(link, name, encoded, reply)
 
     def _send(self, link: PeerLink, name: str, encoded: Encoded, reply: CallTarget) -> None:
+        streams = encoded.streams
         try:
-            reply.call_id, _ = link.send_call(name, encoded, 0, reply.timeout, waiter=reply)
+            reply.call_id, _ = link.send_call(
+                name, encoded, reply.flags, reply.timeout, waiter=reply, window=reply.window, streamed_args=len(streams)
+            )
         except Exception as exc:
             reply.set_exception(exc)
             return
         reply.link = link
         if reply.timeout:
             reply.deadline = self.deadlines.add(reply.timeout, reply, self._expire_call)
+        if reply.flags:
+            link.result_inlets[reply.call_id] = cast(StreamReply, reply)
+        if streams:
+            self._send_streamed_args(link, reply.call_id, name, streams)
+
+    def _send_streamed_args(self, link: PeerLink, call_id: int, name: str, streams: Sequence[Streamed]) -> None:
+        """Start pumping the items of a call's streamed arguments to ``link``'s peer, as it grants credit."""
+        link.arg_outlets[call_id] = [
+            streamed.start(
+                LinkOutlet(self.handoff, link, call_id, slot, name, (streamed.window, streamed.window_bytes)), self.loop
+            )
+            for slot, streamed in enumerate(streams, 1)
+        ]
 
     def _expire(self, reply: CallTarget) -> None:
         """The one expirer of every call's timeout (see mesh.node._deadlines). On the loop."""
@@ -223,7 +254,34 @@ class Calling:
                 return SENT
         if reply is not None and reply.timeout:
             reply.deadline = self.deadlines.add(reply.timeout, reply, self._expire_call)
+        if reply is not None and reply.flags:
+            await self._stream_here(cast(StreamReply, reply), name, args, kwargs)
+            return SENT
         return await self._run_local(name, args, kwargs)
+
+    async def _stream_here(self, reply: StreamReply, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Run a STREAM call on this node: its items go to ``reply`` as it takes them."""
+        callback = self._local(name)
+        assert reply.window is not None
+        outlet = reply.local = LocalOutlet(reply, reply.window[0])
+        args, kwargs, arg_outlets = local_arguments(args, kwargs, self.loop)
+        if callback.global_param is not None:
+            kwargs = with_global(kwargs, callback.global_param, self.owner)
+        try:
+            if callback.is_async or callback.yields_async:
+                await produce_async(callback.fn, args, kwargs, outlet, name)
+            else:
+                await self.loop.run_in_executor(self.workers, produce_sync, callback.fn, args, kwargs, outlet, name)
+        except TypeError as exc:
+            problem = callback.arguments_error(args, kwargs)
+            reply.finish(BadArguments(problem) if problem is not None else exc)
+        except Exception as exc:
+            reply.finish(exc)
+        else:
+            reply.finish()
+        finally:
+            for each in arg_outlets:
+                each.close()
 
     async def reach(self, member: Member, name: str, fallback: bool = True) -> PeerLink | None:
         """A link to ``member``, dialled if need be; with ``fallback``, to another node offering ``name``
@@ -286,6 +344,7 @@ class Calling:
         Returns the link and call id that identify the schedule (None link: kept on this node).
         """
         member, encoded = self.prepare(name, args, kwargs, receiver)
+        self.refuse_streamed(encoded, "PERIOD")
         plan = pb.Schedule(at_time=at_time, period=period or 0.0)
         if member.node_id == self.node_id:
             callback = self._local(name)
@@ -320,6 +379,9 @@ class Calling:
         except UnknownCallback as exc:
             logger.warning("BROADCAST of %r dropped: %s", name, exc if exc.receiver else "no node offers it any more")
             return
+        except UsageError as exc:
+            logger.warning("BROADCAST of %r dropped: %s", name, exc)
+            return
         for member in members:
             outgoing = RUN_HERE if member.node_id == self.node_id else encoded
             self.send_no_return(member, name, args, kwargs, outgoing, False)
@@ -341,7 +403,9 @@ class Calling:
         if not members:
             raise self.offers.unknown(name)
         only_here = len(members) == 1 and members[0].node_id == self.node_id
-        return members, RUN_HERE if only_here else self.encode_args(name, args, kwargs)
+        encoded = RUN_HERE if only_here else self.encode_args(name, args, kwargs)
+        self.refuse_streamed(encoded, "BROADCAST")
+        return members, encoded
 
 
 def broadcast_results(members: Sequence[Member], outcomes: Sequence[Any]) -> dict[str, Any]:

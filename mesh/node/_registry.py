@@ -27,9 +27,12 @@ class LocalCallback:
     _signature: inspect.Signature | None = field(default=None, repr=False)
     # The parameter that gets the serving node's Global (mesh.node._inject), if the function has one.
     global_param: str | None = field(default=None, repr=False)
+    # An async generator function: it is called on the event loop, and its items taken there.
+    yields_async: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         self.global_param = global_parameter(self.fn)
+        self.yields_async = inspect.isasyncgenfunction(_unwrapped(self.fn))
 
     def arguments_error(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         """Say why ``args``/``kwargs`` do not fit the signature, or None when they do."""
@@ -169,11 +172,14 @@ def _where(fn: Callable[..., Any]) -> str:
     return f"{getattr(origin, '__module__', '?')}.{getattr(origin, '__qualname__', repr(origin))}"
 
 
+def _unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return fn
+
+
 def _is_async(fn: Callable[..., Any]) -> bool:
-    target = fn
-    while isinstance(target, functools.partial):
-        target = target.func
-    return inspect.iscoroutinefunction(target)
+    return inspect.iscoroutinefunction(_unwrapped(fn))
 
 
 REGISTRY = CallbackRegistry()

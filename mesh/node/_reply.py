@@ -44,6 +44,9 @@ class CallTarget:
     if not TYPE_CHECKING:  # where mypy would take the attributes below for missing slots
         __slots__ = ()
 
+    # What the link sends with the call (a STREAM's flag and window): nothing but the call itself.
+    flags: int = 0
+    window: tuple[int, int] | None = None
     name: str
     timeout: float | None
     link: PeerLink | None
@@ -91,7 +94,7 @@ class CallTarget:
 
     def forget(self) -> None:
         """Stop the call on the loop: its long way, or its wait on the link (the callee is asked to stop)."""
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             self._task.cancel()
         elif self.link is not None:
             self.link.forget_call(self.call_id, tell_peer=True)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import NodeStopped, SerializationError
+from ..errors import NodeStopped, SerializationError, UsageError
 from ..wire._codec import Encoded, decode_args, encode, wrap_large_bytes
 from ..wire._outcome import error_reply, exception_reply
 from ..wire._proto import mesh_pb2 as pb
+from ._flow import Inlet
 from ._inject import with_global
+from ._streams import Outlet, produce_async, produce_sync, receiving
 from ._workers import Job, WorkerPool
 
 if TYPE_CHECKING:
@@ -53,7 +56,7 @@ class IncomingCall(Job):
     queued at once is what the garbage collector walks over again and again.
     """
 
-    __slots__ = ("buffers", "call_id", "callback", "data", "dill", "link", "max_size", "node")
+    __slots__ = ("buffers", "call_id", "callback", "data", "dill", "inlets", "link", "max_size", "node", "outlet")
 
     def __init__(
         self,
@@ -77,6 +80,9 @@ class IncomingCall(Job):
         self.buffers = buffers
         # What the encoded result may weigh; None: NO_RETURN, nobody waits for the result.
         self.max_size = max_size
+        # A STREAM call's outlet for the items it yields, and the inlets of its streamed arguments.
+        self.outlet: Outlet | None = None
+        self.inlets: list[Inlet] | None = None
 
     def __repr__(self) -> str:
         return f"<call {self.call_id} of {self.callback.name!r} from {self.link.peer_name!r}>"
@@ -86,7 +92,7 @@ class IncomingCall(Job):
         self.node.reply(self, task)
 
     def _call(self) -> Outcome:
-        return serve_sync(self)
+        return serve_sync(self) if self.outlet is None else serve_stream_sync(self)
 
     def _then(self) -> None:
         if self.max_size is not None:
@@ -146,9 +152,42 @@ async def serve_async(call: IncomingCall) -> Outcome:
     return _encode_result(call, value)
 
 
-def decode_arguments(call: IncomingCall) -> Arguments | pb.Error:
-    """The call's ``(args, kwargs)``, or the error reply that says why they cannot be loaded here."""
+def serve_stream_sync(call: IncomingCall) -> Outcome:
+    """Serve ``call``, a STREAM call of a sync callback, in this worker thread: pump what the callback
+    yields into the call's outlet as the caller's credit allows. The outcome ends the stream."""
+    arguments = _arguments(call)
+    if not isinstance(arguments, tuple):
+        return arguments
+    args, kwargs = arguments
+    assert call.outlet is not None
     try:
+        produce_sync(call.callback.fn, args, kwargs, call.outlet, call.callback.name)
+    except Exception as exc:
+        return _failure(call.callback, exc, args, kwargs)
+    return _encode_result(call, None)
+
+
+async def serve_stream_async(call: IncomingCall) -> Outcome:
+    """Like :func:`serve_stream_sync`, for an async callback or async generator, on the loop."""
+    arguments = _arguments(call)
+    if not isinstance(arguments, tuple):
+        return arguments
+    args, kwargs = arguments
+    assert call.outlet is not None
+    try:
+        await produce_async(call.callback.fn, args, kwargs, call.outlet, call.callback.name)
+    except Exception as exc:
+        return _failure(call.callback, exc, args, kwargs)
+    return _encode_result(call, None)
+
+
+def decode_arguments(call: IncomingCall) -> Arguments | pb.Error:
+    """The call's ``(args, kwargs)``, or the error reply that says why they cannot be loaded here;
+    its streamed arguments load as their inlets."""
+    try:
+        if call.inlets:
+            with receiving(call.inlets):
+                return decode_args(call.data, call.buffers, call.dill, call.callback.name)
         return decode_args(call.data, call.buffers, call.dill, call.callback.name)
     except SerializationError as exc:
         return exception_reply(exc)
@@ -170,6 +209,10 @@ def _encode_result(call: IncomingCall, value: Any) -> Outcome:
     try:
         return encode(wrap_large_bytes(value), call.max_size, "result", call.callback.name)
     except SerializationError as exc:
+        if isinstance(value, types.GeneratorType | types.AsyncGeneratorType):
+            return exception_reply(
+                UsageError(f"callback {call.callback.name!r} yields its items: call it with & STREAM to take them")
+            )
         return exception_reply(exc)
 
 

@@ -13,12 +13,23 @@ from ..wire._frames import Buffers
 from ..wire._link import PeerLink
 from ..wire._outcome import error_reply
 from ..wire._proto import mesh_pb2 as pb
+from ._flow import DEFAULT_WINDOW, DEFAULT_WINDOW_BYTES
 from ._handoff import Handoff
 from ._inject import with_global
 from ._offers import Offers
 from ._registry import CallbackRegistry, LocalCallback
 from ._schedule import Schedule
-from ._serve import IncomingCall, Outcome, decode_arguments, log_no_return_failure, outcome_of, serve_async, serve_sync
+from ._serve import (
+    IncomingCall,
+    Outcome,
+    decode_arguments,
+    log_no_return_failure,
+    outcome_of,
+    serve_async,
+    serve_stream_async,
+    serve_sync,
+)
+from ._streams import LinkOutlet, argument_inlets, local_arguments
 from ._workers import Job, WorkerPool
 
 if TYPE_CHECKING:
@@ -54,6 +65,7 @@ class Serving:
 
     async def _run_local(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         callback = self._local(name)
+        args, kwargs, arg_outlets = local_arguments(args, kwargs, self.loop)
         self.local_calls += 1
         try:
             return await self.run_callback(callback, args, kwargs)
@@ -64,6 +76,8 @@ class Serving:
             raise
         finally:
             self.local_calls -= 1
+            for outlet in arg_outlets:
+                outlet.close()
 
     def run_callback(
         self, callback: LocalCallback, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -108,7 +122,9 @@ class Serving:
             buffers,
             None if no_return else self.config.max_message_size,
         )
-        if call.HasField("schedule"):
+        if flags & pb.CALL_FLAG_STREAM or call.streamed_args:
+            self._serve_streams(incoming, call)
+        elif call.HasField("schedule"):
             self._start_schedule(incoming, call.schedule)
         elif callback.inline and not callback.is_async:
             self._send_outcome(incoming, serve_sync(incoming))
@@ -122,10 +138,37 @@ class Serving:
         else:
             link.incoming[call_id] = self.workers.start_job(incoming)
 
+    def _serve_streams(self, incoming: IncomingCall, call: pb.Call) -> None:
+        """Serve a call with streams: a STREAM call's results (its outlet gets the caller's credit),
+        and the streamed arguments of any call (their inlets get the items). An async callback or
+        async generator runs as a task, a sync one in a worker thread (inline or not: it may block)."""
+        link, call_id, callback = incoming.link, incoming.call_id, incoming.callback
+        if call.streamed_args:
+            incoming.inlets = argument_inlets(self.handoff, link, call_id, call.streamed_args, callback.name)
+            link.arg_inlets[call_id] = list(incoming.inlets)
+        if call.flags & pb.CALL_FLAG_STREAM:
+            window = (call.window or DEFAULT_WINDOW, call.window_bytes or DEFAULT_WINDOW_BYTES)
+            incoming.outlet = LinkOutlet(self.handoff, link, call_id, 0, callback.name, window)
+            link.result_outlets[call_id] = incoming.outlet
+            if callback.is_async or callback.yields_async:
+                task = self.loop.create_task(serve_stream_async(incoming))
+                link.incoming[call_id] = task
+                task.add_done_callback(incoming.task_done)
+            else:
+                link.incoming[call_id] = self.workers.start_job(incoming)
+        elif callback.is_async:
+            task = self.loop.create_task(serve_async(incoming))
+            link.incoming[call_id] = task
+            task.add_done_callback(incoming.task_done)
+        else:
+            link.incoming[call_id] = self.workers.start_job(incoming)
+
     def reply(self, call: IncomingCall, done: asyncio.Future[Any] | Job) -> None:
         """Answer ``call`` with the outcome of ``done``, the task or worker job that served it, once it
         is done. On the loop."""
         call.link.incoming.pop(call.call_id, None)
+        if call.outlet is not None or call.inlets is not None:
+            call.link.end_callee_streams(call.call_id)
         self._send_outcome(call, outcome_of(done))
 
     def _send_outcome(self, call: IncomingCall, outcome: Outcome) -> None:
@@ -166,3 +209,4 @@ class Serving:
         task = link.incoming.pop(call_id, None)
         if task is not None:
             task.cancel()
+        link.end_callee_streams(call_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import pickle
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -45,6 +46,8 @@ class Encoded:
     buffers: Sequence[pickle.PickleBuffer]
     dill: bool
     size: int
+    # The streamed arguments (mesh.node._streams.Streamed) it refers to, by slot: slot k is streams[k - 1].
+    streams: Sequence[Any] = ()
 
 
 class Here(enum.Enum):
@@ -84,7 +87,36 @@ def encode_args(args: tuple[Any, ...], kwargs: dict[str, Any], max_size: int, ca
     """
     if not args and not kwargs:
         return NO_ARGS
-    return encode((wrap_large_args(args), kwargs), max_size, "arguments", callback)
+    found: list[object] = []
+    _streamed.found = found
+    try:
+        encoded = encode((wrap_large_args(args), kwargs), max_size, "arguments", callback)
+    finally:
+        _streamed.found = None
+    if found:
+        encoded.streams = tuple(found)
+    return encoded
+
+
+# The streamed arguments met while this thread encodes a call's arguments (None: it encodes none).
+_streamed = threading.local()
+
+
+def streamed_slot(streamed: object) -> int:
+    """The slot (1, 2, ...) of a streamed argument of the call whose arguments are being encoded;
+    called as it is pickled.
+
+    Raises:
+        SerializationError: no call's arguments are being encoded (it is in a result, say).
+    """
+    found: list[object] | None = getattr(_streamed, "found", None)
+    if found is None:
+        raise SerializationError("a stream(...) can only be an argument of a call, not part of a result or item")
+    for slot, each in enumerate(found, 1):
+        if each is streamed:
+            return slot
+    found.append(streamed)
+    return len(found)
 
 
 def decode_args(data: bytes, buffers: Any, used_dill: bool, callback: str) -> tuple[tuple[Any, ...], dict[str, Any]]:

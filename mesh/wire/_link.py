@@ -19,7 +19,7 @@ from ._closing import keep_from_program_end
 from ._codec import NO_BUFFERS, Encoded, describe
 from ._frames import Buffers, Outgoing, Reply, read_frame
 from ._outbox import Outbox
-from ._outcome import exception_reply
+from ._outcome import exception_of, exception_reply
 from ._proto import mesh_pb2 as pb
 
 logger = logging.getLogger("mesh")
@@ -33,6 +33,22 @@ class ReplyWaiter(Protocol):
     def set_result(self, result: Any) -> None: ...
 
     def set_exception(self, exception: BaseException) -> None: ...
+
+
+class ItemSink(Protocol):
+    """The receiving end of a stream (see mesh.node._flow.Inlet): the items of a peer, then its end."""
+
+    def push(self, item: Any, nbytes: int = 0) -> None: ...
+
+    def finish(self, end: Any = ...) -> None: ...
+
+
+class CreditSink(Protocol):
+    """The sending end of a stream (see mesh.node._flow.CreditGate): the receiver's credit, or its going."""
+
+    def grant(self, items: int, nbytes: int) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class FrameStream(Protocol):
@@ -102,6 +118,12 @@ class PeerLink:
         self.close_reason = ""
         self.incoming: dict[int, Cancellable] = {}
         self.schedules: dict[int, Any] = {}
+        # The streams of calls, by call id: as caller, the results this link receives and the
+        # streamed arguments it sends; as callee, the results it sends and the arguments it receives.
+        self.result_inlets: dict[int, ItemSink] = {}
+        self.arg_outlets: dict[int, list[CreditSink]] = {}
+        self.result_outlets: dict[int, CreditSink] = {}
+        self.arg_inlets: dict[int, list[ItemSink]] = {}
         self._stream = stream
         self._on_close = on_close
         self._blob_cursor = 0
@@ -130,10 +152,14 @@ class PeerLink:
         timeout: float | None,
         schedule: pb.Schedule | None = None,
         waiter: ReplyWaiter | None = None,
+        window: tuple[int, int] | None = None,
+        streamed_args: int = 0,
     ) -> tuple[int, asyncio.Future[Reply] | None]:
         """Queue a call; returns its id and the future of its reply.
 
         The future is None for a NO_RETURN call, and when ``waiter`` is given: the reply goes to it.
+        A STREAM call (``flags``) has a ``window`` of items and bytes the callee may send ahead; a
+        call with ``streamed_args`` sends their items after it (:meth:`send_item`).
 
         Raises:
             PeerUnavailable: the link is closed.
@@ -156,6 +182,10 @@ class PeerLink:
             call.timeout = timeout
         if schedule is not None:
             call.schedule.CopyFrom(schedule)
+        if window is not None:
+            call.window, call.window_bytes = window
+        if streamed_args:
+            call.streamed_args = streamed_args
         if flags & pb.CALL_FLAG_NO_RETURN:
             return call_id, None
         if waiter is not None:
@@ -191,11 +221,68 @@ class PeerLink:
             size = error.ByteSize()
         self._outbox.envelope(call_id, size + 16).error.CopyFrom(error)
 
+    def send_item(self, call_id: int, slot: int, encoded: Encoded, callback: str = "") -> None:
+        """Queue an item of stream ``slot`` of call ``call_id``; one over the peer's limit fails the
+        stream with the :class:`PayloadTooLarge` error that says so."""
+        if self.closed:
+            return
+        if encoded.size > self.peer_limit:
+            error = exception_reply(_too_large(self, "stream item", callback, encoded.size))
+            if slot:
+                self.send_stream_end(call_id, slot, error)
+            else:
+                self.send_error(call_id, error, callback)
+            return
+        item = self._outbox.envelope(call_id, encoded.size + 16, encoded.buffers).item
+        item.slot = slot
+        item.value = encoded.data
+        if encoded.buffers:
+            item.buffer_count = len(encoded.buffers)
+        if encoded.dill:
+            item.dill = True
+
+    def send_stream_end(self, call_id: int, slot: int, error: pb.Error | None = None) -> None:
+        """Queue the end of streamed argument ``slot`` of call ``call_id``, with the error that ended it."""
+        if self.closed:
+            return
+        end = self._outbox.envelope(call_id, 16 + (error.ByteSize() if error is not None else 0)).end
+        end.slot = slot
+        if error is not None:
+            end.error.CopyFrom(error)
+
+    def send_credit(self, call_id: int, slot: int, items: int, nbytes: int) -> None:
+        """Queue credit for stream ``slot`` of call ``call_id``: ``items`` more items, ``nbytes`` more bytes."""
+        if self.closed:
+            return
+        credit = self._outbox.envelope(call_id, 32).credit
+        credit.slot = slot
+        credit.items = items
+        credit.bytes = nbytes
+
     def forget_call(self, call_id: int, tell_peer: bool) -> None:
         """Stop waiting for ``call_id``; with ``tell_peer`` ask the callee to cancel it."""
         self._pending.pop(call_id, None)
+        self._end_caller_streams(call_id)
         if tell_peer and not self.closed:
             self._outbox.envelope(call_id, 16).cancel.SetInParent()
+
+    def _end_caller_streams(self, call_id: int) -> None:
+        """The call ended: stop sending its streamed arguments, and forget its result stream."""
+        if self.result_inlets:
+            self.result_inlets.pop(call_id, None)
+        if self.arg_outlets:
+            for outlet in self.arg_outlets.pop(call_id, ()):
+                outlet.close()
+
+    def end_callee_streams(self, call_id: int) -> None:
+        """A served call ended: stop sending its results, and end what remains of its streamed arguments."""
+        if self.result_outlets:
+            outlet = self.result_outlets.pop(call_id, None)
+            if outlet is not None:
+                outlet.close()
+        if self.arg_inlets:
+            for inlet in self.arg_inlets.pop(call_id, ()):
+                inlet.finish()
 
     def send_offer(self, callbacks: list[str]) -> None:
         if self.closed:
@@ -267,10 +354,34 @@ class PeerLink:
             future = self._pending.pop(envelope.id, None)
             if future is not None and not future.done():
                 future.set_result((result, buffers))
+            if self.arg_outlets or self.result_inlets:
+                self._end_caller_streams(envelope.id)
         elif kind == "error":
             future = self._pending.pop(envelope.id, None)
             if future is not None and not future.done():
                 future.set_result((envelope.error, NO_BUFFERS))
+            if self.arg_outlets or self.result_inlets:
+                self._end_caller_streams(envelope.id)
+        elif kind == "item":
+            item = envelope.item
+            buffers = self._buffers(blobs, item.buffer_count) if blobs else NO_BUFFERS
+            sink = self._item_sink(envelope.id, item.slot)
+            if sink is not None:
+                nbytes = len(item.value) + sum(memoryview(b).nbytes for b in buffers)
+                sink.push((item.value, buffers, item.dill), nbytes)
+        elif kind == "credit":
+            credit = envelope.credit
+            outlet = self._credit_sink(envelope.id, credit.slot)
+            if outlet is not None:
+                outlet.grant(credit.items, credit.bytes)
+        elif kind == "end":
+            end = envelope.end
+            sink = self._item_sink(envelope.id, end.slot)
+            if sink is not None:
+                if end.HasField("error"):
+                    sink.finish(exception_of(end.error, "", self.peer_name))
+                else:
+                    sink.finish()
         elif kind == "call":
             call = envelope.call
             buffers = self._buffers(blobs, call.buffer_count) if blobs else NO_BUFFERS
@@ -283,6 +394,22 @@ class PeerLink:
             self.node.departures.reported(envelope.departed.node_id, self.peer_name)
         else:
             logger.warning("link to %s: ignored an envelope of kind %s", self.peer_name, kind)
+
+    def _item_sink(self, call_id: int, slot: int) -> ItemSink | None:
+        """Where an item of stream ``slot`` of call ``call_id`` goes: the caller's result stream
+        (slot 0), or a streamed argument of a served call."""
+        if slot == 0:
+            return self.result_inlets.get(call_id)
+        inlets = self.arg_inlets.get(call_id)
+        return inlets[slot - 1] if inlets is not None and slot <= len(inlets) else None
+
+    def _credit_sink(self, call_id: int, slot: int) -> CreditSink | None:
+        """Whose credit a grant for stream ``slot`` of call ``call_id`` is: a served call's result
+        stream (slot 0), or a streamed argument of a call made here."""
+        if slot == 0:
+            return self.result_outlets.get(call_id)
+        outlets = self.arg_outlets.get(call_id)
+        return outlets[slot - 1] if outlets is not None and slot <= len(outlets) else None
 
     # ------------------------------------------------------------------ closing
 
@@ -309,6 +436,14 @@ class PeerLink:
                 future.set_exception(error)
         _cancel_all(self.incoming)
         _cancel_all(self.schedules)
+        for outlet in [*self.result_outlets.values(), *(o for each in self.arg_outlets.values() for o in each)]:
+            outlet.close()
+        for inlet in [*self.result_inlets.values(), *(i for each in self.arg_inlets.values() for i in each)]:
+            inlet.finish(error)
+        self.result_outlets.clear()
+        self.arg_outlets.clear()
+        self.result_inlets.clear()
+        self.arg_inlets.clear()
         if self._on_close is not None:
             self._on_close()
         self.node.on_link_closed(self)

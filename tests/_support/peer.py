@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from mesh import Global, TLSConfig, callback
@@ -91,9 +92,14 @@ def raise_local() -> None:
     raise LocalOnly("only here")
 
 
+class _Unpicklable:
+    def __reduce__(self) -> Any:
+        raise TypeError("_Unpicklable cannot be pickled")
+
+
 @callback
 def unpicklable_result() -> Any:
-    return (x for x in range(3))
+    return _Unpicklable()
 
 
 @callback
@@ -199,6 +205,107 @@ async def tally(caller: str, seq: int) -> tuple[str, int, str]:
 @callback
 async def tallies() -> dict[str, list[int]]:
     return dict(state.get("tallies", {}))
+
+
+# ---------------------------------------------------------------------- streams
+
+
+@callback
+def numbers(n: int, fail_at: int | None = None) -> Iterator[int]:
+    """Yield 0 .. n-1; raise Refused instead of ``fail_at``."""
+    for i in range(n):
+        if i == fail_at:
+            raise Refused(f"no {i}")
+        yield i
+
+
+@callback
+async def anumbers(n: int, fail_at: int | None = None) -> AsyncIterator[int]:
+    for i in range(n):
+        if i == fail_at:
+            raise Refused(f"no {i}")
+        await asyncio.sleep(0)
+        yield i
+
+
+@callback
+def listed(n: int) -> list[int]:
+    """Not a generator: STREAM streams the list's items."""
+    return list(range(n))
+
+
+@callback
+def endless(key: str) -> Iterator[int]:
+    """Yield 0, 1, 2, ... for ever, counting in ``streams[key]`` what was produced and whether it was closed."""
+    record = state.setdefault("streams", {}).setdefault(key, {"produced": 0, "closed": False})
+    try:
+        while True:
+            yield record["produced"]
+            record["produced"] += 1
+    finally:
+        record["closed"] = True
+
+
+@callback
+async def aendless(key: str) -> AsyncIterator[int]:
+    record = state.setdefault("streams", {}).setdefault(key, {"produced": 0, "closed": False})
+    try:
+        while True:
+            yield record["produced"]
+            record["produced"] += 1
+            await asyncio.sleep(0)
+    finally:
+        record["closed"] = True
+
+
+@callback
+def stream_record(key: str) -> dict[str, Any]:
+    return dict(state.get("streams", {}).get(key, {}))
+
+
+@callback
+def chunks(count: int, size: int) -> Iterator[bytes]:
+    """``count`` chunks of ``size`` bytes, each filled with its index."""
+    for i in range(count):
+        yield bytes([i % 256]) * size
+
+
+@callback
+def total(items: Iterable[int]) -> int:
+    return sum(items)
+
+
+@callback
+async def atotal(items: AsyncIterable[int]) -> int:
+    return sum([item async for item in items])
+
+
+@callback
+def sizes(items: Iterable[bytes]) -> list[int]:
+    return [len(item) for item in items]
+
+
+@callback
+def doubled(items: Iterable[int]) -> Iterator[int]:
+    for item in items:
+        yield 2 * item
+
+
+@callback
+async def adoubled(items: AsyncIterable[int]) -> AsyncIterator[int]:
+    async for item in items:
+        yield 2 * item
+
+
+@callback
+def take(items: Iterable[Any], n: int) -> list[Any]:
+    """The first ``n`` items only, then return: the rest of the caller's stream is not wanted."""
+    taken = []
+    for item in items:
+        taken.append(item)
+        if len(taken) == n:
+            break
+    return taken
 
 
 @callback

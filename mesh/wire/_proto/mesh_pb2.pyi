@@ -12,6 +12,7 @@ class CallFlag(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CALL_FLAG_NONE: _ClassVar[CallFlag]
     CALL_FLAG_NO_RETURN: _ClassVar[CallFlag]
     CALL_FLAG_DILL: _ClassVar[CallFlag]
+    CALL_FLAG_STREAM: _ClassVar[CallFlag]
 
 class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -25,6 +26,7 @@ class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 CALL_FLAG_NONE: CallFlag
 CALL_FLAG_NO_RETURN: CallFlag
 CALL_FLAG_DILL: CallFlag
+CALL_FLAG_STREAM: CallFlag
 ERROR_KIND_REMOTE: ErrorKind
 ERROR_KIND_UNKNOWN_CALLBACK: ErrorKind
 ERROR_KIND_BAD_ARGUMENTS: ErrorKind
@@ -44,7 +46,7 @@ class Frame(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., blobs: _Optional[_Iterable[bytes]] = ..., detached_blobs: _Optional[int] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("id", "hello", "call", "result", "error", "cancel", "offer", "auth", "departed")
+    __slots__ = ("id", "hello", "call", "result", "error", "cancel", "offer", "auth", "departed", "item", "end", "credit")
     ID_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     CALL_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +56,9 @@ class Envelope(_message.Message):
     OFFER_FIELD_NUMBER: _ClassVar[int]
     AUTH_FIELD_NUMBER: _ClassVar[int]
     DEPARTED_FIELD_NUMBER: _ClassVar[int]
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_FIELD_NUMBER: _ClassVar[int]
     id: int
     hello: Hello
     call: Call
@@ -63,7 +68,10 @@ class Envelope(_message.Message):
     offer: Offer
     auth: Auth
     departed: Departed
-    def __init__(self, id: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ..., auth: _Optional[_Union[Auth, _Mapping]] = ..., departed: _Optional[_Union[Departed, _Mapping]] = ...) -> None: ...
+    item: StreamItem
+    end: StreamEnd
+    credit: Credit
+    def __init__(self, id: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ..., auth: _Optional[_Union[Auth, _Mapping]] = ..., departed: _Optional[_Union[Departed, _Mapping]] = ..., item: _Optional[_Union[StreamItem, _Mapping]] = ..., end: _Optional[_Union[StreamEnd, _Mapping]] = ..., credit: _Optional[_Union[Credit, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("node_id", "node_name", "mesh_name", "protocol_version", "callbacks", "address", "nonce", "proof", "max_message_size")
@@ -116,20 +124,26 @@ class Schedule(_message.Message):
     def __init__(self, at_time: _Optional[_Iterable[float]] = ..., period: _Optional[float] = ...) -> None: ...
 
 class Call(_message.Message):
-    __slots__ = ("name", "args", "buffer_count", "flags", "timeout", "schedule")
+    __slots__ = ("name", "args", "buffer_count", "flags", "timeout", "schedule", "window", "window_bytes", "streamed_args")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     BUFFER_COUNT_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STREAMED_ARGS_FIELD_NUMBER: _ClassVar[int]
     name: str
     args: bytes
     buffer_count: int
     flags: int
     timeout: float
     schedule: Schedule
-    def __init__(self, name: _Optional[str] = ..., args: _Optional[bytes] = ..., buffer_count: _Optional[int] = ..., flags: _Optional[int] = ..., timeout: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
+    window: int
+    window_bytes: int
+    streamed_args: int
+    def __init__(self, name: _Optional[str] = ..., args: _Optional[bytes] = ..., buffer_count: _Optional[int] = ..., flags: _Optional[int] = ..., timeout: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., window: _Optional[int] = ..., window_bytes: _Optional[int] = ..., streamed_args: _Optional[int] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("value", "buffer_count", "dill")
@@ -158,6 +172,36 @@ class Error(_message.Message):
 class Cancel(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class StreamItem(_message.Message):
+    __slots__ = ("slot", "value", "buffer_count", "dill")
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    BUFFER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DILL_FIELD_NUMBER: _ClassVar[int]
+    slot: int
+    value: bytes
+    buffer_count: int
+    dill: bool
+    def __init__(self, slot: _Optional[int] = ..., value: _Optional[bytes] = ..., buffer_count: _Optional[int] = ..., dill: _Optional[bool] = ...) -> None: ...
+
+class StreamEnd(_message.Message):
+    __slots__ = ("slot", "error")
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    slot: int
+    error: Error
+    def __init__(self, slot: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
+class Credit(_message.Message):
+    __slots__ = ("slot", "items", "bytes")
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    slot: int
+    items: int
+    bytes: int
+    def __init__(self, slot: _Optional[int] = ..., items: _Optional[int] = ..., bytes: _Optional[int] = ...) -> None: ...
 
 class Member(_message.Message):
     __slots__ = ("node_id", "name", "address", "callbacks", "mesh_name", "incarnation")
