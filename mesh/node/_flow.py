@@ -282,6 +282,11 @@ class Inlet:
             self._unpack_end(end)
         raise StreamEnded
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(
+            "a stream's iterator cannot be pickled: send its items as a list, or pass it on as stream(it)"
+        )
+
     def __iter__(self) -> Inlet:
         return self
 

@@ -309,6 +309,25 @@ def take(items: Iterable[Any], n: int) -> list[Any]:
 
 
 @callback
+def endless_chunks(key: str, size: int) -> Iterator[bytes]:
+    """Chunks of ``size`` bytes for ever, counted in ``streams[key]`` as :func:`endless` counts."""
+    record = state.setdefault("streams", {}).setdefault(key, {"produced": 0, "closed": False})
+    try:
+        while True:
+            yield bytes([record["produced"] % 256]) * size
+            record["produced"] += 1
+    finally:
+        record["closed"] = True
+
+
+@callback
+def hold(items: Iterable[Any], seconds: float) -> Any:
+    """Take nothing for ``seconds``, then the first item."""
+    time.sleep(seconds)
+    return next(iter(items))
+
+
+@callback
 def leave() -> None:
     assert node is not None
     threading.Thread(target=node.stop).start()
