@@ -237,7 +237,7 @@ def test_mistakes_get_clear_errors(pair: Global) -> None:
     with pytest.raises(UsageError, match=r"yields its items: call it with & STREAM"):
         g.call.numbers(3) & FG
     with pytest.raises(UsageError, match="stream\\(\\) takes an iterable"):
-        stream(42)
+        stream(42)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="window must be a positive whole number"):
         STREAM(window=0)
     with pytest.raises(UsageError, match="window_bytes must be a positive whole number"):

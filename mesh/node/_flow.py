@@ -283,9 +283,7 @@ class Inlet:
         raise StreamEnded
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        raise TypeError(
-            "a stream's iterator cannot be pickled: send its items as a list, or pass it on as stream(it)"
-        )
+        raise TypeError("a stream's iterator cannot be pickled: send its items as a list, or pass it on as stream(it)")
 
     def __iter__(self) -> Inlet:
         return self
