@@ -34,17 +34,20 @@ DOCUMENTED = {
     "NameTaken",
     "NodeStopped",
     "PERIOD",
+    "STREAM",
     "PayloadTooLarge",
     "PeerUnavailable",
     "RemoteCall",
     "RemoteError",
     "ScheduledCall",
     "SerializationError",
+    "Stream",
     "TLSConfig",
     "TransportError",
     "UnknownCallback",
     "UsageError",
     "callback",
+    "stream",
 }
 
 pytestmark = pytest.mark.timeout(120)

@@ -147,6 +147,22 @@ def test_without_receiver_the_least_busy_provider_is_called(trio: Global) -> Non
         assert result.get(timeout=10) == 3
 
 
+def test_random_choice_is_an_option(trio: Global) -> None:
+    """``Global(choice="random")`` picks among the providers at random, busy or not."""
+    address = trio.controller_address
+    host, port = (None, None) if address.startswith("unix:") else address.rsplit(":", 1)
+    with Global(process_name="rnd", host=host, port=int(port) if port else None, choice="random") as g:
+        g.wait_process("w2", timeout=10)
+        busy = [g.call.sleep(2) & BG(timeout=10, receiver="w1") for _ in range(3)]
+        wait_until(lambda: g.statistics()["in_flight"] == 3, 5, "3 calls in flight to w1")
+        assert {g.call.whoami() & FG for _ in range(30)} == {"w1", "w2"}  # least busy would give w2 only
+        for result in busy:
+            assert isinstance(result, AsyncResult)
+            result.get(timeout=10)
+    with pytest.raises(UsageError, match="choice must be one of 'least_busy', 'random', not 'fastest'"):
+        Global(process_name="bad", choice="fastest")
+
+
 def test_receiver_from_async_code(trio: Global) -> None:
     g = trio
 

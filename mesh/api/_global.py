@@ -64,6 +64,9 @@ class Global:
             it are refused with :class:`~mesh.errors.AuthenticationError`. It authenticates but
             does not encrypt: use ``tls`` on untrusted networks.
         tls: mutual TLS for links and the controller (:class:`TLSConfig`).
+        choice: how a call that names no receiver picks among the nodes offering its callback:
+            ``"least_busy"`` (default), the one with the fewest calls in flight on this node's link
+            to it, ties at random; or ``"random"``.
 
     Raises:
         UsageError: the arguments contradict each other, a non-loopback address is to be
@@ -95,6 +98,7 @@ class Global:
         tls: TLSConfig | None = None,
         discovery: bool | None = None,
         interfaces: Sequence[str] | None = None,
+        choice: str = "least_busy",
     ) -> None:
         if not init_node and not init_controller:
             raise UsageError("Global needs init_node or init_controller (or both)")
@@ -133,6 +137,7 @@ class Global:
             tls=tls,
             discovery=placement.discovery,
             interfaces=interfaces,
+            choice=choice,
         )
         self._hosting = Hosting(
             config,

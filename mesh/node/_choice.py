@@ -8,6 +8,11 @@ from collections.abc import Mapping, Sequence
 from ..membership._membership import Member
 from ..wire._link import PeerLink
 
+# The ways to choose (NodeConfig.choice): the fewest calls in flight, ties at random; or at random.
+LEAST_BUSY = "least_busy"
+RANDOM = "random"
+CHOICES = (LEAST_BUSY, RANDOM)
+
 
 def least_busy(members: Sequence[Member], links: Mapping[str, PeerLink], own_id: str, own_calls: int) -> Member:
     """The member of ``members`` with the fewest calls in flight, ties at random (one pass, reservoir-style).

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..errors import UsageError
 from ..wire import _interfaces, _transport
 from ..wire._security import TLSConfig
+from ._choice import CHOICES, LEAST_BUSY
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +30,16 @@ class NodeConfig:
     interfaces: tuple[str, ...] | None = None
     # False: discover without being announced (``mesh ls``).
     announce: bool = True
+    # How a call without a receiver picks a provider (see mesh.node._choice).
+    choice: str = LEAST_BUSY
 
     def __post_init__(self) -> None:
         if not self.name:
             raise UsageError("process_name must not be empty")
         if self.max_message_size <= 0:
             raise UsageError(f"max_message_size must be positive, not {self.max_message_size!r}")
+        if self.choice not in CHOICES:
+            raise UsageError(f"choice must be one of {', '.join(map(repr, CHOICES))}, not {self.choice!r}")
         if self.max_workers <= 0:
             raise UsageError(f"max_workers must be positive, not {self.max_workers!r}")
         if self.connect_timeout <= 0:

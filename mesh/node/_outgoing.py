@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -13,7 +14,7 @@ from ..wire._codec import RUN_HERE, Encoded, Outgoing, encode_args
 from ..wire._link import PeerLink
 from ..wire._outcome import value_of
 from ..wire._proto import mesh_pb2 as pb
-from ._choice import least_busy
+from ._choice import RANDOM, least_busy
 from ._deadlines import Deadlines
 from ._handoff import Handoff
 from ._inject import with_global
@@ -92,7 +93,8 @@ class Calling:
         return member, self.encode_args(name, args, kwargs)
 
     def choose(self, name: str) -> Member:
-        """The node offering ``name`` with the fewest calls in flight on its link (ties at random). Any thread.
+        """The node offering ``name`` with the fewest calls in flight on its link (ties at random), or one at
+        random (``config.choice``). Any thread.
 
         Raises:
             UnknownCallback: no node offers ``name``.
@@ -101,6 +103,8 @@ class Calling:
         if len(found) == 1:
             return found[0]
         if found:
+            if self.config.choice == RANDOM:
+                return random.choice(found)
             return least_busy(found, self.links, self.node_id, self.local_calls)
         member = self.offers.own(name)
         if member is None:
