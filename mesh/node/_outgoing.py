@@ -284,6 +284,8 @@ class Calling:
         else:
             reply.finish()
         finally:
+            # Stopped early (the caller closed the stream, the node stops): the producer stops too.
+            outlet.close()
             for each in arg_outlets:
                 each.close()
 
