@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._handoff import running_loop
+from ._reply import wake_soon
 
 # What a stream may run ahead of its consumer by default: items, and encoded bytes.
 DEFAULT_WINDOW = 64
@@ -42,7 +42,7 @@ class Wakeups:
         if self._futures:
             futures, self._futures = self._futures, []
             for future in futures:
-                _wake(future)
+                wake_soon(future.get_loop(), future)
 
     def wait(self, deadline: float | None) -> bool:
         """Sleep until notified or ``deadline`` (``time.monotonic()``) passes; False once it has.
@@ -59,20 +59,6 @@ class Wakeups:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._futures.append(future)
         return future
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    loop = future.get_loop()
-    if running_loop() is loop:
-        _resolve(future)
-        return
-    with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-        loop.call_soon_threadsafe(_resolve, future)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 async def _wait_async(future: asyncio.Future[None], deadline: float | None) -> bool:

@@ -266,7 +266,7 @@ class ReplyFuture(CallTarget):
             return True
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        self.add_done_callback(lambda _: _wake_soon(loop, done))
+        self.add_done_callback(lambda _: wake_soon(loop, done))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(done, timeout)
         return self.done()
@@ -361,8 +361,8 @@ class AsyncResult(ReplyFuture):
         return self.get_async().__await__()
 
 
-def _wake_soon(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
-    """Resolve ``done`` on its own loop, from whatever thread finished the call."""
+def wake_soon(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
+    """Resolve ``done`` on its own loop ``loop``, from whatever thread wakes it."""
     if running_loop() is loop:
         _resolve(done)
         return
