@@ -25,8 +25,13 @@ def _wait_for_port(port: int, timeout: float) -> None:
     raise AssertionError(f"nothing listens on port {port}")
 
 
+# daffi's documentation, kept beside the repository (as CI has it), not in it: it is another project's.
+DAFFI_SEED = ROOT.parent / "shared" / "seeds" / "daffi.md"
+
+
+@pytest.mark.skipif(not DAFFI_SEED.exists(), reason=f"daffi's README ({DAFFI_SEED}) is not beside this checkout")
 def test_examples_differ_from_daffi_only_in_the_import() -> None:
-    seed = (ROOT.parent / "shared" / "seeds" / "daffi.md").read_text()
+    seed = DAFFI_SEED.read_text()
     for name in ("process1.py", "process2.py"):
         ours = (ROOT / "examples" / name).read_text()
         assert "from mesh import" in ours
