@@ -16,6 +16,7 @@ from tests._support.proc import MESH_COMMAND, Proc
 TINY = [
     "--runs", "1", "--warmup", "2", "--calls", "10", "--stream", "40", "--in-flight", "10", "--no-return", "40",
     "--payload-calls", "2", "--big-calls", "1", "--big-mib", "2", "--broadcast-calls", "3",
+    "--stream-items", "40", "--stream-mib", "3",
 ]  # fmt: skip
 
 # Rows with a ratio to a baseline of the same run.
@@ -32,6 +33,10 @@ RATIO_ROWS = [
     "mesh echo 1 MiB, inline callback, p50",
     "mesh echo 1 MiB from async code, p50",
     "mesh echo 2 MiB, p50",
+    "mesh STREAM of small items from a generator (vs BG)",
+    "mesh stream(...) argument of small items, in (vs BG)",
+    "mesh STREAM of 3 MiB in 1 MiB chunks from a generator",
+    "mesh stream(...) argument of 3 MiB in 1 MiB chunks",
     "mesh BROADCAST to 3 nodes, p50 (vs FG)",
     "mesh: process start to first answered call",
 ]
@@ -62,9 +67,12 @@ def test_tiny_run_prints_every_row_with_its_ratio(spawn: Callable[..., Proc]) ->
             median, ratio = line.split(" | ")[1:3]
             assert median.endswith(("ms", "/s")) and ratio.endswith("x"), line
             assert line.count(" | ") == 3, line
-        for label in ("CPU per call, ", "of which garbage collection, "):
+        for label, count in (("CPU per call, ", 10), ("CPU per item, ", 4), ("of which garbage collection, ", 14)):
             rows = [line for line in section.splitlines() if line.startswith(f"|   {label}")]
-            assert len(rows) == 10 and all(line.split(" | ")[1].endswith(" us") for line in rows), section
+            assert len(rows) == count and all(line.split(" | ")[1].endswith(" us") for line in rows), section
+        # Under each of the four 3 MiB streams (raw gRPC's two, the mesh's two), both processes' peak RSS.
+        rss = [line for line in section.splitlines() if line.startswith("|   peak RSS over idle, ")]
+        assert len(rss) == 8 and all(line.split(" | ")[1].endswith(" MiB") for line in rss), section
 
 
 @pytest.mark.timeout(60)
@@ -97,6 +105,50 @@ def test_broadcast_row_reaches_the_chosen_number_of_nodes() -> None:
     )
     median, ratio, baseline = row.split(" | ")[1:4]
     assert median.endswith("ms") and ratio.endswith("x") and baseline.strip(" |") == "mesh FG sync p50"
+
+
+def _number(cell: str) -> float:
+    return float(cell.split()[0].replace(",", "").rstrip("/sx"))
+
+
+@pytest.mark.timeout(60)
+def test_stream_rows_run_alone_against_raw_grpc_streams_and_bg_of_the_same_run() -> None:
+    done = subprocess.run(
+        [MESH_COMMAND, "bench", *TINY, "--rows", "stream", "--transports", "tcp"],
+        capture_output=True,
+        text=True,
+        timeout=55,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+
+    def cells(label: str) -> list[str]:
+        line = next((line for line in lines if line.startswith(f"| {label} |")), None)
+        assert line is not None, f"no row {label!r} in:\n{done.stdout}"
+        return [cell.strip() for cell in line.strip("| ").split(" | ")]
+
+    # The BG row runs too (the small items' baseline), but no other mesh row.
+    assert _number(cells("mesh & BG, 1,000 in flight")[1]) > 0
+    assert "NO_RETURN" not in done.stdout and "BROADCAST" not in done.stdout and "mesh echo" not in done.stdout
+    for label in (
+        "mesh STREAM of small items from a generator (vs BG)",
+        "mesh stream(...) argument of small items, in (vs BG)",
+    ):
+        _, median, ratio, baseline = cells(label)
+        assert median.endswith("/s") and _number(median) > 0 and _number(ratio) > 0 and baseline == "mesh BG"
+    for direction in ("server to client", "client to server"):
+        _, median, ratio, baseline = cells(f"raw grpc.aio stream of 3 MiB in 1 MiB chunks, {direction}")
+        assert median.endswith(" MiB/s") and _number(median) > 0 and (ratio, baseline) == ("1.00x", "(baseline)")
+    for label, raw in (
+        ("mesh STREAM of 3 MiB in 1 MiB chunks from a generator", "raw stream out"),
+        ("mesh stream(...) argument of 3 MiB in 1 MiB chunks", "raw stream in"),
+    ):
+        _, median, ratio, baseline = cells(label)
+        assert median.endswith(" MiB/s") and _number(median) > 0 and _number(ratio) > 0 and baseline == raw
+    rss = [line for line in lines if line.startswith("|   peak RSS over idle, ")]
+    assert len(rss) == 8, done.stdout
+    # A peak over idle is at least nothing, and (for 3 MiB through) far below a GiB.
+    assert all(0 <= _number(line.split(" | ")[1]) < 1024 for line in rss), done.stdout
 
 
 @pytest.mark.timeout(30)

@@ -3,7 +3,9 @@
 Offers ``add(a, b)``, ``echo(data)`` and ``noop()`` (which counts its calls), plus ``calls()`` and
 ``wait_calls(n, timeout)`` so a caller can tell when every NO_RETURN call has run, and
 ``gc_seconds()``, its time in garbage collection; ``add_inline``, ``echo_inline`` and
-``noop_inline`` are the same marked ``@callback(inline=True)`` (run on the node's loop). Prints
+``noop_inline`` are the same marked ``@callback(inline=True)`` (run on the node's loop). For the
+stream rows: ``numbers(n)`` and ``chunks(count, size)`` yield (call them with STREAM), and
+``count_items(items)`` and ``count_bytes(chunks)`` take a ``stream(...)`` argument. Prints
 ``READY <address>`` once joined; SIGTERM stops the node.
 """
 
@@ -13,6 +15,7 @@ import argparse
 import signal
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mesh import Global, callback
@@ -53,6 +56,38 @@ def noop() -> None:
 @callback(inline=True)
 def noop_inline() -> None:
     noop()
+
+
+@callback
+def numbers(n: int) -> Iterator[int]:
+    """0 to ``n - 1``, one item each: small items streamed out."""
+    yield from range(n)
+
+
+@callback
+def chunks(count: int, size: int) -> Iterator[bytes]:
+    """``count`` chunks of ``size`` bytes (the same bytes object each time, as raw gRPC's source sends)."""
+    chunk = b"\x01" * size
+    for _ in range(count):
+        yield chunk
+
+
+@callback
+def count_items(items: Iterable[Any]) -> int:
+    """How many items a streamed argument brought."""
+    count = 0
+    for _ in items:
+        count += 1
+    return count
+
+
+@callback
+def count_bytes(chunks: Iterable[bytes]) -> int:
+    """How many bytes a streamed argument of bytes chunks brought."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+    return total
 
 
 @callback

@@ -8,7 +8,7 @@ import socket
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
-MESH_GROUPS = ("fg", "bg", "no_return", "payload", "broadcast", "start")
+MESH_GROUPS = ("fg", "bg", "no_return", "payload", "broadcast", "stream", "start")
 PEER_GROUPS = ("daffi", "pyro5", "rpyc")
 
 
@@ -27,6 +27,9 @@ class Counts:
     big_mib: int = 64
     broadcast_calls: int = 500
     broadcast_nodes: int = 3
+    # The stream rows: small items each way, and MiB streamed each way in 1 MiB chunks.
+    stream_items: int = 50_000
+    stream_mib: int = 1024
 
     @property
     def mib(self) -> int:
@@ -36,6 +39,10 @@ class Counts:
     def big_bytes(self) -> int:
         return self.big_mib * MIB
 
+    @property
+    def stream_bytes(self) -> int:
+        return self.stream_mib * MIB
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
 
@@ -44,7 +51,17 @@ class Counts:
         return cls(**json.loads(text))
 
 
-QUICK = Counts(warmup=50, calls=300, stream=3000, no_return=5000, payload_calls=10, big_calls=2, broadcast_calls=100)
+QUICK = Counts(
+    warmup=50,
+    calls=300,
+    stream=3000,
+    no_return=5000,
+    payload_calls=10,
+    big_calls=2,
+    broadcast_calls=100,
+    stream_items=10_000,
+    stream_mib=64,
+)
 
 
 @dataclass(frozen=True)

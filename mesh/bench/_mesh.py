@@ -10,7 +10,7 @@ from typing import Any
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global
 
-from . import _gc, _loop
+from . import _gc, _loop, _mesh_stream
 from ._counts import Counts, Transport
 from ._cpu import process_cpu
 from ._proc import Children
@@ -55,6 +55,12 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
             echo_async = _async_samples(transport, "echo", (b"\x01" * counts.mib,), 1, counts.payload_calls)
             results["mesh_1mib_async_p50"] = percentile(_loop.run(echo_async), 50)
             results["mesh_big_p50"] = _echo_p50(g, "echo", counts.big_bytes, counts.big_calls)
+        # Before BROADCAST starts more callees: these rows reach callee-1 alone.
+        if "stream" in groups:
+            if "bg" not in groups:
+                # The stream of small items is read against BG in the same run.
+                flood("mesh_bg", counts.stream, lambda: _background(g, counts, "add"))
+            results.update(_mesh_stream.measure(g, counts, flood, callee.popen.pid))
         if "broadcast" in groups:
             if "fg" not in groups:
                 results.update(latency("mesh_fg_sync", timed(lambda: g.call.add(1, 2) & FG, counts.calls)))

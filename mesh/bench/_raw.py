@@ -18,7 +18,7 @@ import grpc
 
 from mesh.node._event_loop import new_event_loop
 
-from . import _loop, _malloc
+from . import _loop, _malloc, _raw_stream
 from ._stats import latency
 
 SERVICE = "bench.Echo"
@@ -41,7 +41,8 @@ async def _echo(request_iterator: Any, context: grpc.aio.ServicerContext) -> Non
 
 async def serve(listen: str, max_message: int) -> None:
     server = grpc.aio.server(options=options(max_message))
-    handler = grpc.method_handlers_generic_handler(SERVICE, {"Echo": grpc.stream_stream_rpc_method_handler(_echo)})
+    methods = {"Echo": grpc.stream_stream_rpc_method_handler(_echo), **_raw_stream.handlers()}
+    handler = grpc.method_handlers_generic_handler(SERVICE, methods)
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port(listen)
     await server.start()
@@ -82,8 +83,11 @@ async def first_echo(address: str, max_message: int) -> None:
         await stream.done_writing()
 
 
-async def measure(address: str, counts: Any, max_message: int, payloads: bool) -> dict[str, float]:
-    """Sequential round trips, pipelined throughput and (with ``payloads``) large echoes."""
+async def measure(
+    address: str, counts: Any, max_message: int, payloads: bool, stream_server: int | None = None
+) -> dict[str, float]:
+    """Sequential round trips, pipelined throughput, (with ``payloads``) large echoes, and (given
+    ``stream_server``, the server's PID) the stream rows of :mod:`mesh.bench._raw_stream`."""
     results: dict[str, float] = {}
     async with grpc.aio.insecure_channel(address, options=options(max_message)) as channel:
         stream = channel.stream_stream(METHOD)()
@@ -96,6 +100,8 @@ async def measure(address: str, counts: Any, max_message: int, payloads: bool) -
             big = b"\x01" * counts.big_bytes
             results["raw_big_p50"] = latency("x", await _round_trips(stream, big, counts.big_calls))["x_p50"]
         await stream.done_writing()
+        if stream_server is not None:
+            results.update(await _raw_stream.measure(channel, SERVICE, counts, stream_server))
     return results
 
 

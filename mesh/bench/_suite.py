@@ -62,7 +62,8 @@ def _raw_rows(transport: Transport, counts: Counts, groups: set[str]) -> dict[st
         address = server.wait_line("READY")
         _loop.run(_raw.first_echo(address, max_message))
         first_answer = time.perf_counter() - started
-        results = _loop.run(_raw.measure(address, counts, max_message, payloads="payload" in groups))
+        stream_server = server.popen.pid if "stream" in groups else None
+        results = _loop.run(_raw.measure(address, counts, max_message, "payload" in groups, stream_server))
         if "fg" in groups:
             samples = _raw.sync_round_trips(address, max_message, counts.warmup, counts.calls)
             results.update(latency("raw_sync_seq", samples))

@@ -17,7 +17,7 @@ import grpc
 from mesh.node._event_loop import loop_name
 
 from . import _loop, _malloc
-from ._counts import Counts
+from ._counts import MIB, Counts
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,17 @@ class Row:
     rate: bool = False
     baseline: str | None = None
     micro: bool = False  # shown in microseconds (CPU per call) rather than milliseconds
+    size: bool = False  # bytes, shown in MiB (a rate: MiB/s)
+
+    @property
+    def detail(self) -> bool:
+        """A row under another that says what it cost (CPU, memory), with no ratio of its own."""
+        return self.micro or (self.size and not self.rate)
 
 
 def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
     big = f"{counts.big_mib} MiB"
+    streamed = "1 GiB" if counts.stream_mib == 1024 else f"{counts.stream_mib} MiB"
     table = [
         Row("raw_seq_p50", "raw grpc.aio bidi echo, sequential p50"),
         Row("raw_seq_p99", "raw grpc.aio bidi echo, sequential p99"),
@@ -40,6 +47,10 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
         Row("raw_1mib_p50", "raw grpc.aio bidi echo, 1 MiB p50"),
         Row("raw_big_p50", f"raw grpc.aio bidi echo, {big} p50"),
         Row("raw_start", "raw grpc.aio: process start to first echo"),
+        Row("raw_stream_out", f"raw grpc.aio stream of {streamed} in 1 MiB chunks, server to client", True, size=True),
+        *_rss_rows("raw_stream_out", "client", "server"),
+        Row("raw_stream_in", f"raw grpc.aio stream of {streamed} in 1 MiB chunks, client to server", True, size=True),
+        *_rss_rows("raw_stream_in", "client", "server"),
         Row("raw_sync_seq_p50", "raw grpc.aio echo asked from a sync thread, p50", baseline="raw_seq_p50"),
         Row("mesh_fg_sync_p50", "mesh & FG from sync code, p50", baseline="raw_seq_p50"),
         Row("mesh_fg_sync_p99", "mesh & FG from sync code, p99", baseline="raw_seq_p99"),
@@ -69,6 +80,26 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
         Row("mesh_1mib_inline_p50", "mesh echo 1 MiB, inline callback, p50", baseline="raw_1mib_p50"),
         Row("mesh_1mib_async_p50", "mesh echo 1 MiB from async code, p50", baseline="raw_1mib_p50"),
         Row("mesh_big_p50", f"mesh echo {big}, p50", baseline="raw_big_p50"),
+        Row("mesh_stream_items", "mesh STREAM of small items from a generator (vs BG)", True, "mesh_bg"),
+        *_cpu_rows("mesh_stream_items", "item"),
+        Row("mesh_stream_args", "mesh stream(...) argument of small items, in (vs BG)", True, "mesh_bg"),
+        *_cpu_rows("mesh_stream_args", "item"),
+        Row(
+            "mesh_stream_out",
+            f"mesh STREAM of {streamed} in 1 MiB chunks from a generator",
+            True,
+            "raw_stream_out",
+            size=True,
+        ),
+        *_rss_rows("mesh_stream_out", "caller", "callee"),
+        Row(
+            "mesh_stream_in",
+            f"mesh stream(...) argument of {streamed} in 1 MiB chunks",
+            True,
+            "raw_stream_in",
+            size=True,
+        ),
+        *_rss_rows("mesh_stream_in", "caller", "callee"),
         Row(
             "mesh_broadcast_p50",
             f"mesh BROADCAST to {counts.broadcast_nodes} nodes, p50 (vs FG)",
@@ -89,12 +120,21 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
     return table
 
 
-def _cpu_rows(key: str) -> list[Row]:
-    """CPU per call of the flood row ``key``, on each side (what limits its rate on a shared machine),
-    and how much of it went to garbage collection."""
+def _cpu_rows(key: str, per: str = "call") -> list[Row]:
+    """CPU per call (or item) of the flood row ``key``, on each side (what limits its rate on a
+    shared machine), and how much of it went to garbage collection."""
     sides = ("caller", "callee")
-    return [Row(f"{key}_cpu_{side}", f"  CPU per call, {side} process", micro=True) for side in sides] + [
+    return [Row(f"{key}_cpu_{side}", f"  CPU per {per}, {side} process", micro=True) for side in sides] + [
         Row(f"{key}_gc_{side}", f"  of which garbage collection, {side}", micro=True) for side in sides
+    ]
+
+
+def _rss_rows(key: str, caller: str, callee: str) -> list[Row]:
+    """The most memory each process of the row ``key`` held above what it held at the row's start;
+    the caller is this process."""
+    return [
+        Row(f"{key}_rss_{side}", f"  peak RSS over idle, {name} process", size=True)
+        for side, name in (("caller", caller), ("callee", callee))
     ]
 
 
@@ -107,10 +147,15 @@ _SHORT = {
     "raw_start": "raw start",
     "mesh_fg_sync_p50": "mesh FG sync p50",
     "raw_sync_seq_p50": "raw sync-thread p50",
+    "mesh_bg": "mesh BG",
+    "raw_stream_out": "raw stream out",
+    "raw_stream_in": "raw stream in",
 }
 
 
 def _value(row: Row, value: float) -> str:
+    if row.size:
+        return f"{value / MIB:,.1f} MiB" + ("/s" if row.rate else "")
     if row.micro:
         return f"{value * 1e6:.1f} us"
     return f"{value:,.0f}/s" if row.rate else f"{value * 1000:.3f} ms"
@@ -131,7 +176,7 @@ def render(transport: str, runs: Sequence[dict[str, float]], table: Sequence[Row
         median = statistics.median(values)
         ratios = [run[row.key] / run[row.baseline] for run in runs if row.key in run and row.baseline in run]
         ratio = statistics.median(ratios) if ratios else None
-        if row.micro:
+        if row.detail:
             shown = against = ""
         elif row.baseline is None:
             shown, against = "1.00x", "(baseline)"

@@ -34,6 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"callee nodes (processes) a BROADCAST reaches (default {default.broadcast_nodes})",
     )
     parser.add_argument(
+        "--stream-items",
+        type=int,
+        help=f"small items in each stream row, STREAM out and stream() in (default {default.stream_items:,})",
+    )
+    parser.add_argument(
+        "--stream-mib",
+        type=int,
+        help=f"MiB streamed each way in 1 MiB chunks, mesh and raw gRPC (default {default.stream_mib}: 1 GiB)",
+    )
+    parser.add_argument(
         "--rows",
         default=",".join(MESH_GROUPS + PEER_GROUPS),
         help="comma-separated row groups: " + ", ".join(MESH_GROUPS + PEER_GROUPS) + " (default: all; "
