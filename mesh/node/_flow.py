@@ -190,8 +190,11 @@ class Inlet:
         with self._wakeups.condition:
             if self.finished:
                 return
-            self._items.append((item, nbytes))
-            self._wakeups.notify()
+            items = self._items
+            items.append((item, nbytes))
+            # The consumer waits only for an empty queue: the items of a frame after its first wake nobody.
+            if len(items) == 1:
+                self._wakeups.notify()
 
     def finish(self, end: Any = _ENDED, drop: bool = False) -> None:
         """No more items: the stream ended well (no argument), failed (an exception), or with what
