@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterator
 from mesh import FG, STREAM, Global, stream
 
 from ._counts import Counts
-from ._raw_stream import rss_rows
-from ._rss import PeakRss
+from ._rss import PeakRss, rss_rows
 
 # Runs a flood into the results under a key, with its CPU per item (mesh.bench._mesh._Flood).
 Flood = Callable[[str, int, Callable[[], float]], None]

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from ._counts import Counts
-from ._rss import PeakRss
+from ._rss import PeakRss, rss_rows
 
 SOURCE = "Source"
 SINK = "Sink"
@@ -75,9 +75,3 @@ async def measure(channel: grpc.aio.Channel, service: str, counts: Counts, serve
         raise RuntimeError(f"raw stream in: the server counted {counted} bytes of {total}")
     results.update(rss_rows("raw_stream_in", peak, pids))
     return results
-
-
-def rss_rows(key: str, peak: PeakRss, pids: tuple[int, int]) -> dict[str, float]:
-    """``key_rss_caller`` and ``key_rss_callee``: the peak RSS growth of this process and the other."""
-    sides = dict(zip(pids, ("caller", "callee"), strict=True))
-    return {f"{key}_rss_{sides[pid]}": growth for pid, growth in peak.growth.items()}

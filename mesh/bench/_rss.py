@@ -47,3 +47,9 @@ class PeakRss:
             peak = _status_kib(pid, "VmHWM:")
             if peak is not None:
                 self.growth[pid] = max(0, peak - idle) * 1024.0
+
+
+def rss_rows(key: str, peak: PeakRss, pids: tuple[int, int]) -> dict[str, float]:
+    """``key_rss_caller`` and ``key_rss_callee``: the peak RSS growth of this process and the other."""
+    sides = dict(zip(pids, ("caller", "callee"), strict=True))
+    return {f"{key}_rss_{sides[pid]}": growth for pid, growth in peak.growth.items()}
