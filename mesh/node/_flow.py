@@ -23,7 +23,7 @@ from typing import Any
 from ._reply import wake_soon
 
 # What a stream may run ahead of its consumer by default: items, and encoded bytes.
-DEFAULT_WINDOW = 64
+DEFAULT_WINDOW = 256
 DEFAULT_WINDOW_BYTES = 8 * 1024 * 1024
 
 
