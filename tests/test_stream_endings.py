@@ -1,0 +1,328 @@
+"""How a stream ends (issue #20, part 1 "Ending"), with peer processes over TCP and UNIX sockets, from sync
+and async callers, each case for a sync and an async generator on the callee:
+
+- the caller goes (breaking out of the loop, ``close()``, a per-item timeout, its node's stop, its death):
+  the callee's generator is closed, its ``finally`` run, within 1 s;
+- the callee fails (an exception mid-stream, its death): the caller's loop raises after the items before;
+- a streamed argument ends either way: the caller's iterable raising, or the callee returning early.
+
+The 1 s is polled on the callee's record of its generator (``stream_record``), from the moment it is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from mesh import FG, STREAM, CallCancelled, Global, PeerUnavailable, Stream, stream
+from tests._support.main_node import main_node
+from tests._support.proc import Proc
+from tests._support.shapes import Refused
+
+pytestmark = pytest.mark.timeout(30)
+
+# The behaviour bound the issue names: a generator left by its caller is closed within this.
+CLOSED_WITHIN = 1.0
+
+FACES = ["sync", "async"]
+# w1's generators that count what they produced and record their end: a sync one, an async one.
+ENDLESS = ("endless", "aendless")
+
+
+@dataclass
+class Pair:
+    """Node 'main' (with the controller) in this process, and node 'w1' in a peer process."""
+
+    g: Global
+    w1: Proc
+
+    def joining(self) -> dict[str, Any]:
+        """The arguments of a Global that joins this mesh."""
+        address = self.g.controller_address
+        if address.startswith("unix:"):
+            return {}
+        host, port = address.rsplit(":", 1)
+        return {"host": host, "port": int(port)}
+
+    def stream(self, callback: str, *args: Any, timeout: float | None = None, via: Global | None = None) -> Stream:
+        """A STREAM call of w1's ``callback`` (made by node ``via``, else 'main')."""
+        caller = via or self.g
+        items: Stream = getattr(caller.call, callback)(*args) & STREAM(timeout=timeout, receiver="w1")
+        return items
+
+    def record(self, key: str) -> dict[str, Any]:
+        """What w1's generator of stream ``key`` produced, and whether its ``finally`` ran."""
+        result: dict[str, Any] = self.g.call.stream_record(key) & FG(timeout=5, receiver="w1")
+        return result
+
+    def closed_within_bound(self, since: float, *keys: str) -> None:
+        """Fail unless w1 is seen to have closed the generators of streams ``keys`` by 1 s after ``since``
+        (a ``time.monotonic()``)."""
+        deadline = since + CLOSED_WITHIN
+        for key in keys:
+            while True:
+                record = self.record(key)
+                in_time = time.monotonic() < deadline
+                if record.get("closed") or not in_time:
+                    break
+                time.sleep(0.01)
+            assert record.get("closed") and in_time, (
+                f"the generator of stream {key!r} on w1 was not closed within {CLOSED_WITHIN} s: {record}"
+            )
+
+
+@pytest.fixture(params=["tcp", "unix"])
+def pair(request: pytest.FixtureRequest, peer: Callable[..., tuple[Proc, str]]) -> Iterator[Pair]:
+    g, where = main_node(request.param)
+    try:
+        w1, _ = peer("--name", "w1", *where)
+        g.wait_process("w1", timeout=10)
+        g.call.pid() & FG(timeout=10, receiver="w1")  # the link is up: the first item's wait is for the item
+        yield Pair(g, w1)
+    finally:
+        g.stop()
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main()`` as an async program does: on a loop of its own (not the node's), bounded."""
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
+# ---------------------------------------------------------------------- the caller goes
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_breaking_out_of_the_loop_closes_the_generator(pair: Pair, face: str) -> None:
+    for name in ENDLESS:
+        key = f"break-{name}"
+        taken = []
+        if face == "sync":
+            for item in pair.stream(name, key):
+                taken.append(item)
+                if item == 3:
+                    break
+            pair.closed_within_bound(time.monotonic(), key)
+        else:
+
+            async def main() -> None:
+                async for item in pair.stream(name, key):  # noqa: B023 (called at once)
+                    taken.append(item)  # noqa: B023
+                    if item == 3:
+                        break
+                # The program goes on: its loop, not its end, closes what the loop left.
+                await asyncio.to_thread(pair.closed_within_bound, time.monotonic(), key)  # noqa: B023
+
+            run_async(main)
+        assert taken == [0, 1, 2, 3], name
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_close_and_the_end_of_a_with_block_close_the_generator(pair: Pair, face: str) -> None:
+    """The streams stay referenced (nothing is left to the garbage collector) and their loops are not left:
+    ``close()``, or the end of the ``with`` block, alone stops each; taking more raises CallCancelled."""
+    cases = [(name, how) for name in ENDLESS for how in ("close", "with")]
+    if face == "sync":
+        for name, how in cases:
+            items = pair.stream(name, f"{how}-{name}")
+            each = iter(items)
+            if how == "close":
+                assert [next(each) for _ in range(3)] == [0, 1, 2]
+                items.close()
+            else:
+                with items:
+                    assert [next(each) for _ in range(3)] == [0, 1, 2]
+            pair.closed_within_bound(time.monotonic(), f"{how}-{name}")
+            with pytest.raises(CallCancelled, match=f"the stream of '{name}' was closed"):
+                next(each)
+        return
+
+    async def main() -> None:
+        for name, how in cases:
+            items = pair.stream(name, f"{how}-{name}")
+            each = aiter(items)
+            if how == "close":
+                assert [await anext(each) for _ in range(3)] == [0, 1, 2]
+                items.close()
+            else:
+                async with items:
+                    assert [await anext(each) for _ in range(3)] == [0, 1, 2]
+            await asyncio.to_thread(pair.closed_within_bound, time.monotonic(), f"{how}-{name}")
+            with pytest.raises(CallCancelled, match=f"the stream of '{name}' was closed"):
+                await anext(each)
+
+    run_async(main)
+
+
+# A caller process that takes 3 items of each of two streams from w1, says so, and waits to be killed.
+DOOMED = {
+    "sync": """
+import time
+from mesh import STREAM, Global
+g = Global(process_name="doomed", **{joining!r})
+g.wait_process("w1", timeout=10)
+streams = [iter(g.call.endless("death-endless") & STREAM(receiver="w1")),
+           iter(g.call.aendless("death-aendless") & STREAM(receiver="w1"))]
+print("TOOK", [[next(items) for _ in range(3)] for items in streams], flush=True)
+time.sleep(60)
+""",
+    "async": """
+import asyncio
+from mesh import STREAM, Global
+async def main():
+    async with Global(process_name="doomed", **{joining!r}) as g:
+        await g.wait_process("w1", timeout=10)
+        streams = [aiter(g.call.endless("death-endless") & STREAM(receiver="w1")),
+                   aiter(g.call.aendless("death-aendless") & STREAM(receiver="w1"))]
+        print("TOOK", [[await anext(items) for _ in range(3)] for items in streams], flush=True)
+        await asyncio.sleep(60)
+asyncio.run(main())
+""",
+}
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_the_callers_death_closes_the_generator(pair: Pair, spawn: Callable[..., Proc], face: str) -> None:
+    doomed = spawn("-c", DOOMED[face].format(joining=pair.joining()), module="tests._support.run_code")
+    assert doomed.wait_line("TOOK", timeout=20) == "TOOK [[0, 1, 2], [0, 1, 2]]"
+    killed = time.monotonic()
+    doomed.signal(signal.SIGKILL)
+    pair.closed_within_bound(killed, "death-endless", "death-aendless")
+
+
+# ---------------------------------------------------------------------- the callee fails
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_an_exception_mid_stream_comes_after_the_items_before_it(pair: Pair, face: str) -> None:
+    """w1's generator yields 0, 1, 2 and raises Refused: the caller takes the three items, then the loop raises
+    Refused itself (not a RemoteError), with w1's traceback attached."""
+    for name in ("numbers", "anumbers"):
+        taken: list[int] = []
+        if face == "sync":
+            with pytest.raises(Refused, match="no 3") as caught:
+                for item in pair.stream(name, 5, 3):
+                    taken.append(item)
+        else:
+
+            async def main() -> None:
+                async for item in pair.stream(name, 5, 3):  # noqa: B023 (called at once)
+                    taken.append(item)  # noqa: B023
+
+            with pytest.raises(Refused, match="no 3") as caught:
+                run_async(main)
+        assert taken == [0, 1, 2], name
+        assert type(caught.value) is Refused
+        assert "raise Refused" in "".join(getattr(caught.value, "__notes__", []))
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_the_callees_death_raises_peer_unavailable_in_the_loop(pair: Pair, face: str) -> None:
+    """Two streams from w1 (of a sync and an async generator); w1 is killed once 3 items of each are taken:
+    each loop goes on with the items that had arrived, in order, then raises PeerUnavailable naming w1."""
+    taken: list[list[int]] = [[], []]
+    if face == "sync":
+        iterators = [iter(pair.stream(name, f"callee-death-{name}")) for name in ENDLESS]
+        for got, each in zip(taken, iterators, strict=True):
+            got += [next(each) for _ in range(3)]
+        pair.w1.signal(signal.SIGKILL)
+        for got, each in zip(taken, iterators, strict=True):
+            with pytest.raises(PeerUnavailable, match="'w1'"):
+                got += each
+    else:
+
+        async def main() -> None:
+            iterators = [aiter(pair.stream(name, f"callee-death-{name}")) for name in ENDLESS]
+            for got, each in zip(taken, iterators, strict=True):
+                got += [await anext(each) for _ in range(3)]
+            pair.w1.signal(signal.SIGKILL)
+            for got, each in zip(taken, iterators, strict=True):
+                with pytest.raises(PeerUnavailable, match="'w1'"):
+                    async for item in each:
+                        got.append(item)
+
+        run_async(main)
+    for got in taken:
+        assert got == list(range(len(got)))
+        assert len(got) >= 3
+
+
+# ---------------------------------------------------------------------- streamed arguments
+
+
+def failing() -> Iterator[int]:
+    yield 1
+    yield 2
+    raise Refused("no 3")
+
+
+async def afailing() -> AsyncIterator[int]:
+    for item in failing():
+        yield item
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_the_callers_iterable_raising_makes_the_callees_iterator_raise(pair: Pair, face: str) -> None:
+    """The caller's iterable yields 1, 2 and raises Refused: w1's transform (sync and async), iterating it,
+    yields 2 and 4, then its iterator raises Refused, which ends the transform's stream with it; a callback
+    that returns one value (``total``, ``atotal``) fails with it."""
+    for transform, total in (("doubled", "total"), ("adoubled", "atotal")):
+        taken: list[int] = []
+        if face == "sync":
+            with pytest.raises(Refused, match="no 3"):
+                for item in pair.stream(transform, stream(failing())):
+                    taken.append(item)
+            with pytest.raises(Refused, match="no 3"):
+                getattr(pair.g.call, total)(stream(failing())) & FG(timeout=10, receiver="w1")
+        else:
+
+            async def main() -> None:
+                with pytest.raises(Refused, match="no 3"):
+                    async for item in pair.stream(transform, stream(afailing())):  # noqa: B023 (called at once)
+                        taken.append(item)  # noqa: B023
+                with pytest.raises(Refused, match="no 3"):
+                    await getattr(pair.g.call, total)(stream(afailing())) & FG(timeout=10, receiver="w1")  # noqa: B023
+
+            run_async(main)
+        assert taken == [2, 4], transform
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_callee_that_returns_early_closes_the_callers_iterable(pair: Pair, face: str) -> None:
+    """w1's ``take`` returns after 3 of the caller's endless items: the caller's generator is closed (its
+    ``finally`` runs, in this process) within 1 s of the result."""
+    closed = threading.Event()
+
+    def endless() -> Iterator[int]:
+        try:
+            yield from itertools.count()
+        finally:
+            closed.set()
+
+    async def aendless() -> AsyncIterator[int]:
+        try:
+            for item in itertools.count():
+                yield item
+                await asyncio.sleep(0)
+        finally:
+            closed.set()
+
+    if face == "sync":
+        assert pair.g.call.take(stream(endless()), 3) & FG(timeout=10, receiver="w1") == [0, 1, 2]
+        assert closed.wait(CLOSED_WITHIN), f"the caller's generator was not closed within {CLOSED_WITHIN} s"
+        return
+
+    async def main() -> None:
+        assert await pair.g.call.take(stream(aendless()), 3) & FG(timeout=10, receiver="w1") == [0, 1, 2]
+        # Waited for in a thread: the generator is pumped on this very loop.
+        assert await asyncio.to_thread(closed.wait, CLOSED_WITHIN), "the caller's generator was not closed in 1 s"
+
+    run_async(main)
