@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from mesh import FG, STREAM, CallCancelled, Global, PeerUnavailable, Stream, stream
+from mesh import FG, STREAM, CallCancelled, CallTimeout, Global, PeerUnavailable, Stream, stream
 from tests._support.main_node import main_node
 from tests._support.proc import Proc
 from tests._support.shapes import Refused
@@ -159,6 +159,32 @@ def test_close_and_the_end_of_a_with_block_close_the_generator(pair: Pair, face:
                 await anext(each)
 
     run_async(main)
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_per_item_timeout_raises_and_closes_the_generator(pair: Pair, face: str) -> None:
+    """w1 yields an item every 0.9 s; the caller waits 0.5 s for each: the wait for the second raises
+    CallTimeout. (A sync generator can only be closed between two items: its ``finally`` runs once it has
+    yielded the next one, here 0.4 s after the timeout.)"""
+    for name in ("slow", "aslow"):
+        key = f"timeout-{name}"
+        taken: list[int] = []
+        message = rf"callback '{name}' on node 'w1' sent no item within 0.5 s"
+        if face == "sync":
+            with pytest.raises(CallTimeout, match=message):
+                for item in pair.stream(name, key, 0.9, timeout=0.5):
+                    taken.append(item)
+            pair.closed_within_bound(time.monotonic(), key)
+        else:
+
+            async def main() -> None:
+                with pytest.raises(CallTimeout, match=message):  # noqa: B023 (called at once)
+                    async for item in pair.stream(name, key, 0.9, timeout=0.5):  # noqa: B023
+                        taken.append(item)  # noqa: B023
+                await asyncio.to_thread(pair.closed_within_bound, time.monotonic(), key)  # noqa: B023
+
+            run_async(main)
+        assert taken == [0], name
 
 
 # A caller process that takes 3 items of each of two streams from w1, says so, and waits to be killed.
