@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from mesh import FG, STREAM, CallCancelled, CallTimeout, Global, PeerUnavailable, Stream, stream
+from mesh import FG, STREAM, CallCancelled, CallTimeout, Global, NodeStopped, PeerUnavailable, Stream, stream
 from tests._support.main_node import main_node
 from tests._support.proc import Proc
 from tests._support.shapes import Refused
@@ -185,6 +185,48 @@ def test_a_per_item_timeout_raises_and_closes_the_generator(pair: Pair, face: st
 
             run_async(main)
         assert taken == [0], name
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_the_callers_stop_closes_the_generator(pair: Pair, face: str) -> None:
+    """A second node of this process, 'leaver', takes 3 items of two endless streams from w1 and stops with
+    them open: their generators are closed within 1 s of the stop's start (not after its grace for running
+    calls, which an open stream would use up), and each stream gives the items already here, then raises
+    NodeStopped."""
+    keys = [f"stop-{name}" for name in ENDLESS]
+    if face == "sync":
+        leaver = Global(process_name="leaver", **pair.joining())
+        try:
+            leaver.wait_process("w1", timeout=10)
+            streams = [iter(pair.stream(name, key, via=leaver)) for name, key in zip(ENDLESS, keys, strict=True)]
+            assert [[next(each) for _ in range(3)] for each in streams] == [[0, 1, 2]] * 2
+            stopped = time.monotonic()
+            stopping = threading.Thread(target=leaver.stop)
+            stopping.start()
+            pair.closed_within_bound(stopped, *keys)
+            stopping.join(10)
+            for each in streams:
+                with pytest.raises(NodeStopped, match="'leaver'"):
+                    list(each)
+        finally:
+            leaver.stop()
+        return
+
+    async def main() -> None:
+        async with Global(process_name="leaver", **pair.joining()) as leaver:
+            await leaver.wait_process("w1", timeout=10)
+            streams = [aiter(pair.stream(name, key, via=leaver)) for name, key in zip(ENDLESS, keys, strict=True)]
+            assert [[await anext(each) for _ in range(3)] for each in streams] == [[0, 1, 2]] * 2
+            stopped = time.monotonic()
+            stopping = asyncio.ensure_future(leaver.stop_async())
+            await asyncio.to_thread(pair.closed_within_bound, stopped, *keys)
+            await stopping
+            for each in streams:
+                with pytest.raises(NodeStopped, match="'leaver'"):
+                    async for _ in each:
+                        pass
+
+    run_async(main)
 
 
 # A caller process that takes 3 items of each of two streams from w1, says so, and waits to be killed.

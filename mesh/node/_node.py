@@ -145,6 +145,7 @@ class Node(Calling, Serving, Linking):
         self.stopping = True
         self.registry.remove_listener(self._registry_changed)
         Schedule.cancel_all_local(self)
+        self._end_streams()
         if self._discovery is not None:
             await self._discovery.stop()
         if self._controller is not None:
@@ -175,6 +176,16 @@ class Node(Calling, Serving, Linking):
             await close_server(server, None, self.address)
         _transport.remove_unix_socket(self.address)
         self.workers.shutdown(wait=False, cancel_futures=True)
+
+    def _end_streams(self) -> None:
+        """End the STREAM calls this node made, now: only their consumers end them, so they would hold the
+        stop for all its grace. Each callee is told to stop (its generator is closed); each consumer gets
+        the items already here, then :class:`NodeStopped`."""
+        error = NodeStopped(f"node {self.name!r} stopped before the stream ended")
+        for link in self._all_links:
+            for call_id, inlet in list(link.result_inlets.items()):
+                inlet.finish(error)
+                link.forget_call(call_id, tell_peer=True)
 
     def _busy(self) -> bool:
         """Calls in flight on a link, or NO_RETURN calls still queued or running in the worker pool."""
