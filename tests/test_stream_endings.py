@@ -99,29 +99,39 @@ def run_async(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 # ---------------------------------------------------------------------- the caller goes
 
 
-@pytest.mark.parametrize("face", FACES)
+@pytest.mark.parametrize("face", [*FACES, "async node"])
 def test_breaking_out_of_the_loop_closes_the_generator(pair: Pair, face: str) -> None:
-    for name in ENDLESS:
-        key = f"break-{name}"
-        taken = []
-        if face == "sync":
-            for item in pair.stream(name, key):
-                taken.append(item)
+    """Async code breaks out of ``async for`` on a loop of its own using main's node, or ("async node") on the
+    loop of the node it made with ``async with Global(...)``."""
+    taken: dict[str, list[int]] = {name: [] for name in ENDLESS}
+    if face == "sync":
+        for name in ENDLESS:
+            for item in pair.stream(name, f"break-{name}"):
+                taken[name].append(item)
                 if item == 3:
                     break
-            pair.closed_within_bound(time.monotonic(), key)
-        else:
+            pair.closed_within_bound(time.monotonic(), f"break-{name}")
+    else:
 
-            async def main() -> None:
-                async for item in pair.stream(name, key):  # noqa: B023 (called at once)
-                    taken.append(item)  # noqa: B023
+        async def take_and_break(via: Global) -> None:
+            for name in ENDLESS:
+                async for item in pair.stream(name, f"break-{name}", via=via):
+                    taken[name].append(item)
                     if item == 3:
                         break
                 # The program goes on: its loop, not its end, closes what the loop left.
-                await asyncio.to_thread(pair.closed_within_bound, time.monotonic(), key)  # noqa: B023
+                await asyncio.to_thread(pair.closed_within_bound, time.monotonic(), f"break-{name}")
 
-            run_async(main)
-        assert taken == [0, 1, 2, 3], name
+        async def main() -> None:
+            if face == "async":
+                await take_and_break(pair.g)
+                return
+            async with Global(process_name="anode", **pair.joining()) as own:
+                await own.wait_process("w1", timeout=10)
+                await take_and_break(own)
+
+        run_async(main)
+    assert taken == {name: [0, 1, 2, 3] for name in ENDLESS}
 
 
 @pytest.mark.parametrize("face", FACES)
