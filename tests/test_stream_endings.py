@@ -22,7 +22,18 @@ from typing import Any
 
 import pytest
 
-from mesh import FG, STREAM, CallCancelled, CallTimeout, Global, NodeStopped, PeerUnavailable, Stream, stream
+from mesh import (
+    FG,
+    STREAM,
+    CallCancelled,
+    CallTimeout,
+    Global,
+    NodeStopped,
+    PeerUnavailable,
+    Stream,
+    callback,
+    stream,
+)
 from tests._support.main_node import main_node
 from tests._support.proc import Proc
 from tests._support.shapes import Refused
@@ -237,6 +248,61 @@ def test_the_callers_stop_closes_the_generator(pair: Pair, face: str) -> None:
                         pass
 
     run_async(main)
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_the_callers_stop_closes_generators_run_on_its_own_node(face: str) -> None:
+    """Streams whose callbacks run on the caller's own node (no link between them): the stop closes their
+    generators within 1 s of its start, each stream gives the items already here then raises NodeStopped,
+    and no worker thread is left waiting to send (the leftovers check)."""
+    closed: dict[str, float] = {}
+
+    @callback(name="own_endless")
+    def own_endless() -> Iterator[int]:
+        try:
+            yield from itertools.count()
+        finally:
+            closed["own_endless"] = time.monotonic()
+
+    @callback(name="own_aendless")
+    async def own_aendless() -> AsyncIterator[int]:
+        try:
+            for item in itertools.count():
+                yield item
+                await asyncio.sleep(0)
+        finally:
+            closed["own_aendless"] = time.monotonic()
+
+    names = ("own_endless", "own_aendless")
+    stopped = 0.0
+    if face == "sync":
+        with Global(process_name="solo", init_controller=True) as solo:
+            streams = [iter(getattr(solo.call, name)() & STREAM) for name in names]
+            assert [next(each) for each in streams] == [0, 0]
+            stopped = time.monotonic()
+            solo.stop()
+            for each in streams:
+                with pytest.raises(NodeStopped, match="'solo'"):
+                    list(each)
+    else:
+
+        async def main() -> None:
+            nonlocal stopped
+            async with Global(process_name="solo", init_controller=True) as solo:
+                streams = [aiter(getattr(solo.call, name)() & STREAM) for name in names]
+                assert [await anext(each) for each in streams] == [0, 0]
+                stopped = time.monotonic()
+                await solo.stop_async()
+                for each in streams:
+                    with pytest.raises(NodeStopped, match="'solo'"):
+                        async for _ in each:
+                            pass
+
+        run_async(main)
+    late = {name: closed[name] - stopped if name in closed else "never" for name in names}
+    assert all(isinstance(after, float) and after < CLOSED_WITHIN for after in late.values()), (
+        f"seconds from the stop to each generator's close: {late}"
+    )
 
 
 # A caller process that takes 3 items of each of two streams from w1, says so, and waits to be killed.
