@@ -2,7 +2,7 @@
 and async callers, each case for a sync and an async generator on the callee:
 
 - the caller goes (breaking out of the loop, ``close()``, a per-item timeout, its node's stop, its death):
-  the callee's generator is closed, its ``finally`` run, within 1 s;
+  the callee's generator is closed, its ``finally`` run, within 1 s (on a peer, or on the stopping node itself);
 - the callee fails (an exception mid-stream, its death): the caller's loop raises after the items before;
 - a streamed argument ends either way: the caller's iterable raising, or the callee returning early.
 
