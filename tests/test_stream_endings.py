@@ -23,8 +23,10 @@ from typing import Any
 import pytest
 
 from mesh import (
+    BG,
     FG,
     STREAM,
+    AsyncResult,
     CallCancelled,
     CallTimeout,
     Global,
@@ -439,34 +441,78 @@ def test_the_callers_iterable_raising_makes_the_callees_iterator_raise(pair: Pai
         assert taken == [2, 4], transform
 
 
+class Endless:
+    """The caller's endless items for a streamed argument: ``flowing`` is set once 100 were taken, ``closed``
+    once the generator's ``finally`` ran."""
+
+    def __init__(self) -> None:
+        self.flowing = threading.Event()
+        self.closed = threading.Event()
+
+    def items(self) -> Iterator[int]:
+        try:
+            for item in itertools.count():
+                if item == 100:
+                    self.flowing.set()
+                yield item
+        finally:
+            self.closed.set()
+
+    async def aitems(self) -> AsyncIterator[int]:
+        try:
+            for item in self.items():
+                yield item
+                await asyncio.sleep(0)
+        finally:
+            self.closed.set()
+
+    def closed_within_bound(self, since: float) -> None:
+        assert self.closed.wait(max(0.0, since + CLOSED_WITHIN - time.monotonic())), (
+            f"the caller's generator was not closed within {CLOSED_WITHIN} s"
+        )
+
+
 @pytest.mark.parametrize("face", FACES)
 def test_a_callee_that_returns_early_closes_the_callers_iterable(pair: Pair, face: str) -> None:
     """w1's ``take`` returns after 3 of the caller's endless items: the caller's generator is closed (its
     ``finally`` runs, in this process) within 1 s of the result."""
-    closed = threading.Event()
-
-    def endless() -> Iterator[int]:
-        try:
-            yield from itertools.count()
-        finally:
-            closed.set()
-
-    async def aendless() -> AsyncIterator[int]:
-        try:
-            for item in itertools.count():
-                yield item
-                await asyncio.sleep(0)
-        finally:
-            closed.set()
-
+    endless = Endless()
     if face == "sync":
-        assert pair.g.call.take(stream(endless()), 3) & FG(timeout=10, receiver="w1") == [0, 1, 2]
-        assert closed.wait(CLOSED_WITHIN), f"the caller's generator was not closed within {CLOSED_WITHIN} s"
+        assert pair.g.call.take(stream(endless.items()), 3) & FG(timeout=10, receiver="w1") == [0, 1, 2]
+        endless.closed_within_bound(time.monotonic())
         return
 
     async def main() -> None:
-        assert await pair.g.call.take(stream(aendless()), 3) & FG(timeout=10, receiver="w1") == [0, 1, 2]
+        assert await pair.g.call.take(stream(endless.aitems()), 3) & FG(timeout=10, receiver="w1") == [0, 1, 2]
         # Waited for in a thread: the generator is pumped on this very loop.
-        assert await asyncio.to_thread(closed.wait, CLOSED_WITHIN), "the caller's generator was not closed in 1 s"
+        await asyncio.to_thread(endless.closed_within_bound, time.monotonic())
+
+    run_async(main)
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_the_callees_death_fails_the_call_and_closes_the_callers_iterable(pair: Pair, face: str) -> None:
+    """w1's ``total`` sums the caller's endless items until w1 is killed: the call raises PeerUnavailable and
+    the caller's generator is closed within 1 s of the kill."""
+    endless = Endless()
+    if face == "sync":
+        result = pair.g.call.total(stream(endless.items())) & BG(receiver="w1")
+        assert isinstance(result, AsyncResult)
+        assert endless.flowing.wait(10)
+        killed = time.monotonic()
+        pair.w1.signal(signal.SIGKILL)
+        endless.closed_within_bound(killed)
+        with pytest.raises(PeerUnavailable, match="'w1'"):
+            result.get(timeout=10)
+        return
+
+    async def main() -> None:
+        call = asyncio.ensure_future(pair.g.call.total(stream(endless.aitems())) & FG(receiver="w1"))
+        assert await asyncio.to_thread(endless.flowing.wait, 10)
+        killed = time.monotonic()
+        pair.w1.signal(signal.SIGKILL)
+        await asyncio.to_thread(endless.closed_within_bound, killed)
+        with pytest.raises(PeerUnavailable, match="'w1'"):
+            await call
 
     run_async(main)
