@@ -183,7 +183,9 @@ class Global:
         """Leave the mesh and stop the node (and controller) of this process. Idempotent.
 
         Running calls get ``stop_grace`` seconds to finish; calls still pending then fail with
-        :class:`~mesh.errors.PeerUnavailable` on their callers. In sync code this blocks until done;
+        :class:`~mesh.errors.PeerUnavailable` on their callers. The streams this node takes (STREAM)
+        end at once: each gives the items already here, then raises :class:`~mesh.errors.NodeStopped`,
+        and its callee's generator is closed. In sync code this blocks until done;
         in async code it returns an awaitable (which may be ignored: the stop goes on).
         """
         if in_async_code():

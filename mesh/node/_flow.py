@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -66,9 +65,12 @@ async def _wait_async(future: asyncio.Future[None], deadline: float | None) -> b
     if deadline is None:
         await future
         return True
-    with contextlib.suppress(asyncio.TimeoutError):
+    try:
         await asyncio.wait_for(future, deadline - time.monotonic())
-    return time.monotonic() < deadline or future.done()
+    except asyncio.TimeoutError:
+        # wait_for cancelled the future: it is done, but nothing woke it.
+        return False
+    return True
 
 
 class CreditGate:

@@ -31,6 +31,7 @@ from ._outgoing import Calling
 from ._registry import REGISTRY, CallbackRegistry
 from ._schedule import Schedule
 from ._serving import Serving
+from ._streams import StreamReply
 from ._workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class Node(Calling, Serving, Linking):
         self.links: dict[str, PeerLink] = {}
         self.stopping = False
         self.local_calls = 0
+        self.local_streams: set[StreamReply] = set()
         self._all_links: set[PeerLink] = set()
         self._dials: dict[str, asyncio.Task[PeerLink]] = {}
         self._channels: dict[PeerLink, grpc.aio.Channel] = {}
@@ -145,6 +147,7 @@ class Node(Calling, Serving, Linking):
         self.stopping = True
         self.registry.remove_listener(self._registry_changed)
         Schedule.cancel_all_local(self)
+        self._end_streams()
         if self._discovery is not None:
             await self._discovery.stop()
         if self._controller is not None:
@@ -175,6 +178,19 @@ class Node(Calling, Serving, Linking):
             await close_server(server, None, self.address)
         _transport.remove_unix_socket(self.address)
         self.workers.shutdown(wait=False, cancel_futures=True)
+
+    def _end_streams(self) -> None:
+        """End the STREAM calls this node made, now: only their consumers end them, so they would hold the
+        stop for all its grace. Each callee is told to stop (its generator is closed, on a peer or here);
+        each consumer gets the items already here, then :class:`NodeStopped`."""
+        error = NodeStopped(f"node {self.name!r} stopped before the stream ended")
+        for link in self._all_links:
+            for call_id, inlet in list(link.result_inlets.items()):
+                inlet.finish(error)
+                link.forget_call(call_id, tell_peer=True)
+        for reply in list(self.local_streams):
+            reply.finish(error)
+            reply.forget()
 
     def _busy(self) -> bool:
         """Calls in flight on a link, or NO_RETURN calls still queued or running in the worker pool."""

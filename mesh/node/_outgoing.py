@@ -54,6 +54,8 @@ class Calling:
     # Calls of this node's own callbacks running here for this node: its "calls in flight" when it is
     # one of the providers to choose from.
     local_calls: int
+    # The STREAM calls of this node's own callbacks that it is taking: a stop ends them (see Node.stop).
+    local_streams: set[StreamReply]
     # ``_expire`` bound once (by the node): the deadline of every call with a timeout refers to it.
     _expire_call: Callable[[CallTarget], None]
     # The node's Global, for the callbacks that ask for it (mesh.node._inject).
@@ -271,6 +273,7 @@ class Calling:
         args, kwargs, arg_outlets = local_arguments(args, kwargs, self.loop)
         if callback.global_param is not None:
             kwargs = with_global(kwargs, callback.global_param, self.owner)
+        self.local_streams.add(reply)
         try:
             if callback.is_async or callback.yields_async:
                 await produce_async(callback.fn, args, kwargs, outlet, name)
@@ -286,6 +289,7 @@ class Calling:
         finally:
             # Stopped early (the caller closed the stream, the node stops): the producer stops too.
             outlet.close()
+            self.local_streams.discard(reply)
             for each in arg_outlets:
                 each.close()
 

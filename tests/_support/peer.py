@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import signal
 import threading
@@ -321,10 +322,36 @@ def endless_chunks(key: str, size: int) -> Iterator[bytes]:
 
 
 @callback
+def slow(key: str, pause: float) -> Iterator[int]:
+    """Yield 0, 1, 2, ... one every ``pause`` seconds, recorded in ``streams[key]`` as ``endless`` does: a
+    caller's wait for each item is about ``pause``."""
+    record = state.setdefault("streams", {}).setdefault(key, {"produced": 0, "closed": False})
+    try:
+        for i in itertools.count():
+            record["produced"] = i
+            yield i
+            time.sleep(pause)
+    finally:
+        record["closed"] = True
+
+
+@callback
 def hold(items: Iterable[Any], seconds: float) -> Any:
     """Take nothing for ``seconds``, then the first item."""
     time.sleep(seconds)
     return next(iter(items))
+
+
+@callback
+async def aslow(key: str, pause: float) -> AsyncIterator[int]:
+    record = state.setdefault("streams", {}).setdefault(key, {"produced": 0, "closed": False})
+    try:
+        for i in itertools.count():
+            record["produced"] = i
+            yield i
+            await asyncio.sleep(pause)
+    finally:
+        record["closed"] = True
 
 
 @callback
