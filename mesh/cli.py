@@ -112,7 +112,7 @@ def _serve_node(options: argparse.Namespace, start: Callable[[Global], str]) -> 
         return 2 if isinstance(exc, UsageError) else 1
     try:
         what = start(g)
-        print(f"{options.service} serving {what} as node {g.process_name} at {g.address}", flush=True)
+        print(f"{options.service} serving {what}; node {g.process_name} at {g.address}", flush=True)
         stop.wait()
     except (MeshError, OSError) as exc:
         print(f"mesh serve {options.service}: {exc}", file=sys.stderr)
