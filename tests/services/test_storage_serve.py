@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mesh import FG, STREAM, Global, stream
+from mesh import FG, STREAM, AuthenticationError, Global, stream
 from mesh.services import Storage
+from tests._support.lan import unique
 from tests._support.proc import MESH_COMMAND, Proc, free_port
 from tests._support.s3 import CREDENTIALS, MotoServer
 from tests._support.workers import wait_until
@@ -143,3 +144,64 @@ def test_the_serve_help_names_the_node_options() -> None:
     done = subprocess.run([sys.executable, "-m", "mesh", "serve", "storage", "--help"], capture_output=True, text=True)
     for option in ("--root", "--s3", "--memory", "--host", "--port", "--mesh", "--secret", "--name"):
         assert option in done.stdout
+
+
+def test_served_by_discovery_on_loopback(spawn: Spawn) -> None:
+    mesh = unique("st")
+    options = ["--memory", "--mesh", mesh, "--interfaces", "127.0.0.1", "--listen", "127.0.0.1:0", "--name", "store"]
+    spawn("serve", "storage", *options, module="mesh").wait_line("storage serving memory")
+    with Global("finder", mesh_name=mesh, discovery=True, interfaces=["127.0.0.1"]) as g:
+        g.wait_function("storage.put", timeout=10)
+        st = Storage(g)
+        st.put("found", b"by mDNS") & FG
+        assert st.get("found") & FG(receiver="store") == b"by mDNS"
+
+
+def test_served_with_a_secret(spawn: Spawn) -> None:
+    port = free_port()
+    spawn("--host", "127.0.0.1", "--port", str(port), "--secret", "s3cret", module="controller").wait_line(
+        "controller listening"
+    )
+    serve = ("serve", "storage", "--memory", "--host", "127.0.0.1", "--port", str(port), "--secret", "s3cret")
+    spawn(*serve, module="mesh").wait_line("storage serving")
+    with pytest.raises(AuthenticationError):
+        Global("no-secret", host="127.0.0.1", port=port, connect_timeout=5)
+    with Global("with-secret", host="127.0.0.1", port=port, secret="s3cret") as g:
+        g.wait_function("storage.put", timeout=10)
+        Storage(g).put("guarded", b"1") & FG
+        assert Storage(g).list() & FG == ["guarded"]
+
+
+CALLER_THAT_DIES = """
+import time
+from mesh import FG, Global, stream
+from mesh.services import Storage
+
+def chunks():
+    for _ in range(4):
+        yield b"n" * 1048576
+    print("HALFWAY", flush=True)
+    time.sleep(60)
+    yield b"never"
+
+g = Global("dier", host="127.0.0.1", port=PORT)
+g.wait_function("storage.put", timeout=10)
+Storage(g).put("doc", stream(chunks())) & FG
+"""
+
+
+def test_a_caller_killed_mid_stream_leaves_the_old_object_and_no_temporary_file(
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+) -> None:
+    g, port = client
+    root = tmp_path / "served"
+    serve_storage(spawn, port, "--root", str(root))
+    g.wait_function("storage.put", timeout=10)
+    st = Storage(g)
+    st.put("doc", b"old") & FG
+    caller = spawn("-c", CALLER_THAT_DIES.replace("PORT", str(port)), module="tests._support.run_code")
+    caller.wait_line("HALFWAY")
+    wait_until(lambda: len(os.listdir(root)) == 2, 10, "the temporary file of the put")
+    caller.signal(signal.SIGKILL)
+    wait_until(lambda: os.listdir(root) == ["doc"], 10, "the temporary file to be removed")
+    assert st.get("doc") & FG == b"old"
