@@ -16,6 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from stat import S_ISREG
 from typing import BinaryIO
 
 from mesh import UsageError
@@ -91,7 +92,7 @@ class LocalBackend:
             found = os.stat(self._file(path))
         except (FileNotFoundError, NotADirectoryError):
             raise self._missing(path) from None
-        if not os.path.isfile(self._file(path)):
+        if not S_ISREG(found.st_mode):
             raise self._missing(path)
         return ObjectInfo(path, found.st_size, found.st_mtime)
 
