@@ -169,6 +169,11 @@ class Global:
         return self.process_name
 
     @property
+    def max_message_size(self) -> int:
+        """The largest encoded argument or result this node sends or takes, in bytes."""
+        return self._hosting.config.max_message_size
+
+    @property
     def address(self) -> str:
         """The address this node listens on (empty until it has started)."""
         node = self._session.node

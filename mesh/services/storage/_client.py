@@ -1,0 +1,78 @@
+"""``Storage(g)``: the client of a storage service. Each method returns the call, not yet made, so every
+modifier applies: ``st.get(path) & FG``, ``st.put(path, data) & BG``, ``st.get_stream(path) & STREAM``."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from mesh import Global, PayloadTooLarge, RemoteCall
+
+from ._service import BYTES_LIKE, MARGIN
+from .backends import CHUNK_SIZE
+
+
+class Storage:
+    """The storage service offered under ``prefix`` (``mesh serve storage`` offers ``storage``) in ``g``'s mesh.
+
+    Paths are names joined by ``/`` (``"reports/2026/may.pdf"``), relative to the service's root:
+    an absolute path, a ``..`` part or a symbolic link out of the root raises ``UsageError``. A
+    missing object raises ``FileNotFoundError``, as its own type, where the call's result is taken.
+    """
+
+    def __init__(self, g: Global, prefix: str = "storage") -> None:
+        self._g = g
+        self._remote: Any = functools.reduce(getattr, prefix.split("."), g.call)
+
+    def put(self, path: str, data: Any) -> RemoteCall:
+        """Store ``data`` as ``path``, replacing what was there, whole or not at all; the call's result is its
+        :class:`~mesh.services.storage.ObjectInfo`.
+
+        ``data`` is ``bytes`` that fit in one message (a ``bytearray`` or ``memoryview`` is copied to
+        ``bytes`` first), or a streamed argument of ``bytes`` chunks, ``stream(chunks)``, for objects of
+        any size.
+
+        Raises:
+            PayloadTooLarge: ``data`` does not fit in one message (``max_message_size``); stream it.
+        """
+        if isinstance(data, BYTES_LIKE):
+            if len(data) > self._g.max_message_size - MARGIN:
+                raise PayloadTooLarge(
+                    f"put {path!r}: {len(data)} bytes do not fit in one message (max_message_size is "
+                    f"{self._g.max_message_size}); stream it in chunks: st.put(path, stream(chunks))"
+                )
+            # Only bytes travel out of band; a memoryview cannot be pickled at all.
+            data = data if type(data) is bytes else bytes(data)
+        call: RemoteCall = self._remote.put(path, data)
+        return call
+
+    def get(self, path: str) -> RemoteCall:
+        """The object's bytes, whole; an object over ``max_message_size`` raises ``PayloadTooLarge``:
+        read it with :meth:`get_stream`."""
+        call: RemoteCall = self._remote.get(path)
+        return call
+
+    def get_stream(self, path: str, chunk_size: int = CHUNK_SIZE) -> RemoteCall:
+        """The object in ``bytes`` chunks of ``chunk_size``: ``for chunk in st.get_stream(path) & STREAM``."""
+        call: RemoteCall = self._remote.get_stream(path, chunk_size)
+        return call
+
+    def stat(self, path: str) -> RemoteCall:
+        """The object's :class:`~mesh.services.storage.ObjectInfo`: path, size, time of last write."""
+        call: RemoteCall = self._remote.stat(path)
+        return call
+
+    def exists(self, path: str) -> RemoteCall:
+        """Whether ``path`` holds an object."""
+        call: RemoteCall = self._remote.exists(path)
+        return call
+
+    def delete(self, path: str) -> RemoteCall:
+        """Remove the object (``FileNotFoundError`` if there is none)."""
+        call: RemoteCall = self._remote.delete(path)
+        return call
+
+    def list(self, prefix: str = "") -> RemoteCall:
+        """The paths of the objects that start with ``prefix`` (a plain string prefix), sorted."""
+        call: RemoteCall = self._remote.list(prefix)
+        return call

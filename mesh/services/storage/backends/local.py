@@ -1,0 +1,149 @@
+"""The local directory backend, the default: one file per object under a root directory.
+
+A write goes to a temporary file beside its target (``.storage-tmp-*``), is flushed to the disk
+(``fsync``) and renamed over the target, and the directory is synced: a reader sees the old object
+or the new one, never a part, and a write that fails (a full disk, a stream that raised) leaves the
+old object as it was. Every path is resolved (symbolic links too) and refused when it leads out of
+the root. The check and the use are two steps: a symbolic link swapped in between by someone with
+write access to the root is not guarded against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from stat import S_ISREG
+from typing import BinaryIO
+
+from mesh import UsageError
+
+from ._base import CHUNK_SIZE, RESERVED, Chunk, ObjectInfo
+
+
+class LocalBackend:
+    """Objects as files under ``root`` (created when missing)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        try:
+            Path(root).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot use {os.fspath(root)!r} as the storage's root directory: {exc}") from exc
+        self.root = os.path.realpath(root)
+        self.description = f"local directory {self.root}"
+
+    def _file(self, path: str) -> str:
+        """The file of ``path``, as the root joined with it; refused if it resolves outside the root."""
+        lexical = os.path.join(self.root, *path.split("/"))
+        resolved = os.path.realpath(lexical)
+        if not resolved.startswith(self.root + os.sep):
+            raise UsageError(
+                f"storage path {path!r} leads out of the root {self.root} (to {resolved}, through a symbolic link); "
+                "refused"
+            )
+        return lexical
+
+    def _missing(self, path: str) -> FileNotFoundError:
+        return FileNotFoundError(errno.ENOENT, f"no object in {self.description}", path)
+
+    def write(self, path: str, chunks: Iterable[Chunk]) -> ObjectInfo:
+        target = self._file(path)
+        if os.path.isdir(target):
+            raise IsADirectoryError(errno.EISDIR, f"a directory of {self.description} has this name", path)
+        folder = os.path.dirname(target)
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise NotADirectoryError(
+                errno.ENOTDIR, f"a part of the path is an object of {self.description}, not a folder", path
+            ) from None
+        descriptor, temporary = tempfile.mkstemp(prefix=f"{RESERVED}tmp-", dir=folder)
+        try:
+            with os.fdopen(descriptor, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target)
+        except BaseException as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise OSError(
+                    errno.ENOSPC, f"no space left on the disk of {self.description}; the old object is kept", path
+                ) from exc
+            raise
+        _sync_folder(folder)
+        return self.stat(path)
+
+    def read(self, path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        try:
+            opened = open(self._file(path), "rb")  # noqa: SIM115 (closed by the generator it is handed to)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise self._missing(path) from None
+        return _chunks(opened, chunk_size)
+
+    def stat(self, path: str) -> ObjectInfo:
+        try:
+            found = os.stat(self._file(path))
+        except (FileNotFoundError, NotADirectoryError):
+            raise self._missing(path) from None
+        if not S_ISREG(found.st_mode):
+            raise self._missing(path)
+        return ObjectInfo(path, found.st_size, found.st_mtime)
+
+    def names(self, prefix: str) -> list[str]:
+        # Walk only the folder the prefix's complete parts name.
+        start = os.path.join(self.root, *prefix.split("/")[:-1])
+        found = []
+        for folder, subfolders, files in os.walk(start):
+            subfolders[:] = [name for name in subfolders if not name.startswith(RESERVED)]
+            relative = os.path.relpath(folder, self.root)
+            base = "" if relative == "." else relative.replace(os.sep, "/") + "/"
+            for name in files:
+                path = base + name
+                if not name.startswith(RESERVED) and path.startswith(prefix) and self._inside(folder, name):
+                    found.append(path)
+        return sorted(found)
+
+    def _inside(self, folder: str, name: str) -> bool:
+        return os.path.realpath(os.path.join(folder, name)).startswith(self.root + os.sep)
+
+    def delete(self, path: str) -> None:
+        target = self._file(path)
+        if not os.path.isfile(target):
+            raise self._missing(path)
+        try:
+            os.unlink(target)
+        except FileNotFoundError:
+            raise self._missing(path) from None
+        # Folders left empty go too, up to the root, so that the tree holds only what is stored.
+        folder = os.path.dirname(target)
+        while folder != self.root:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+            folder = os.path.dirname(folder)
+
+    def close(self) -> None:
+        """Nothing to release: files are opened per call."""
+
+
+def _chunks(opened: BinaryIO, chunk_size: int) -> Iterator[bytes]:
+    with opened:
+        while chunk := opened.read(chunk_size):
+            yield chunk
+
+
+def _sync_folder(folder: str) -> None:
+    """Make the rename into ``folder`` durable (POSIX needs the directory itself synced)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
