@@ -1,4 +1,4 @@
-"""The ``mesh`` command: ``mesh demo``, ``mesh controller``, ``mesh ls``, ``mesh bench``."""
+"""The ``mesh`` command: ``mesh demo``, ``mesh controller``, ``mesh ls``, ``mesh serve``, ``mesh bench``."""
 
 from __future__ import annotations
 
@@ -242,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--wait", type=float, default=1.5, help="seconds discovery listens before the first table")
     ls.add_argument("--watch", action="store_true", help="print the table again whenever it changes, until Ctrl-C")
     ls.set_defaults(run=_cmd_ls)
+
+    serve = commands.add_parser("serve", help="run a node that offers a service (kv) until Ctrl-C")
+    services = serve.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    from .services.kv._serve import add_parser as add_kv
+
+    add_kv(services)
 
     # The benchmark's options (its --help too) are left to its own parser (see _parse_args), so that
     # building this parser imports no part of the benchmark.

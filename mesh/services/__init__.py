@@ -4,3 +4,9 @@ A service is a set of callbacks under a dotted prefix, hosted by whichever node 
 with the ordinary modifiers. Services use only the public API of :mod:`mesh` (``@callback``,
 ``g.call``, the modifiers, the errors): ``tests/test_layering.py`` holds them to it.
 """
+
+from __future__ import annotations
+
+from .kv import KV, Change, KVService
+
+__all__ = ["KV", "Change", "KVService"]
