@@ -29,10 +29,15 @@ class HostedKV:
         self.backend.close()
 
 
-@pytest.fixture
-def hosted(tmp_path: Path) -> Iterator[HostedKV]:
-    """The kv service over a SQLite file of this test, hosted in this process."""
-    service = HostedKV(open_backend(path=str(tmp_path / "kv.db")), "sqlite")
+@pytest.fixture(params=["sqlite", "redis"])
+def hosted(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HostedKV]:
+    """The kv service over a SQLite file of this test, or over a redis-server of its own, hosted in this process."""
+    if request.param == "sqlite":
+        backend = open_backend(path=str(tmp_path / "kv.db"))
+    else:
+        start: Callable[[], RedisServer] = request.getfixturevalue("redis_server")
+        backend = open_backend(redis=start().url)
+    service = HostedKV(backend, request.param)
     yield service
     service.close()
 

@@ -1,5 +1,5 @@
-"""The kv service over SQLite, hosted by one node of this process and called from another: every
-operation with every modifier, watches, expiry, group commit, and the errors of bad input."""
+"""The kv service over SQLite and over Redis, hosted by one node of this process and called from
+another: every operation with every modifier, watches, expiry, group commit, and the errors of bad input."""
 
 from __future__ import annotations
 
@@ -148,6 +148,8 @@ def test_a_flood_of_writes_shares_commits_and_every_write_lands(hosted: HostedKV
     kv.set("end", True) & FG
     wait_until(lambda: len(kv.keys("k") & FG) == 3000, 30, "3000 NO_RETURN writes")
     assert [kv.get(f"k{n:04}") & FG for n in range(0, 3000, 299)] == list(range(0, 3000, 299))
+    if hosted.backend.name.startswith("redis"):
+        return
     stats = hosted.backend.statistics()  # type: ignore[attr-defined]
     assert stats["writes"] >= 3001
     assert stats["commits"] < stats["writes"] / 2
@@ -171,8 +173,9 @@ def test_bad_input_fails_with_an_error_that_names_it(hosted: HostedKV) -> None:
 
 def test_only_the_hosting_node_offers_the_kv_callbacks(hosted: HostedKV) -> None:
     members = {m["name"]: m["callbacks"] for m in hosted.client.members()}
-    assert {"kv.cas", "kv.delete", "kv.get", "kv.incr", "kv.keys", "kv.set", "kv.watch"} <= set(members["sqlite-host"])
-    assert not [name for name in members["sqlite-client"] if name.startswith("kv.")]
+    kind = hosted.backend.name.split()[0]
+    assert {"kv.cas", "kv.delete", "kv.get", "kv.incr", "kv.keys", "kv.set", "kv.watch"} <= set(members[f"{kind}-host"])
+    assert not [name for name in members[f"{kind}-client"] if name.startswith("kv.")]
 
 
 def test_the_client_works_from_async_code(tmp_path: Path) -> None:
