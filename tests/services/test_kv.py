@@ -4,7 +4,11 @@ another: every operation with every modifier, watches, expiry, group commit, and
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,3 +220,34 @@ def test_a_sqlite_path_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
         open_backend(path=str(tmp_path / "missing" / "kv.db"))
     with pytest.raises(UsageError, match="give one"):
         open_backend()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs of this test's own; skipped where it cannot be mounted."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_disk_fails_the_write_with_an_error_naming_the_file_and_keeps_the_keys_before(
+    small_disk: Path,
+) -> None:
+    path = small_disk / "kv.db"
+    service = HostedKV(open_backend(path=str(path)), "full")
+    try:
+        kv = service.kv
+        kv.set("kept", "before") & FG
+        with pytest.raises(OSError, match=rf"sqlite {re.escape(str(path))} could not commit: .*full"):
+            for n in range(100):
+                kv.set(f"big{n}", os.urandom(64 * 1024)) & FG
+        assert kv.get("kept") & FG == "before"
+        written = kv.keys("big") & FG
+        assert f"big{len(written)}" not in written
+        assert all(len(kv.get(key) & FG) == 64 * 1024 for key in written)
+    finally:
+        service.close()

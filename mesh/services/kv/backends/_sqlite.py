@@ -160,6 +160,8 @@ class SQLiteBackend:
             for run, future in batch:
                 try:
                     outcomes.append((future, run(connection, changes), None))
+                except sqlite3.Error:
+                    raise  # the file's trouble (full, I/O): it may have ended the transaction, so fail it all
                 except Exception as exc:
                     outcomes.append((future, None, exc))
             connection.execute("COMMIT")
