@@ -3,6 +3,7 @@ shared by several clients (PyDistributed's example), stopped by a signal, and it
 
 from __future__ import annotations
 
+import secrets
 import signal
 import threading
 from collections.abc import Callable
@@ -116,3 +117,14 @@ def test_a_service_that_cannot_start_says_why(spawn: Spawn, tmp_path: Path) -> N
     )
     assert no_controller.wait_or_dump(40) == 1
     assert "mesh serve kv:" in no_controller.text()
+
+
+def test_mesh_serve_kv_joins_a_mesh_found_by_discovery(spawn: Spawn, tmp_path: Path) -> None:
+    mesh = f"kv-{secrets.token_hex(4)}"
+    spawn("serve", "kv", "--path", str(tmp_path / "kv.db"), "--mesh", mesh, "--interfaces", "127.0.0.1",
+          "--name", "kv-lan", module="mesh").wait_line("serving kv as kv-lan at 127.0.0.1:")  # fmt: skip
+    with Global("here", discovery=True, mesh_name=mesh, interfaces=["127.0.0.1"]) as g:
+        wait_offered(g, "kv-lan")
+        kv = KV(g)
+        kv.set("found", True) & FG
+        assert kv.get("found") & FG is True

@@ -88,7 +88,10 @@ class SQLiteBackend:
     async def get(self, key: str) -> bytes | None:
         if self._reader is None:
             self._reader = self._connect()
-        row = self._reader.execute("SELECT value, expires FROM kv WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._reader.execute("SELECT value, expires FROM kv WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise OSError(f"kv: the backend {self.name} could not be read: {exc}") from exc
         return None if row is None or _expired(row[1], time.time()) else bytes(row[0])
 
     async def delete(self, key: str) -> bool:
@@ -167,7 +170,8 @@ class SQLiteBackend:
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             if connection.in_transaction:
-                connection.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
             failure = OSError(f"kv: the backend {self.name} could not commit: {exc}")
             outcomes = [(future, None, failure) for _, future in batch]
             changes = []
