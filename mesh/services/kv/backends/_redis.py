@@ -3,22 +3,23 @@
 Every write goes to Redis in one transaction with a PUBLISH of the change on the namespace's channel;
 each service node listens to that channel in a thread of its own and hands the changes to its
 watches, so a watch sees the writes of every node. ``incr`` and ``cas`` read, decide and write under
-WATCH, retried when another writer came between. Redis calls run in a small thread pool, so the
+WATCH, retried when another writer came between. Writes go to Redis from one thread, in batches
+(``_batches.py``): those that wait while a batch is sent share the next, one transaction and one round
+trip for them all, in the order they came; reads go from another thread, pipelined the same way. The
 node's event loop never waits on the network.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import pickle
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._watchers import RawChange, Watch, Watchers
 from . import Update
+from ._batches import Batches, Outcome
 
 try:
     import redis
@@ -41,17 +42,18 @@ class RedisBackend:
         ConnectionError: the server does not answer (the message names its address).
     """
 
-    def __init__(self, url: str, namespace: str = "mesh:kv:", threads: int = 16) -> None:
+    def __init__(self, url: str, namespace: str = "mesh:kv:") -> None:
         self._client = redis.Redis.from_url(url, socket_connect_timeout=3.0, socket_timeout=10.0)
         self.name = f"redis {_address(self._client)}"
         self._namespace = namespace
         self._channel = f"{namespace}changes"
         self._delete = self._client.register_script(_DELETE)
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="kv-redis")
         self.watchers = Watchers()
         self._closing = threading.Event()
         self._subscribed = threading.Event()
         self._run(self._client.ping)
+        self._writes = Batches("kv-redis-writer", self._write)
+        self._reads = Batches("kv-redis-reader", self._read)
         self._listener = threading.Thread(target=self._listen, name="kv-redis-changes", daemon=True)
         self._listener.start()
         if not self._subscribed.wait(5.0):
@@ -64,40 +66,100 @@ class RedisBackend:
         except _FAILURES as exc:
             raise ConnectionError(f"kv: the backend {self.name} does not answer: {exc}") from exc
 
-    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._run, fn, *args)
+    def _outcome(self, fn: Callable[..., Any], *args: Any) -> Outcome:
+        try:
+            return self._run(fn, *args), None
+        except Exception as exc:
+            return None, exc
 
     # ------------------------------------------------------------------ the callbacks' side
 
     async def set(self, key: str, data: bytes, ttl: float | None) -> None:
-        await self._call(self._set, key, data, ttl)
-
-    def _set(self, key: str, data: bytes, ttl: float | None) -> None:
-        with self._client.pipeline(transaction=True) as pipe:
-            pipe.set(self._namespace + key, data, px=None if ttl is None else max(1, round(ttl * 1000)))
-            pipe.publish(self._channel, pickle.dumps((key, data)))
-            pipe.execute()
+        await self._writes.submit(("set", key, data, ttl), self._closed)
 
     async def get(self, key: str) -> bytes | None:
-        data: bytes | None = await self._call(self._client.get, self._namespace + key)
+        data: bytes | None = await self._reads.submit(("get", key), self._closed)
         return data
 
     async def delete(self, key: str) -> bool:
-        change = pickle.dumps((key, None))
-        deleted = await self._call(self._delete, [self._namespace + key], [self._channel, change])
-        return bool(deleted)
+        deleted: bool = await self._writes.submit(("delete", key), self._closed)
+        return deleted
 
     async def keys(self, prefix: str) -> list[str]:
-        found: list[str] = await self._call(self._keys, prefix)
+        found: list[str] = await self._reads.submit(("keys", prefix), self._closed)
         return found
+
+    async def update(self, key: str, fn: Update) -> Any:
+        return await self._writes.submit(("update", key, fn), self._closed)
+
+    @property
+    def _closed(self) -> str:
+        return f"kv: the backend {self.name} is closed"
+
+    # ------------------------------------------------------------------ the batches, in their threads
+
+    def _write(self, items: list[tuple[Any, ...]]) -> tuple[list[Outcome], None]:
+        """Send the sets and deletes between two updates in one transaction (one round trip); an
+        update runs alone, under WATCH, where it stands, so that writes apply in their order."""
+        outcomes: list[Outcome] = [(None, None)] * len(items)
+        queued: list[int] = []
+        pipe = self._client.pipeline(transaction=True)
+        for index, item in enumerate(items):
+            kind, key = item[0], self._namespace + item[1]
+            if kind == "update":
+                self._flush(pipe, items, queued, outcomes)
+                outcomes[index] = self._outcome(self._update, item[1], item[2])
+                continue
+            if kind == "set":
+                data, ttl = item[2], item[3]
+                pipe.set(key, data, px=None if ttl is None else max(1, round(ttl * 1000)))
+                pipe.publish(self._channel, pickle.dumps((item[1], data)))
+            else:
+                self._delete(keys=[key], args=[self._channel, pickle.dumps((item[1], None))], client=pipe)
+            queued.append(index)
+        self._flush(pipe, items, queued, outcomes)
+        return outcomes, None
+
+    def _flush(self, pipe: Any, items: list[tuple[Any, ...]], queued: list[int], outcomes: list[Outcome]) -> None:
+        if not queued:
+            return
+        try:
+            replies = iter(self._run(pipe.execute, raise_on_error=False))
+        except ConnectionError as exc:
+            for index in queued:
+                outcomes[index] = (None, exc)
+        else:
+            for index in queued:
+                # A set has two replies (SET, PUBLISH); a delete one, the script's count of keys deleted.
+                is_set = items[index][0] == "set"
+                got = [next(replies) for _ in range(2 if is_set else 1)]
+                error = next((reply for reply in got if isinstance(reply, Exception)), None)
+                if error is not None:
+                    outcomes[index] = (None, error)
+                else:
+                    outcomes[index] = (None if is_set else got[0] > 0, None)
+        queued.clear()
+
+    def _read(self, items: list[tuple[str, str]]) -> tuple[list[Outcome], None]:
+        """The gets of a batch in one pipeline (one round trip); a keys() scans where it stands."""
+        outcomes: list[Outcome] = [(None, None)] * len(items)
+        gets: list[int] = []
+        pipe = self._client.pipeline(transaction=False)
+        for index, (kind, argument) in enumerate(items):
+            if kind == "get":
+                pipe.get(self._namespace + argument)
+                gets.append(index)
+            else:
+                outcomes[index] = self._outcome(self._keys, argument)
+        if gets:
+            for index, reply in zip(gets, self._run(pipe.execute, raise_on_error=False), strict=True):
+                outcomes[index] = (None, reply) if isinstance(reply, Exception) else (reply, None)
+        return outcomes, None
 
     def _keys(self, prefix: str) -> list[str]:
         start = len(self._namespace)
         match = _glob_escape(self._namespace + prefix) + "*"
         return sorted(key.decode()[start:] for key in self._client.scan_iter(match=match, count=1000))
-
-    async def update(self, key: str, fn: Update) -> Any:
-        return await self._call(self._update, key, fn)
 
     def _update(self, key: str, fn: Update) -> Any:
         name = self._namespace + key
@@ -128,7 +190,8 @@ class RedisBackend:
         self._closing.set()
         if self._listener.is_alive():
             self._listener.join()
-        self._pool.shutdown(wait=True)
+        self._writes.close()
+        self._reads.close()
         self._client.close()
 
     # ------------------------------------------------------------------ the changes of every node

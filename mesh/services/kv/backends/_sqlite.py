@@ -2,10 +2,11 @@
 
 ::
 
-    callbacks (node loop)          writer thread                      node loop
+    callbacks (node loop)          writer thread (_batches.py)        node loop
     set/delete/incr/cas ──put──▶  queue ──▶ BEGIN; op; op; ...; COMMIT ──▶ settle the futures,
                                    (every op waiting then: one fsync)        then tell the watches
     get ──────────────────────▶   the reader connection, on the loop (WAL: never waits for a writer)
+    keys ─────────────────────▶   a connection of its own, in a thread
 
 A write's future is settled only after the COMMIT that holds it, with ``synchronous=FULL``: a write
 whose FG returned is on disk, and survives a SIGKILL (or a power cut) of the service. Writes that
@@ -19,9 +20,7 @@ import asyncio
 import contextlib
 import functools
 import os
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,15 +29,12 @@ from mesh import UsageError
 
 from .._watchers import RawChange, Watch, Watchers
 from . import Update
+from ._batches import Batches, Outcome
 
-# The largest number of writes one commit takes; the queue holds the rest for the next.
-BATCH = 4096
 # Seconds between sweeps of expired keys while no write comes.
 SWEEP_EVERY = 1.0
 
 _Run = Callable[[sqlite3.Connection, list[RawChange]], Any]
-_Op = tuple[_Run, "asyncio.Future[Any]"]
-_Outcome = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL) WITHOUT ROWID",
@@ -57,15 +53,11 @@ class SQLiteBackend:
         self.path = os.fspath(path)
         self.name = f"sqlite {self.path}"
         self.watchers = Watchers()
-        self._ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self._reader: sqlite3.Connection | None = None
-        self._closed = False
-        self._writes = self._commits = 0
-        writer = self._connect()
+        self._connection = self._connect()
         for statement in _SCHEMA:
-            writer.execute(statement)
-        self._writer = threading.Thread(target=self._write, args=(writer,), name="kv-sqlite-writer", daemon=True)
-        self._writer.start()
+            self._connection.execute(statement)
+        self._writes = Batches("kv-sqlite-writer", self._commit, self._sweep, SWEEP_EVERY)
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -109,93 +101,48 @@ class SQLiteBackend:
 
     def statistics(self) -> dict[str, int]:
         """Counters: ``writes`` committed (or failed) and the ``commits`` that held them."""
-        return {"writes": self._writes, "commits": self._commits}
+        return {"writes": self._writes.applied, "commits": self._writes.batches}
 
     def close(self) -> None:
         """Commit what is queued, then close the file; idempotent."""
-        if not self._closed:
-            self._closed = True
-            self._ops.put(None)
-            self._writer.join()
-            if self._reader is not None:
-                self._reader.close()
+        self._writes.close()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self._connection.close()
+
+    async def _submit(self, run: _Run) -> Any:
+        return await self._writes.submit(run, f"kv: the backend {self.name} is closed")
 
     # ------------------------------------------------------------------ the writer thread
 
-    async def _submit(self, run: _Run) -> Any:
-        if self._closed:
-            raise RuntimeError(f"kv: the backend {self.name} is closed")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._ops.put((run, future))
-        return await future
-
-    def _write(self, connection: sqlite3.Connection) -> None:
-        try:
-            while True:
-                try:
-                    first = self._ops.get(timeout=SWEEP_EVERY)
-                except queue.Empty:
-                    self._sweep(connection)
-                    continue
-                if first is None:
-                    return
-                batch, stop = [first], False
-                while len(batch) < BATCH:
-                    try:
-                        op = self._ops.get_nowait()
-                    except queue.Empty:
-                        break
-                    if op is None:
-                        stop = True
-                        break
-                    batch.append(op)
-                self._commit(connection, batch)
-                if stop:
-                    return
-        finally:
-            connection.close()
-
-    def _commit(self, connection: sqlite3.Connection, batch: list[_Op]) -> None:
+    def _commit(self, runs: list[_Run]) -> tuple[list[Outcome], Callable[[], None] | None]:
+        """Apply ``runs`` in one transaction: their outcomes, and the telling of their changes."""
+        connection = self._connection
         changes: list[RawChange] = []
-        outcomes: list[_Outcome] = []
+        outcomes: list[Outcome] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
-            for run, future in batch:
+            for run in runs:
                 try:
-                    outcomes.append((future, run(connection, changes), None))
+                    outcomes.append((run(connection, changes), None))
                 except sqlite3.Error:
                     raise  # the file's trouble (full, I/O): it may have ended the transaction, so fail it all
                 except Exception as exc:
-                    outcomes.append((future, None, exc))
+                    outcomes.append((None, exc))
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             if connection.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
             failure = OSError(f"kv: the backend {self.name} could not commit: {exc}")
-            outcomes = [(future, None, failure) for _, future in batch]
-            changes = []
-        self._writes += len(batch)
-        self._commits += 1
-        # A closed loop (the node has stopped) leaves nobody waiting for these outcomes.
-        with contextlib.suppress(RuntimeError):
-            batch[0][1].get_loop().call_soon_threadsafe(self._settle, outcomes, changes)
+            return [(None, failure)] * len(runs), None
+        return outcomes, (functools.partial(self.watchers.publish, changes) if changes else None)
 
-    def _settle(self, outcomes: list[_Outcome], changes: list[RawChange]) -> None:
-        for future, result, error in outcomes:
-            if future.done():
-                continue
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
-        if changes:
-            self.watchers.publish(changes)
-
-    def _sweep(self, connection: sqlite3.Connection) -> None:
+    def _sweep(self) -> None:
         # A busy or full file: the next sweep tries again, and reads skip expired keys anyway.
         with contextlib.suppress(sqlite3.Error):
-            connection.execute("DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?", (time.time(),))
+            self._connection.execute("DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?", (time.time(),))
 
     def _keys(self, prefix: str) -> list[str]:
         connection = sqlite3.connect(self.path, isolation_level=None)
