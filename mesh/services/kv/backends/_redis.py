@@ -92,6 +92,10 @@ class RedisBackend:
     async def update(self, key: str, fn: Update) -> Any:
         return await self._writes.submit(("update", key, fn), self._closed)
 
+    def statistics(self) -> dict[str, int]:
+        """Counters: ``writes`` sent (or failed) and the ``commits`` (round trips of batches) that held them."""
+        return {"writes": self._writes.applied, "commits": self._writes.batches}
+
     @property
     def _closed(self) -> str:
         return f"kv: the backend {self.name} is closed"
