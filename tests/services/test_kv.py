@@ -250,3 +250,18 @@ def test_a_full_disk_fails_the_write_with_an_error_naming_the_file_and_keeps_the
         assert all(len(kv.get(key) & FG) == 64 * 1024 for key in written)
     finally:
         service.close()
+
+
+def test_one_backend_serves_one_node_and_a_second_is_told_so(tmp_path: Path) -> None:
+    backend = open_backend(path=str(tmp_path / "kv.db"))
+    try:
+        with Global("first", init_controller=True) as first, Global("second") as second:
+            first.register(KVService(backend), prefix="kv")
+            second.register(KVService(backend), prefix="again")
+            first.wait_function("again.set", timeout=5)
+            KV(first).set("a", 1) & FG
+            with pytest.raises(UsageError, match="open a backend for each node"):
+                KV(first, prefix="again").set("a", 2) & FG
+            assert KV(first).get("a") & FG == 1
+    finally:
+        backend.close()

@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mesh import UsageError
+
 # The most items one batch takes; the queue holds the rest for the next.
 LIMIT = 4096
 
@@ -30,7 +32,8 @@ Apply = Callable[[list[Any]], tuple[Sequence[Outcome], "Callable[[], None] | Non
 
 
 class Batches:
-    """A thread named ``name`` that applies the submitted items in batches with ``apply``.
+    """A thread named ``name`` that applies the submitted items in batches with ``apply``, for the
+    callbacks of one event loop (a node's).
 
     With ``idle``, it calls ``idle()`` after ``every`` seconds without an item (the SQLite backend
     sweeps expired keys then).
@@ -43,6 +46,7 @@ class Batches:
         self._every = every if idle is not None else None
         self._queue: queue.SimpleQueue[tuple[Any, asyncio.Future[Any]] | None] = queue.SimpleQueue()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -54,7 +58,14 @@ class Batches:
         """
         if self._closed:
             raise RuntimeError(closed_error)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                raise UsageError(
+                    f"{self._thread.name}: a kv backend serves the node of one event loop; open a backend for each node"
+                )
+            self._loop = loop
+        future: asyncio.Future[Any] = loop.create_future()
         self._queue.put((item, future))
         return await future
 
