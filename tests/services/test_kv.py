@@ -171,6 +171,8 @@ def test_bad_input_fails_with_an_error_that_names_it(hosted: HostedKV) -> None:
     # The service checks what reaches it another way too, and the caller gets its own error type.
     with pytest.raises(UsageError, match="kv keys are str, not bytes"):
         hosted.client.call.kv.get(b"raw") & FG
+    with pytest.raises(SerializationError, match=r"kv.watch\('a'\) streams its changes: call it with & STREAM"):
+        kv.watch("a") & FG
     assert kv.keys() & FG == []
 
 

@@ -115,6 +115,12 @@ class Watch:
             if wake is not None and not wake.done():
                 wake.set_result(None)
 
+    def __reduce__(self) -> Any:
+        # Reached when kv.watch is called with FG or BG: its result was to be sent whole.
+        self._closed = True
+        self._watchers.forget(self)
+        raise TypeError(f"kv.watch({self.prefix!r}) streams its changes: call it with & STREAM")
+
     def __aiter__(self) -> Watch:
         return self
 
