@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mesh import FG, Global, MeshError
+from mesh.cli import build_parser
 from mesh.services import KV
 from tests._support.proc import Proc
 from tests._support.workers import wait_until
@@ -128,3 +129,19 @@ def test_mesh_serve_kv_joins_a_mesh_found_by_discovery(spawn: Spawn, tmp_path: P
         kv = KV(g)
         kv.set("found", True) & FG
         assert kv.get("found") & FG is True
+
+
+def test_mesh_serve_kv_takes_one_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["serve", "kv"], ["serve", "kv", "--path", "a.db", "--redis", "redis://127.0.0.1:1/0"]):
+        with pytest.raises(SystemExit) as exited:
+            build_parser().parse_args(argv)
+        assert exited.value.code == 2
+        assert "--path" in capsys.readouterr().err
+    options = build_parser().parse_args(["serve", "kv", "--path", "a.db", "--host", "10.0.0.1", "--port", "7"])
+    assert (options.path, options.redis, options.host, options.port, options.prefix) == (
+        "a.db",
+        None,
+        "10.0.0.1",
+        7,
+        "kv",
+    )
