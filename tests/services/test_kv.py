@@ -158,6 +158,17 @@ def test_a_flood_of_writes_shares_commits_and_every_write_lands(hosted: HostedKV
     assert stats["commits"] < stats["writes"] / 2
 
 
+def test_writes_apply_in_the_order_they_reach_the_service(hosted: HostedKV) -> None:
+    kv = hosted.kv
+    for n in range(500):
+        kv.set("x", n) & NO_RETURN
+        if n % 100 == 50:
+            kv.incr("x", 1000) & NO_RETURN
+            kv.delete("x") & BG
+    kv.set("barrier", True) & FG  # after every write before it, as they came on one link
+    assert kv.get("x") & FG == 499
+
+
 def test_bad_input_fails_with_an_error_that_names_it(hosted: HostedKV) -> None:
     kv = hosted.kv
     with pytest.raises(UsageError, match="kv keys are str, not int"):
