@@ -223,6 +223,9 @@ def test_a_kv_service_under_another_prefix_is_called_by_a_client_of_that_prefix(
             kv = KV(g, prefix="cache.kv")
             kv.set("a", 1) & FG
             assert kv.get("a") & FG == 1
+            for wrong in ("", "cache..kv", "kv.", "k-v"):
+                with pytest.raises(UsageError, match="KV prefix is a dotted name"):
+                    KV(g, prefix=wrong)
     finally:
         backend.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mesh import Global, RemoteCall
+from mesh import Global, RemoteCall, UsageError
 
 from ._values import MISSING, check_amount, check_key, check_ttl
 
@@ -21,13 +21,17 @@ class KV:
         for change in kv.watch("user:") & STREAM:
             print(change.key, change.value)
 
-    Raises (from each method, before any call):
-        UsageError: a key or prefix is not a ``str``, a ttl not a positive number, an amount not an int.
+    Raises:
+        UsageError: ``prefix`` is not a dotted name; and from each method, before any call, a key or
+            prefix that is not a ``str``, a ttl that is not a positive number, an amount that is not an int.
     """
 
     def __init__(self, g: Global, prefix: str = "kv") -> None:
+        parts = check_key(prefix).split(".")
+        if not all(part.isidentifier() for part in parts):
+            raise UsageError(f"KV prefix is a dotted name such as 'kv' or 'cache.kv', not {prefix!r}")
         remote: Any = g.call
-        for part in check_key(prefix).split("."):
+        for part in parts:
             remote = getattr(remote, part)
         self._set, self._get, self._delete = remote.set, remote.get, remote.delete
         self._keys, self._incr, self._cas, self._watch = remote.keys, remote.incr, remote.cas, remote.watch
