@@ -9,8 +9,7 @@ import logging
 import secrets
 import signal
 import sys
-import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from .wire._security import TLSConfig, resolve_secret
 from .wire._transport import default_controller_address, tcp_address
 
 if TYPE_CHECKING:
-    from .api._global import Global
+    pass
 
 
 def _controller_address(host: str | None, port: int | None) -> str:
@@ -85,66 +84,6 @@ def _tls(options: argparse.Namespace) -> TLSConfig | None:
     if not all(files):
         raise UsageError("--tls-cert, --tls-key and --tls-ca go together")
     return TLSConfig(cert=options.tls_cert, key=options.tls_key, ca=options.tls_ca)
-
-
-def _serve_node(options: argparse.Namespace, start: Callable[[Global], str]) -> int:
-    """Run a node that hosts a service until SIGINT or SIGTERM; ``start(g)`` offers it and says what it serves."""
-    from . import Global
-
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        by_discovery = options.mesh is not None and options.host is None and options.port is None
-        g = Global(
-            process_name=options.name,
-            host=options.host,
-            port=options.port,
-            listen=options.listen,
-            mesh_name=options.mesh,
-            secret=options.secret,
-            tls=_tls(options),
-            discovery=True if by_discovery else None,
-            interfaces=options.interfaces,
-        )
-    except MeshError as exc:
-        print(f"mesh serve {options.service}: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, UsageError) else 1
-    try:
-        what = start(g)
-        print(f"{options.service} serving {what}; node {g.process_name} at {g.address}", flush=True)
-        stop.wait()
-    except (MeshError, OSError) as exc:
-        print(f"mesh serve {options.service}: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        g.stop()
-    return 0
-
-
-def _cmd_serve_storage(options: argparse.Namespace) -> int:
-    from .services.storage import LocalBackend, MemoryBackend, S3Backend, serve_storage
-    from .services.storage.backends import Backend, parse_s3_url
-
-    try:
-        backend: Backend
-        if options.s3 is not None:
-            endpoint, bucket = parse_s3_url(options.s3)
-            backend = S3Backend(bucket, endpoint, options.s3_region)
-        else:
-            backend = MemoryBackend() if options.memory else LocalBackend(options.root)
-    except (UsageError, OSError) as exc:
-        print(f"mesh serve storage: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, UsageError) else 1
-
-    def start(g: Global) -> str:
-        serve_storage(g, backend, options.prefix)
-        return f"{backend.description} as {options.prefix}.*"
-
-    try:
-        return _serve_node(options, start)
-    finally:
-        backend.close()
 
 
 def _cmd_demo(options: argparse.Namespace) -> int:
@@ -263,17 +202,6 @@ def _add_security_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-ca", help="the CA certificate that signs every certificate of the mesh (PEM file)")
 
 
-def _add_node_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where a node of ``mesh serve`` finds its mesh, and its name and address."""
-    parser.add_argument("--host", help="the controller's host (default: the UNIX socket under the temp dir)")
-    parser.add_argument("--port", type=int, help="the controller's port")
-    parser.add_argument("--mesh", help="find the mesh of this name by mDNS discovery (without --host and --port)")
-    parser.add_argument("--interfaces", nargs="+", metavar="IP_OR_NAME", help="where to run mDNS (default: all)")
-    parser.add_argument("--name", help="this node's process name (default: a random node-xxxxxxxx)")
-    parser.add_argument("--listen", help="this node's address, host:port or unix:/path (default: as Global's)")
-    _add_security_arguments(parser)
-
-
 def _version() -> str:
     try:
         return version("grpcmesh")
@@ -318,19 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--watch", action="store_true", help="print the table again whenever it changes, until Ctrl-C")
     ls.set_defaults(run=_cmd_ls)
 
-    serve = commands.add_parser("serve", help="run a node that hosts a service until Ctrl-C or SIGTERM")
-    services = serve.add_subparsers(dest="service", required=True)
-    storage = services.add_parser("storage", help="objects under paths: a local directory, S3, or memory")
-    where = storage.add_mutually_exclusive_group(required=True)
-    where.add_argument("--root", metavar="DIR", help="keep the objects as files under DIR (created when missing)")
-    where.add_argument(
-        "--s3", metavar="URL", help="keep them in a bucket: http(s)://HOST:PORT/BUCKET (S3-compatible) or s3://BUCKET"
-    )
-    where.add_argument("--memory", action="store_true", help="keep them in this process's memory (for tests)")
-    storage.add_argument("--s3-region", help="the bucket's region (default: us-east-1)")
-    storage.add_argument("--prefix", default="storage", help="the callbacks' prefix (default: storage)")
-    _add_node_arguments(storage)
-    storage.set_defaults(run=_cmd_serve_storage)
+    serve = commands.add_parser("serve", help="run a node that offers a service (storage, kv) until Ctrl-C")
+    services = serve.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    from .services.kv._serve import add_parser as add_kv
+    from .services.storage._serve import add_parser as add_storage
+
+    add_storage(services)
+    add_kv(services)
 
     # The benchmark's options (its --help too) are left to its own parser (see _parse_args), so that
     # building this parser imports no part of the benchmark.

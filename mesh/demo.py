@@ -1,20 +1,26 @@
-"""``mesh demo``: a controller and a few worker processes on this machine, every modifier at work."""
+"""``mesh demo``: a controller and a few worker processes on this machine, every modifier at work,
+and a service: the key-value store, hosted by one worker."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 from . import BG, BROADCAST, FG, NO_RETURN, PERIOD, Global, callback
+from .services import KV, KVService
+from .services.kv import open_backend
 from .wire._transport import split_host_port
 
 WORKERS = 3
 
 
-def _worker(name: str, port: int) -> None:
-    """Body of one worker process: offer a few callbacks and serve until told to leave."""
+def _worker(name: str, port: int, kv_path: str | None = None) -> None:
+    """Body of one worker process: offer a few callbacks (and the kv service over the SQLite file
+    ``kv_path``, when given) and serve until told to leave."""
     ticks = 0
 
     @callback
@@ -48,7 +54,13 @@ def _worker(name: str, port: int) -> None:
         threading.Thread(target=g.stop).start()
 
     g = Global(process_name=name, host="127.0.0.1", port=port)
+    if kv_path is None:
+        g.join()
+        return
+    backend = open_backend(path=kv_path)
+    g.register(KVService(backend), prefix="kv")
     g.join()
+    backend.close()
 
 
 def _step(title: str) -> None:
@@ -61,7 +73,12 @@ def main() -> int:
     g = Global(process_name="main", init_controller=True, host="127.0.0.1", port=0)
     _, port = split_host_port(g.controller_address)
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_worker, args=(f"worker-{i}", port)) for i in range(1, WORKERS + 1)]
+    folder = tempfile.TemporaryDirectory(prefix="mesh-demo-")
+    kv_path = str(Path(folder.name) / "kv.db")
+    workers = [
+        context.Process(target=_worker, args=(f"worker-{i}", port, kv_path if i == 1 else None))
+        for i in range(1, WORKERS + 1)
+    ]
     for process in workers:
         process.start()
     try:
@@ -99,6 +116,15 @@ def main() -> int:
         for node, who in sorted((g.call.whoami() & BROADCAST(timeout=5, return_result=True)).items()):
             print(f"  {node}: {who}")
 
+        _step("A service: the key-value store that worker-1 hosts (mesh serve kv runs one alone)")
+        g.wait_function("kv.set", timeout=30)
+        kv = KV(g)
+        kv.set("greeting", {"text": "hello", "from": "main"}) & FG
+        print("  kv.set('greeting', {...}) & FG; kv.get('greeting') & FG ->", kv.get("greeting") & FG)
+        for _ in range(3):
+            kv.incr("visits") & NO_RETURN
+        print("  three kv.incr('visits') & NO_RETURN, then kv.incr('visits') & FG ->", kv.incr("visits") & FG)
+
         _step("leaving")
         g.call.leave() & BROADCAST
     finally:
@@ -108,6 +134,7 @@ def main() -> int:
                 process.terminate()
                 process.join(5)
         g.stop()
+        folder.cleanup()
     codes = [p.exitcode for p in workers]
     print(f"workers exited with {codes}; demo done")
     return 0 if all(code == 0 for code in codes) else 1

@@ -60,4 +60,6 @@ def test_mesh_demo_runs_every_modifier() -> None:
         assert f"== {heading}" in done.stdout
     assert "add(2, 3) & FG -> 5" in done.stdout
     assert "results: [0, 1, 4, 9, 16, 25]" in done.stdout
+    assert "kv.get('greeting') & FG -> {'text': 'hello', 'from': 'main'}" in done.stdout
+    assert "kv.incr('visits') & FG -> 4" in done.stdout
     assert "workers exited with [0, 0, 0]" in done.stdout

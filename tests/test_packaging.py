@@ -105,12 +105,16 @@ def _modules() -> list[str]:
 
 # The benchmark's peers import libraries it compares with, which the project does not depend on.
 PEER_LIBRARIES = {"mesh.bench._peer_daffi": "daffi", "mesh.bench._peer_pyro5": "Pyro5", "mesh.bench._peer_rpyc": "rpyc"}
+# The backends of an extra (grpcmesh[redis]) import its library.
+EXTRA_LIBRARIES = {"mesh.services.kv.backends._redis": "redis"}
 
 
 @pytest.mark.parametrize("module", _modules())
 def test_every_module_imports_alone(module: str) -> None:
     if module in PEER_LIBRARIES:
         pytest.importorskip(PEER_LIBRARIES[module], reason="a peer library the benchmark compares with, when installed")
+    if module in EXTRA_LIBRARIES:
+        pytest.importorskip(EXTRA_LIBRARIES[module], reason="the library of an extra, when installed")
     done = subprocess.run(
         [sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
@@ -120,7 +124,7 @@ def test_every_module_imports_alone(module: str) -> None:
 def test_mesh_console_script() -> None:
     done = subprocess.run([MESH_COMMAND, "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
-    for command in ("demo", "controller", "ls"):
+    for command in ("demo", "controller", "ls", "serve"):
         assert command in done.stdout
 
 

@@ -7,6 +7,7 @@ with the ordinary modifiers. Services use only the public API of :mod:`mesh` (``
 
 from __future__ import annotations
 
+from .kv import KV, Change, KVService
 from .storage import Storage
 
-__all__ = ["Storage"]
+__all__ = ["KV", "Change", "KVService", "Storage"]

@@ -1,16 +1,20 @@
-"""Fixtures of the service tests: a storage service hosted by one in-process node and used from another,
-and a real S3 server (moto's) on loopback."""
+"""Fixtures of the services' tests: a storage service and a kv service hosted in this process and used
+from another node, a real S3 server (moto's) and real redis-servers on loopback."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from mesh import Global
-from mesh.services import Storage
+from mesh.services import KV, KVService, Storage
+from mesh.services.kv import Backend as KVBackend
+from mesh.services.kv import open_backend
 from mesh.services.storage import Backend, serve_storage
+from tests._support.redis_server import WHY_MISSING, RedisServer, redis_server_path
 from tests._support.s3 import CREDENTIALS, MotoServer
 
 
@@ -50,3 +54,50 @@ def s3_credentials(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     return CREDENTIALS
+
+
+class HostedKV:
+    """A kv service on the node ``host`` of this process, over ``backend``, and ``kv``, a client on another node."""
+
+    def __init__(self, backend: KVBackend, name: str) -> None:
+        self.backend = backend
+        self.host = Global(f"{name}-host", init_controller=True)
+        self.host.register(KVService(backend), prefix="kv")
+        self.client = Global(f"{name}-client")
+        self.kv = KV(self.client)
+
+    def close(self) -> None:
+        self.client.stop()
+        self.host.stop()
+        self.backend.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def hosted(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HostedKV]:
+    """The kv service over a SQLite file of this test, or over a redis-server of its own, hosted in this process."""
+    if request.param == "sqlite":
+        backend = open_backend(path=str(tmp_path / "kv.db"))
+    else:
+        start: Callable[[], RedisServer] = request.getfixturevalue("redis_server")
+        backend = open_backend(redis=start().url)
+    service = HostedKV(backend, request.param)
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
+    """Start ``redis-server``s on free loopback ports; skipped where it is not installed; stopped by PID."""
+    if redis_server_path() is None:
+        pytest.skip(WHY_MISSING)
+    pytest.importorskip("redis", reason="redis-py is missing: pip install 'grpcmesh[redis]'")
+    started: list[RedisServer] = []
+
+    def start() -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(started)}")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,87 @@
+"""``KV``: the client of the kv service. Its methods return calls, so every modifier applies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mesh import Global, RemoteCall, UsageError
+
+from ._values import MISSING, check_amount, check_key, check_ttl
+
+
+class KV:
+    """The kv service of ``g``'s mesh, under ``prefix`` (``"kv"``: the callbacks ``kv.set``, ...).
+
+    Each method checks its arguments and returns the call, made by a modifier::
+
+        kv = KV(g)
+        kv.set("user:1", {"name": "Ada"}) & FG
+        kv.get("user:1") & FG                      # {'name': 'Ada'}
+        kv.incr("visits") & NO_RETURN
+        for change in kv.watch("user:") & STREAM:
+            print(change.key, change.value)
+
+    Raises:
+        UsageError: ``prefix`` is not a dotted name; and from each method, before any call, a key or
+            prefix that is not a ``str``, a ttl that is not a positive number, an amount that is not an int.
+    """
+
+    def __init__(self, g: Global, prefix: str = "kv") -> None:
+        parts = check_key(prefix).split(".")
+        if not all(part.isidentifier() for part in parts):
+            raise UsageError(f"KV prefix is a dotted name such as 'kv' or 'cache.kv', not {prefix!r}")
+        remote: Any = g.call
+        for part in parts:
+            remote = getattr(remote, part)
+        self._set, self._get, self._delete = remote.set, remote.get, remote.delete
+        self._keys, self._incr, self._cas, self._watch = remote.keys, remote.incr, remote.cas, remote.watch
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> RemoteCall:
+        """Store ``value`` (anything the mesh can send) under ``key``, for ``ttl`` seconds or for good.
+
+        Its FG returns once the write is durable (committed to the SQLite file, or acknowledged by Redis).
+        """
+        call: RemoteCall = self._set(check_key(key), value, check_ttl(ttl))
+        return call
+
+    def get(self, key: str, default: Any = MISSING) -> RemoteCall:
+        """The value of ``key``; ``default`` when missing, and without one :class:`KeyError` on the caller."""
+        if default is MISSING:
+            call: RemoteCall = self._get(check_key(key))
+        else:
+            call = self._get(check_key(key), default)
+        return call
+
+    def delete(self, key: str) -> RemoteCall:
+        """Remove ``key``; the call's result says whether it was there."""
+        call: RemoteCall = self._delete(check_key(key))
+        return call
+
+    def keys(self, prefix: str = "") -> RemoteCall:
+        """The keys that start with ``prefix``, sorted."""
+        call: RemoteCall = self._keys(check_key(prefix))
+        return call
+
+    def incr(self, key: str, amount: int = 1) -> RemoteCall:
+        """Add ``amount`` to the int under ``key`` (missing: 0), atomically; the result is the new value.
+
+        A value that is not an int raises :class:`TypeError` on the caller.
+        """
+        call: RemoteCall = self._incr(check_key(key), check_amount(amount))
+        return call
+
+    def cas(self, key: str, expected: Any, new: Any) -> RemoteCall:
+        """Set ``key`` to ``new`` only if its value equals ``expected`` (a missing key equals None),
+        atomically; the result says whether it did. The key keeps its ttl."""
+        call: RemoteCall = self._cas(check_key(key), expected, new)
+        return call
+
+    def watch(self, prefix: str = "") -> RemoteCall:
+        """The changes under ``prefix`` from when the call reaches the service, each a
+        :class:`~mesh.services.Change`: take them with ``& STREAM``.
+
+        A watch that falls more than 10,000 changes behind ends with :class:`OverflowError` after
+        the changes before. A key's expiry is not a change.
+        """
+        call: RemoteCall = self._watch(check_key(prefix))
+        return call

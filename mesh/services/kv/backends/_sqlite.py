@@ -1,0 +1,207 @@
+"""The kv service's default backend: one SQLite file in WAL mode, written with group commit.
+
+::
+
+    callbacks (node loop)          writer thread (_batches.py)        node loop
+    set/delete/incr/cas ──put──▶  queue ──▶ BEGIN; op; op; ...; COMMIT ──▶ settle the futures,
+                                   (every op waiting then: one fsync)        then tell the watches
+    get ──────────────────────▶   the reader connection, on the loop (WAL: never waits for a writer)
+    keys ─────────────────────▶   a connection of its own, in a thread
+
+A write's future is settled only after the COMMIT that holds it, with ``synchronous=FULL``: a write
+whose FG returned is on disk, and survives a SIGKILL (or a power cut) of the service. Writes that
+arrive while a commit runs wait for the next one and share it, so a flood of BG or NO_RETURN writes
+costs one fsync per batch, not one per write. Writes apply in the order they reach the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mesh import UsageError
+
+from .._watchers import RawChange, Watch, Watchers
+from . import Update
+from ._batches import Batches, Outcome
+
+# Seconds between sweeps of expired keys while no write comes.
+SWEEP_EVERY = 1.0
+
+_Run = Callable[[sqlite3.Connection, list[RawChange]], Any]
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS kv_expires ON kv (expires) WHERE expires IS NOT NULL",
+)
+
+
+class SQLiteBackend:
+    """The keys of one SQLite file (made when missing), in WAL mode with ``synchronous=FULL``.
+
+    Raises:
+        UsageError: the file cannot be opened or made, or is not a database.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.name = f"sqlite {self.path}"
+        self.watchers = Watchers()
+        self._reader: sqlite3.Connection | None = None
+        self._connection = self._connect()
+        for statement in _SCHEMA:
+            self._connection.execute(statement)
+        self._writes = Batches("kv-sqlite-writer", self._commit, self._sweep, SWEEP_EVERY)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            connection.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as exc:
+            raise UsageError(f"kv: cannot open the SQLite file {self.path!r}: {exc}") from exc
+        if mode != "wal":
+            connection.close()
+            raise UsageError(f"kv: {self.path!r} cannot be in WAL mode (it is {mode!r}): give a file path")
+        return connection
+
+    # ------------------------------------------------------------------ the callbacks' side
+
+    async def set(self, key: str, data: bytes, ttl: float | None) -> None:
+        expires = None if ttl is None else time.time() + ttl
+        await self._submit(functools.partial(_set, key, data, expires))
+
+    async def get(self, key: str) -> bytes | None:
+        if self._reader is None:
+            self._reader = self._connect()
+        try:
+            row = self._reader.execute("SELECT value, expires FROM kv WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise OSError(f"kv: the backend {self.name} could not be read: {exc}") from exc
+        return None if row is None or _expired(row[1], time.time()) else bytes(row[0])
+
+    async def delete(self, key: str) -> bool:
+        deleted: bool = await self._submit(functools.partial(_delete, key))
+        return deleted
+
+    async def keys(self, prefix: str) -> list[str]:
+        return await asyncio.to_thread(self._keys, prefix)
+
+    async def update(self, key: str, fn: Update) -> Any:
+        return await self._submit(functools.partial(_update, key, fn))
+
+    async def watch(self, prefix: str) -> Watch:
+        return self.watchers.open(prefix)
+
+    def statistics(self) -> dict[str, int]:
+        """Counters: ``writes`` committed (or failed) and the ``commits`` that held them."""
+        return {"writes": self._writes.applied, "commits": self._writes.batches}
+
+    def close(self) -> None:
+        """Commit what is queued, then close the file; idempotent."""
+        self._writes.close()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self._connection.close()
+
+    async def _submit(self, run: _Run) -> Any:
+        return await self._writes.submit(run, f"kv: the backend {self.name} is closed")
+
+    # ------------------------------------------------------------------ the writer thread
+
+    def _commit(self, runs: list[_Run]) -> tuple[list[Outcome], Callable[[], None] | None]:
+        """Apply ``runs`` in one transaction: their outcomes, and the telling of their changes."""
+        connection = self._connection
+        changes: list[RawChange] = []
+        outcomes: list[Outcome] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for run in runs:
+                try:
+                    outcomes.append((run(connection, changes), None))
+                except sqlite3.Error:
+                    raise  # the file's trouble (full, I/O): it may have ended the transaction, so fail it all
+                except Exception as exc:
+                    outcomes.append((None, exc))
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+            failure = OSError(f"kv: the backend {self.name} could not commit: {exc}")
+            return [(None, failure)] * len(runs), None
+        return outcomes, (functools.partial(self.watchers.publish, changes) if changes else None)
+
+    def _sweep(self) -> None:
+        # A busy or full file: the next sweep tries again, and reads skip expired keys anyway.
+        with contextlib.suppress(sqlite3.Error):
+            self._connection.execute("DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?", (time.time(),))
+
+    def _keys(self, prefix: str) -> list[str]:
+        connection = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            upper = _above(prefix)
+            if upper is None:
+                rows = connection.execute("SELECT key, expires FROM kv WHERE key >= ? ORDER BY key", (prefix,))
+            else:
+                rows = connection.execute(
+                    "SELECT key, expires FROM kv WHERE key >= ? AND key < ? ORDER BY key", (prefix, upper)
+                )
+            now = time.time()
+            return [key for key, expires in rows if not _expired(expires, now)]
+        finally:
+            connection.close()
+
+
+# ---------------------------------------------------------------------- the writes, in the writer thread
+
+
+def _set(
+    key: str, data: bytes, expires: float | None, connection: sqlite3.Connection, changes: list[RawChange]
+) -> None:
+    connection.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, data, expires))
+    changes.append((key, data))
+
+
+def _delete(key: str, connection: sqlite3.Connection, changes: list[RawChange]) -> bool:
+    row = connection.execute("SELECT expires FROM kv WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        return False
+    connection.execute("DELETE FROM kv WHERE key = ?", (key,))
+    if _expired(row[0], time.time()):
+        return False
+    changes.append((key, None))
+    return True
+
+
+def _update(key: str, fn: Update, connection: sqlite3.Connection, changes: list[RawChange]) -> Any:
+    row = connection.execute("SELECT value, expires FROM kv WHERE key = ?", (key,)).fetchone()
+    live = row is not None and not _expired(row[1], time.time())
+    new, result = fn(bytes(row[0]) if live else None)
+    if new is not None:
+        connection.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, new, row[1] if live else None))
+        changes.append((key, new))
+    return result
+
+
+def _expired(expires: float | None, now: float) -> bool:
+    return expires is not None and expires <= now
+
+
+def _above(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (None: there is none)."""
+    while prefix:
+        last = ord(prefix[-1]) + 1
+        if last == 0xD800:
+            last = 0xE000  # surrogates are not text SQLite can hold
+        if last <= 0x10FFFF:
+            return prefix[:-1] + chr(last)
+        prefix = prefix[:-1]
+    return None
