@@ -7,7 +7,8 @@ with the ordinary modifiers. Services use only the public API of :mod:`mesh` (``
 
 from __future__ import annotations
 
+from .jobs import Jobs
 from .kv import KV, Change, KVService
 from .storage import Storage
 
-__all__ = ["KV", "Change", "KVService", "Storage"]
+__all__ = ["KV", "Change", "Jobs", "KVService", "Storage"]

@@ -1,0 +1,249 @@
+"""The jobs service's callbacks (:class:`JobsService`), and :func:`serve_jobs`, which offers them from one
+node under a dotted prefix (``jobs.submit``, ``jobs.status``, ...).
+
+Everything runs on the hosting node's event loop (the callbacks are async), so the table of jobs
+needs no lock; only the store's writer runs in a thread of its own. A job is kept in the store before
+``submit`` returns, and its state after each change; on start the service takes the stored jobs back,
+and puts those that were running in the queue again (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import itertools
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+from mesh import CallCancelled, Global, UnknownCallback, UsageError
+
+from ._model import CANCELLED, DONE, FINAL, QUEUED, RUNNING, STATES, Job, JobStatus, dumps, loads
+from ._options import check_submission, seconds
+from ._recurring import Schedule, check_cron
+from ._runner import Runner
+from ._store import JobStore
+from ._workers import Workers
+
+CONCURRENCY = 16
+"""Jobs of this service that one worker runs at once, by default."""
+
+
+def serve_jobs(g: Global, store: JobStore, prefix: str = "jobs", concurrency: int = CONCURRENCY) -> list[str]:
+    """Offer a jobs service kept in ``store`` from ``g``'s node only, as ``<prefix>.submit`` and the rest,
+    and start dispatching the jobs it holds. Call it from sync code (not on the node's loop).
+
+    Returns the names offered.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise UsageError(f"concurrency must be an int of 1 or more, not {concurrency!r}")
+    names = g.register(JobsService(g, store, prefix, concurrency), prefix=prefix)
+    g.wait_function(f"{prefix}.statistics", timeout=10)
+    # The first call starts the dispatcher on the node's loop, where every callback runs.
+    remote: Any = g.call
+    for part in prefix.split("."):
+        remote = getattr(remote, part)
+    remote.statistics().fg(receiver=g.process_name)
+    return names
+
+
+class JobsService:
+    """The callbacks of a jobs service over ``store``; :class:`~mesh.services.Jobs` calls them."""
+
+    def __init__(self, g: Global, store: JobStore, prefix: str, concurrency: int) -> None:
+        self._g = g
+        self._store = store
+        self._jobs: dict[str, Job] = {}
+        self._keys: dict[str, str] = {}
+        self._schedules: dict[str, Schedule] = {}
+        self._seq = itertools.count(1)
+        self._workers = Workers(g, concurrency, prefix)
+        self._runner: Runner | None = None
+
+    # ------------------------------------------------------------------ the callbacks
+
+    async def submit(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int = 0, backoff: float = 1.0,
+        timeout: float | None = None, at: float | None = None, key: str | None = None,
+    ) -> str:  # fmt: skip
+        """Keep a job of callback ``name`` and return its id once it is on disk; a ``key`` already
+        submitted returns the id of that job instead."""
+        runner = self._running()
+        check_submission(name, retries, backoff, timeout, key)
+        if key is not None and key in self._keys:
+            await self._store.committed()
+            return self._keys[key]
+        if not self._workers.offer(name):
+            self._workers.refresh()
+            if not self._workers.offer(name):
+                offered = self._workers.offered()
+                raise UnknownCallback(name, "the workers offer: " + (", ".join(offered) or "nothing yet"), offered)
+        dumps((args, kwargs))  # what cannot be kept is refused here, not when the job runs
+        job = self._new_job(name, args, kwargs, retries, backoff, timeout, at, key)
+        await self._store.committed()
+        runner.enqueue(job)
+        return job.id
+
+    async def status(self, job_id: str) -> JobStatus:
+        """Where the job stands: its state, attempts, last error and progress."""
+        self._running()
+        return self._job(job_id).status()
+
+    async def result(self, job_id: str, timeout: float | None = None) -> Any:
+        """The job's value once it is done; the exception it failed with, raised; ``CallCancelled`` if it
+        was cancelled; ``TimeoutError`` if it has not ended within ``timeout`` seconds."""
+        self._running()
+        job = self._job(job_id)
+        if timeout is not None:
+            timeout = seconds("timeout", timeout)
+        if job.state not in FINAL:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            job.waiters.append(waiter)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"job {job_id} is still {job.state} after {timeout} s") from None
+            finally:
+                if waiter in job.waiters:
+                    job.waiters.remove(waiter)
+        if job.state == CANCELLED:
+            raise CallCancelled(f"job {job_id} ({job.name}) was cancelled")
+        if job.state != DONE:
+            raise job.outcome
+        return job.outcome
+
+    async def cancel(self, job_id: str) -> JobStatus:
+        """Cancel the job: a queued one will not run, a running one is asked to stop (the worker's call is
+        cancelled). A job that has ended is left as it is. Returns its status."""
+        runner = self._running()
+        job = self._job(job_id)
+        if job.state not in FINAL:
+            runner.cancel(job)
+            await self._store.committed()
+        return job.status()
+
+    async def progress(self, job_id: str, value: Any) -> None:
+        """Record ``value`` as the progress of the running job ``job_id``, for ``status`` to show."""
+        self._running()
+        job = self._job(job_id)
+        if job.state == RUNNING:
+            job.progress = value
+            self._store.put(job)
+
+    async def schedule(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any],
+        every: float | None = None, cron: str | None = None, schedule_id: str | None = None,
+    ) -> str:  # fmt: skip
+        """Submit a job of ``name`` every ``every`` seconds, or at the times of ``cron`` (UTC), from now on;
+        returns the schedule's id (``schedule_id`` replaces that schedule)."""
+        runner = self._running()
+        check_submission(name, options.get("retries", 0), options.get("backoff", 1.0), options.get("timeout"), None)
+        if (every is None) == (cron is None):
+            raise UsageError("a schedule takes one of every= (seconds) or cron= (an expression)")
+        if every is not None:
+            every = seconds("every", every, allow_zero=False)
+        else:
+            check_cron(str(cron))
+        recurring = Schedule(schedule_id or uuid.uuid4().hex, name, args, kwargs, options, every, cron, time.time())
+        recurring.next_at = recurring.following(recurring.next_at) if cron is not None else recurring.next_at
+        self._schedules[recurring.id] = recurring
+        self._store.put_schedule(recurring.id, dumps(recurring))
+        await self._store.committed()
+        runner.wake()
+        return recurring.id
+
+    async def unschedule(self, schedule_id: str) -> None:
+        """End a schedule (the jobs it submitted stay); ``KeyError`` when there is none of that id."""
+        self._running()
+        if self._schedules.pop(schedule_id, None) is None:
+            raise KeyError(f"no schedule {schedule_id!r}")
+        self._store.put_schedule(schedule_id, None)
+        await self._store.committed()
+
+    async def schedules(self) -> dict[str, dict[str, Any]]:
+        """Every schedule by id: its callback, ``every`` or ``cron``, and its next time."""
+        self._running()
+        return {
+            s.id: {"name": s.name, "every": s.every, "cron": s.cron, "next_at": s.next_at}
+            for s in self._schedules.values()
+        }
+
+    async def statistics(self) -> dict[str, Any]:
+        """Counts of jobs by state, and the jobs each worker runs now."""
+        self._running()
+        states = Counter(job.state for job in self._jobs.values())
+        return {"jobs": {state: states[state] for state in STATES}, "workers": dict(self._workers.running)}
+
+    async def list(
+        self, state: str | None = None, name: str | None = None, limit: int | None = None
+    ) -> builtins.list[JobStatus]:
+        """The jobs in ``state`` (one of the states, or None for all) of callback ``name`` (None: all), in
+        the order of submission; the first ``limit`` of them."""
+        self._running()
+        if state is not None and state not in STATES:
+            raise UsageError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+        found: builtins.list[JobStatus] = []
+        for job in self._jobs.values():
+            if (state is None or job.state == state) and (name is None or job.name == name):
+                found.append(job.status())
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    # ------------------------------------------------------------------ inside
+
+    def _running(self) -> Runner:
+        """The runner, started with the jobs and schedules of the store the first time a callback runs."""
+        if self._runner is None:
+            self._runner = Runner(self._g, self._store, self._workers, self._jobs, self._submit_scheduled)
+            self._store.start()
+            self._load()
+        return self._runner
+
+    def _load(self) -> None:
+        assert self._runner is not None
+        for job in self._store.jobs():
+            self._jobs[job.id] = job
+            self._seq = itertools.count(job.seq + 1)
+            if job.key is not None:
+                self._keys[job.key] = job.id
+            if job.state not in FINAL:
+                job.state = QUEUED
+                self._runner.enqueue(job)
+        for schedule_id, spec in self._store.schedules():
+            self._schedules[schedule_id] = loads(spec)
+        self._runner.schedules = self._schedules
+
+    def _job(self, job_id: str) -> Job:
+        try:
+            return self._jobs[job_id]
+        except (KeyError, TypeError):
+            raise KeyError(f"no job {job_id!r} in this jobs service") from None
+
+    def _new_job(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int, backoff: float,
+        timeout: float | None, at: float | None, key: str | None, schedule: str | None = None,
+    ) -> Job:  # fmt: skip
+        now = time.time()
+        job = Job(
+            uuid.uuid4().hex, next(self._seq), name, tuple(args), dict(kwargs), retries, seconds("backoff", backoff),
+            None if timeout is None else seconds("timeout", timeout), now if at is None else at, key, now,
+            schedule=schedule,
+        )  # fmt: skip
+        self._jobs[job.id] = job
+        if key is not None:
+            self._keys[key] = job.id
+        self._store.put(job)
+        return job
+
+    def _submit_scheduled(self, recurring: Schedule, due: float) -> Job | None:
+        """The job of ``recurring``'s time ``due``, once: the same time after a restart makes no second job."""
+        key = f"schedule:{recurring.id}:{due!r}"
+        if key in self._keys:
+            return None
+        options = recurring.options
+        return self._new_job(
+            recurring.name, recurring.args, recurring.kwargs, options.get("retries", 0), options.get("backoff", 1.0),
+            options.get("timeout"), due, key, recurring.id,
+        )  # fmt: skip
