@@ -182,7 +182,7 @@ def test_a_queued_job_cancelled_never_runs_and_a_running_one_is_stopped(jobs_mes
 def test_result_with_a_timeout_raises_timeout_error(jobs_mesh: Callable[..., Any]) -> None:
     _, jobs = jobs_mesh({"sleepy": sleepy})
     job_id = jobs.submit("sleepy", 1) & FG
-    with pytest.raises(TimeoutError, match="is still running after 0.1 s"):
+    with pytest.raises(TimeoutError, match=r"is still running after 0\.1 s"):
         jobs.result(job_id, timeout=0.1) & FG
     assert jobs.result(job_id) & FG == "slept"
 
@@ -254,5 +254,5 @@ def test_a_job_every_interval_and_on_a_cron_expression(jobs_mesh: Callable[..., 
     assert len(ticks) == count
     with pytest.raises(UsageError, match="cron expression 'often' is not valid"):
         jobs.schedule("tick", "x", cron="often")
-    with pytest.raises(UsageError, match="one of every= .* or cron="):
+    with pytest.raises(UsageError, match=r"one of every= .* or cron="):
         jobs.schedule("tick", "x")

@@ -1,0 +1,49 @@
+"""``mesh serve jobs --path FILE``: a node that offers the jobs service over a SQLite job table."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from typing import Any
+
+from .._serving import add_node_arguments, serve
+from ._service import CONCURRENCY, serve_jobs
+from ._store import JobStore
+
+
+def add_parser(services: Any) -> None:
+    """Add ``jobs`` to the subcommands of ``mesh serve``."""
+    parser: argparse.ArgumentParser = services.add_parser(
+        "jobs",
+        help="serve the jobs service (a SQLite job table) until Ctrl-C",
+        description="Run a node that offers the jobs service (jobs.submit, jobs.result, ...) to the mesh until "
+        "Ctrl-C or SIGTERM. Workers are the nodes that offer the jobs' callbacks. A submit's FG returns once the "
+        "job is on disk.",
+    )
+    parser.add_argument("--path", metavar="FILE", required=True, help="the SQLite job table (made when missing)")
+    parser.add_argument(
+        "--concurrency", type=int, default=CONCURRENCY, help=f"jobs one worker runs at once (default: {CONCURRENCY})"
+    )
+    parser.add_argument("--prefix", default="jobs", help="the callbacks' prefix (default: jobs, as Jobs(g) calls)")
+    add_node_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def run(options: argparse.Namespace) -> int:
+    """Open the job table, then serve it; options that cannot work end the command at once."""
+    if options.concurrency < 1:
+        print(f"mesh serve jobs: --concurrency must be 1 or more, not {options.concurrency}", file=sys.stderr)
+        return 2
+    try:
+        store = JobStore(options.path)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"mesh serve jobs: the job table {options.path} cannot be opened: {exc}", file=sys.stderr)
+        return 1
+    return serve(
+        options,
+        "jobs",
+        lambda g: serve_jobs(g, store, options.prefix, options.concurrency),
+        f"{store.description} as {options.prefix}.*",
+        store.close,
+    )

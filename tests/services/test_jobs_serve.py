@@ -1,0 +1,146 @@
+"""``mesh serve jobs`` in a process of its own, with workers in processes of their own: a worker SIGKILLed
+mid-job, the service SIGKILLed and restarted, and 10,000 jobs with a worker killed halfway (3 s here)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mesh import BG, FG, Global
+from mesh.services import Jobs
+from tests._support.proc import MESH_COMMAND, Proc
+from tests._support.workers import wait_until
+
+pytestmark = pytest.mark.timeout(120)
+
+Spawn = Callable[..., Proc]
+Controller = Callable[[], tuple[Proc, int]]
+
+WORKER = """
+import time
+from mesh import Global
+
+def double(x):
+    return 2 * x
+
+def slow_double(x, seconds):
+    print(f"STARTED {x}", flush=True)
+    time.sleep(seconds)
+    return 2 * x
+
+g = Global(NAME, host="127.0.0.1", port=PORT)
+g.register(double, name="double")
+g.register(slow_double, name="slow_double")
+print("READY", flush=True)
+g.join()
+"""
+
+
+def serve_jobs(spawn: Spawn, port: int, path: Path, name: str = "jobs") -> Proc:
+    proc = spawn(
+        "serve", "jobs", "--path", str(path), "--host", "127.0.0.1", "--port", str(port), "--name", name,
+        "--concurrency", "8", module="mesh",
+    )  # fmt: skip
+    proc.wait_line("jobs serving")
+    return proc
+
+
+def start_worker(spawn: Spawn, port: int, name: str) -> Proc:
+    code = WORKER.replace("NAME", repr(name)).replace("PORT", str(port))
+    proc = spawn("-c", code, module="tests._support.run_code")
+    proc.wait_line("READY")
+    return proc
+
+
+@pytest.fixture
+def client(controller: Controller) -> Iterator[tuple[Global, int]]:
+    _, port = controller()
+    g = Global(process_name="client", host="127.0.0.1", port=port)
+    yield g, port
+    g.stop()
+
+
+def test_a_worker_sigkilled_mid_job_the_job_runs_again_on_another_and_the_attempt_counts(
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+) -> None:
+    g, port = client
+    serve_jobs(spawn, port, tmp_path / "jobs.sqlite")
+    workers = {name: start_worker(spawn, port, name) for name in ("w1", "w2")}
+    g.wait_function("jobs.submit", timeout=10)
+    jobs = Jobs(g)
+    job_id = jobs.submit("slow_double", 21, 1.0) & FG
+    wait_until(lambda: (jobs.status(job_id) & FG).state == "running", 10, "the job to start")
+    first = (jobs.status(job_id) & FG).worker
+    workers[first].wait_line("STARTED 21")
+    workers[first].signal(signal.SIGKILL)
+    assert jobs.result(job_id) & FG(timeout=30) == 42
+    status = jobs.status(job_id) & FG
+    assert (status.state, status.attempts) == ("done", 2)
+    assert status.worker == ({"w1", "w2"} - {first}).pop()
+    assert status.error is not None and "PeerUnavailable" in status.error
+
+
+def test_the_service_sigkilled_and_restarted_loses_no_submitted_job(
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+) -> None:
+    g, port = client
+    path = tmp_path / "jobs.sqlite"
+    service = serve_jobs(spawn, port, path)
+    start_worker(spawn, port, "w1")
+    start_worker(spawn, port, "w2")
+    g.wait_function("jobs.submit", timeout=10)
+    jobs = Jobs(g)
+    submitted = [jobs.submit("slow_double", n, 0.05) & BG for n in range(200)]
+    ids = {r.get(30): n for n, r in enumerate(submitted)}
+    wait_until(lambda: (jobs.statistics() & FG)["jobs"]["done"] >= 20, 30, "some jobs done")
+    service.signal(signal.SIGKILL)
+    assert service.popen.wait(10) == -signal.SIGKILL
+    serve_jobs(spawn, port, path, name="jobs-again")  # the dead node's name may still be in the view
+    wait_until(lambda: "jobs" not in {m["name"] for m in g.members()}, 10, "the killed service to leave")
+    results = {job_id: jobs.result(job_id) & BG(timeout=60) for job_id in ids}
+    assert {job_id: r.get(60) for job_id, r in results.items()} == {job_id: 2 * n for job_id, n in ids.items()}
+    assert len(jobs.list(state="done") & FG) == 200
+
+
+def run_mesh(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MESH_COMMAND, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        ((), 2, "the following arguments are required: --path"),
+        (("--path", "j.sqlite", "--concurrency", "0"), 2, "--concurrency must be 1 or more, not 0"),
+        (("--path", "/proc/no/such/dir/j.sqlite"), 1, "the job table /proc/no/such/dir/j.sqlite cannot be opened"),
+    ],
+)
+def test_bad_options_say_what_is_wrong(args: tuple[str, ...], code: int, message: str) -> None:
+    done = run_mesh("serve", "jobs", *args)
+    assert done.returncode == code
+    assert re.search(message, done.stderr), done.stderr
+
+
+@pytest.mark.timeout(300)
+def test_10000_jobs_over_3_workers_one_sigkilled_halfway_all_done_and_correct(
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+) -> None:
+    g, port = client
+    serve_jobs(spawn, port, tmp_path / "jobs.sqlite")
+    workers = [start_worker(spawn, port, f"w{n}") for n in range(3)]
+    g.wait_function("jobs.submit", timeout=10)
+    jobs = Jobs(g)
+    ids: list[str] = []
+    for start in range(0, 10_000, 500):
+        batch = [jobs.submit("double", n) & BG for n in range(start, start + 500)]
+        ids += [r.get(60) for r in batch]
+        if start == 5_000:
+            workers[0].signal(signal.SIGKILL)
+    for start in range(0, 10_000, 500):
+        batch = [jobs.result(job_id) & BG(timeout=120) for job_id in ids[start : start + 500]]
+        assert [r.get(120) for r in batch] == [2 * n for n in range(start, start + 500)]
+    assert (jobs.statistics() & FG)["jobs"]["done"] == 10_000
