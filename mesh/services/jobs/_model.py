@@ -89,6 +89,8 @@ class Job:
     started: float | None = None
     finished: float | None = None
     schedule: str | None = None
+    payload: bytes | None = None
+    """The arguments as stored, pickled once (None once the job has ended)."""
     waiters: list[Any] = field(default_factory=list)
     """Futures of ``result`` calls waiting for the job to end (on the service's loop; not stored)."""
 
@@ -99,12 +101,16 @@ class Job:
         )  # fmt: skip
 
     def row(self) -> tuple[Any, ...]:
-        payload = dumps((self.args, self.kwargs)) if self.state not in FINAL else None
+        if self.state in FINAL:
+            self.payload = None
+        elif self.payload is None:
+            self.payload = dumps((self.args, self.kwargs))
         outcome = dumps(self.outcome) if self.state in (DONE, FAILED) else None
+        progress = None if self.progress is None else dumps(self.progress)
         return (
-            self.id, self.seq, self.name, self.state, payload, self.retries, self.backoff, self.timeout,
+            self.id, self.seq, self.name, self.state, self.payload, self.retries, self.backoff, self.timeout,
             self.not_before, self.key, self.created, self.attempts, self.lost, self.error, outcome,
-            dumps(self.progress), self.worker, self.started, self.finished, self.schedule,
+            progress, self.worker, self.started, self.finished, self.schedule,
         )  # fmt: skip
 
     @classmethod
@@ -114,8 +120,8 @@ class Job:
         args, kwargs = loads(payload) if payload is not None else ((), {})
         return cls(
             id_, seq, name, args, kwargs, retries, backoff, timeout, not_before, key, created, state, attempts,
-            lost, error, loads(outcome) if outcome is not None else None, loads(progress), worker, started,
-            finished, schedule,
+            lost, error, loads(outcome) if outcome is not None else None,
+            None if progress is None else loads(progress), worker, started, finished, schedule, payload,
         )  # fmt: skip
 
 

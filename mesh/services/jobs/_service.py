@@ -79,8 +79,8 @@ class JobsService:
             if not self._workers.offer(name):
                 offered = self._workers.offered()
                 raise UnknownCallback(name, "the workers offer: " + (", ".join(offered) or "nothing yet"), offered)
-        dumps((args, kwargs))  # what cannot be kept is refused here, not when the job runs
-        job = self._new_job(name, args, kwargs, retries, backoff, timeout, at, key)
+        payload = dumps((args, kwargs))  # what cannot be kept is refused here, not when the job runs
+        job = self._new_job(name, args, kwargs, retries, backoff, timeout, at, key, payload=payload)
         await self._store.committed()
         runner.enqueue(job)
         return job.id
@@ -224,12 +224,13 @@ class JobsService:
     def _new_job(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int, backoff: float,
         timeout: float | None, at: float | None, key: str | None, schedule: str | None = None,
+        payload: bytes | None = None,
     ) -> Job:  # fmt: skip
         now = time.time()
         job = Job(
             uuid.uuid4().hex, next(self._seq), name, tuple(args), dict(kwargs), retries, seconds("backoff", backoff),
             None if timeout is None else seconds("timeout", timeout), now if at is None else at, key, now,
-            schedule=schedule,
+            schedule=schedule, payload=payload,
         )  # fmt: skip
         self._jobs[job.id] = job
         if key is not None:
