@@ -85,16 +85,17 @@ def test_a_worker_sigkilled_mid_job_the_job_runs_again_on_another_and_the_attemp
     assert status.error is not None and "PeerUnavailable" in status.error
 
 
-def test_the_service_sigkilled_and_restarted_loses_no_submitted_job(
+def test_the_service_sigkilled_and_restarted_loses_no_submitted_job_and_runs_the_running_again(
     spawn: Spawn, client: tuple[Global, int], tmp_path: Path
 ) -> None:
     g, port = client
     path = tmp_path / "jobs.sqlite"
     service = serve_jobs(spawn, port, path)
-    start_worker(spawn, port, "w1")
-    start_worker(spawn, port, "w2")
+    workers = [start_worker(spawn, port, "w1"), start_worker(spawn, port, "w2")]
     g.wait_function("jobs.submit", timeout=10)
     jobs = Jobs(g)
+    long_one = jobs.submit("slow_double", 99, 2.0) & FG
+    wait_until(lambda: any("STARTED 99" in w.text() for w in workers), 10, "the long job to start")
     submitted = [jobs.submit("slow_double", n, 0.05) & BG for n in range(200)]
     ids = {r.get(30): n for n, r in enumerate(submitted)}
     wait_until(lambda: (jobs.statistics() & FG)["jobs"]["done"] >= 20, 30, "some jobs done")
@@ -104,7 +105,30 @@ def test_the_service_sigkilled_and_restarted_loses_no_submitted_job(
     wait_until(lambda: "jobs" not in {m["name"] for m in g.members()}, 10, "the killed service to leave")
     results = {job_id: jobs.result(job_id) & BG(timeout=60) for job_id in ids}
     assert {job_id: r.get(60) for job_id, r in results.items()} == {job_id: 2 * n for job_id, n in ids.items()}
-    assert len(jobs.list(state="done") & FG) == 200
+    assert jobs.result(long_one) & FG(timeout=30) == 198
+    assert (jobs.status(long_one) & FG).attempts == 2  # it was running when the service died: run again
+    assert len(jobs.list(state="done") & FG) == 201
+
+
+def test_sigterm_stops_the_service_and_a_restart_keeps_the_results(
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+) -> None:
+    g, port = client
+    path = tmp_path / "jobs.sqlite"
+    service = serve_jobs(spawn, port, path)
+    start_worker(spawn, port, "w1")
+    g.wait_function("jobs.submit", timeout=10)
+    jobs = Jobs(g)
+    job_id = jobs.submit("double", 4, key="four") & FG
+    assert jobs.result(job_id) & FG == 8
+    service.signal(signal.SIGTERM)
+    assert service.wait_or_dump(15) == 0
+    wait_until(lambda: "jobs" not in {m["name"] for m in g.members()}, 10, "the service to leave")
+    serve_jobs(spawn, port, path)
+    g.wait_function("jobs.submit", timeout=10)
+    assert jobs.result(job_id) & FG == 8
+    assert jobs.submit("double", 4, key="four") & FG == job_id
+    assert (jobs.status(job_id) & FG).state == "done"
 
 
 def run_mesh(*args: str) -> subprocess.CompletedProcess[str]:
