@@ -15,7 +15,8 @@ import pytest
 
 from mesh import BG, FG, NO_RETURN, CallCancelled, CallTimeout, Global, SerializationError, UnknownCallback, UsageError
 from mesh.services import Jobs
-from mesh.services.jobs import JOB_ID, JobStatus, JobStore, serve_jobs
+from mesh.services.jobs import JOB_ID, JobStatus, open_store, serve_jobs
+from tests._support.redis_server import RedisServer
 from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -47,11 +48,17 @@ def sleepy(seconds: float) -> str:
     return "slept"
 
 
-@pytest.fixture
-def jobs_mesh(tmp_path: Path) -> Iterator[Callable[..., tuple[Global, Jobs]]]:
-    """``make(*workers)``: a node ``jobs`` hosting the service in ``tmp_path``, a node per worker (a dict
-    of callbacks by name, each ``w1``, ``w2``...), and ``(client, Jobs(client))``; all stopped at teardown."""
+@pytest.fixture(params=["sqlite", "redis"])
+def jobs_mesh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., tuple[Global, Jobs]]]:
+    """``make(*workers)``: a node ``jobs`` hosting the service over a SQLite file in ``tmp_path`` or a
+    redis-server of the test's own, a node per worker (a dict of callbacks by name, each ``w1``, ``w2``...),
+    and ``(client, Jobs(client))``; all stopped at teardown."""
     nodes: list[Global] = []
+    if request.param == "sqlite":
+        store = open_store(path=str(tmp_path / "jobs.sqlite"))
+    else:
+        start: Callable[[], RedisServer] = request.getfixturevalue("redis_server")
+        store = open_store(redis=start().url)
 
     def make(*workers: dict[str, Callable[..., Any]], concurrency: int = 16) -> tuple[Global, Jobs]:
         host = Global(process_name="jobs", init_controller=True)
@@ -61,7 +68,7 @@ def jobs_mesh(tmp_path: Path) -> Iterator[Callable[..., tuple[Global, Jobs]]]:
             nodes.append(worker)
             for name, fn in callbacks.items():
                 worker.register(fn, name=name)
-        serve_jobs(host, JobStore(tmp_path / "jobs.sqlite"), concurrency=concurrency)
+        serve_jobs(host, store, concurrency=concurrency)
         client = Global(process_name="client")
         nodes.append(client)
         client.wait_function("jobs.submit", timeout=5)
@@ -73,6 +80,7 @@ def jobs_mesh(tmp_path: Path) -> Iterator[Callable[..., tuple[Global, Jobs]]]:
     yield make
     for node in reversed(nodes):
         node.stop()
+    store.close()
 
 
 def test_a_job_runs_on_a_worker_and_its_result_and_status_are_kept(jobs_mesh: Callable[..., Any]) -> None:
@@ -256,3 +264,17 @@ def test_a_job_every_interval_and_on_a_cron_expression(jobs_mesh: Callable[..., 
         jobs.schedule("tick", "x", cron="often")
     with pytest.raises(UsageError, match=r"one of every= .* or cron="):
         jobs.schedule("tick", "x")
+
+
+def test_submit_waits_a_moment_for_a_worker_that_is_just_registering_the_callback(
+    jobs_mesh: Callable[..., Any],
+) -> None:
+    client, jobs = jobs_mesh({"add": add})
+    timer = threading.Timer(0.3, lambda: client.register(add, name="late_add"))
+    timer.start()
+    try:
+        job_id = jobs.submit("late_add", 1, 2) & FG
+    finally:
+        timer.join()
+    assert jobs.result(job_id) & FG == 3
+    assert (jobs.status(job_id) & FG).worker == "client"

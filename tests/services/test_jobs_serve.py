@@ -13,7 +13,7 @@ import pytest
 
 from mesh import BG, FG, Global
 from mesh.services import Jobs
-from tests._support.proc import MESH_COMMAND, Proc
+from tests._support.proc import MESH_COMMAND, Proc, free_port
 from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -41,9 +41,11 @@ g.join()
 """
 
 
-def serve_jobs(spawn: Spawn, port: int, path: Path, name: str = "jobs") -> Proc:
+def serve_jobs(spawn: Spawn, port: int, where: Path | str, name: str = "jobs") -> Proc:
+    """``mesh serve jobs`` over the SQLite file ``where``, or the Redis server at the URL ``where``."""
+    store = ("--redis", where) if isinstance(where, str) else ("--path", str(where))
     proc = spawn(
-        "serve", "jobs", "--path", str(path), "--host", "127.0.0.1", "--port", str(port), "--name", name,
+        "serve", "jobs", *store, "--host", "127.0.0.1", "--port", str(port), "--name", name,
         "--concurrency", "8", module="mesh",
     )  # fmt: skip
     proc.wait_line("jobs serving")
@@ -85,11 +87,14 @@ def test_a_worker_sigkilled_mid_job_the_job_runs_again_on_another_and_the_attemp
     assert status.error is not None and "PeerUnavailable" in status.error
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_the_service_sigkilled_and_restarted_loses_no_submitted_job_and_runs_the_running_again(
-    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path, request: pytest.FixtureRequest, backend: str
 ) -> None:
     g, port = client
-    path = tmp_path / "jobs.sqlite"
+    path: Path | str = tmp_path / "jobs.sqlite"
+    if backend == "redis":
+        path = request.getfixturevalue("redis_server")().url
     service = serve_jobs(spawn, port, path)
     workers = [start_worker(spawn, port, "w1"), start_worker(spawn, port, "w2")]
     g.wait_function("jobs.submit", timeout=10)
@@ -138,15 +143,24 @@ def run_mesh(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        ((), 2, "the following arguments are required: --path"),
+        ((), 2, "one of the arguments --path --redis is required"),
+        (("--path", "j.sqlite", "--redis", "redis://127.0.0.1:1/0"), 2, "not allowed with argument"),
         (("--path", "j.sqlite", "--concurrency", "0"), 2, "--concurrency must be 1 or more, not 0"),
-        (("--path", "/proc/no/such/dir/j.sqlite"), 1, "the job table /proc/no/such/dir/j.sqlite cannot be opened"),
+        (("--path", "/proc/no/such/dir/j.sqlite"), 1, "jobs: the job table /proc/no/such/dir/j.sqlite cannot be"),
     ],
 )
 def test_bad_options_say_what_is_wrong(args: tuple[str, ...], code: int, message: str) -> None:
     done = run_mesh("serve", "jobs", *args)
     assert done.returncode == code
     assert re.search(message, done.stderr), done.stderr
+
+
+def test_a_redis_that_does_not_answer_is_named_at_start() -> None:
+    pytest.importorskip("redis")
+    down = f"127.0.0.1:{free_port()}"
+    done = run_mesh("serve", "jobs", "--redis", f"redis://{down}/0")
+    assert done.returncode == 1
+    assert f"jobs: the store redis {down}/0 does not answer" in done.stderr, done.stderr
 
 
 @pytest.mark.timeout(300)

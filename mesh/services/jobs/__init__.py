@@ -3,7 +3,7 @@ offers them, retried, and at least once (a worker or the service itself may die 
 
 Host it with ``mesh serve jobs --path FILE`` or in code::
 
-    serve_jobs(g, JobStore("/srv/jobs.sqlite"))
+    serve_jobs(g, SQLiteJobStore("/srv/jobs.sqlite"))     # or open_store(redis="redis://host:6379/0")
 
 run workers, ordinary nodes that offer the callbacks, and use it from any node of the mesh::
 
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from ._client import Jobs
 from ._model import JOB_ID, JobStatus
+from ._open import open_store
 from ._service import JobsService, serve_jobs
+from ._sqlite import SQLiteJobStore
 from ._store import JobStore
 
-__all__ = ["JOB_ID", "JobStatus", "JobStore", "Jobs", "JobsService", "serve_jobs"]
+__all__ = ["JOB_ID", "JobStatus", "JobStore", "Jobs", "JobsService", "SQLiteJobStore", "open_store", "serve_jobs"]

@@ -81,24 +81,33 @@ class Runner:
         self._wake.set()
 
     async def _dispatch_forever(self) -> None:
-        while True:
-            self._wake.clear()
-            now = time.time()
-            if time.monotonic() >= self._workers.next_refresh:
-                self._workers.refresh()
-            self._submit_due(now)
-            while self._later and self._later[0][0] <= now:
-                job = heapq.heappop(self._later)[2]
-                if job.state == QUEUED:
-                    self._ready.setdefault(job.name, deque()).append(job)
-            self._hand_out()
-            wait = self._workers.next_refresh - time.monotonic()
-            if self._later:
-                wait = min(wait, self._later[0][0] - now)
-            for recurring in self.schedules.values():
-                wait = min(wait, recurring.next_at - now)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(wait, 0.001))
+        with contextlib.suppress(NodeStopped):  # the node stops: the store keeps what was left
+            while True:
+                self._wake.clear()
+                self._dispatch_due()
+                await self._sleep()
+
+    def _dispatch_due(self) -> None:
+        now = time.time()
+        if time.monotonic() >= self._workers.next_refresh:
+            self._workers.refresh()
+        self._submit_due(now)
+        while self._later and self._later[0][0] <= now:
+            job = heapq.heappop(self._later)[2]
+            if job.state == QUEUED:
+                self._ready.setdefault(job.name, deque()).append(job)
+        self._hand_out()
+
+    async def _sleep(self) -> None:
+        """Until something changes (a job queued or ended, a member came or went), or the next due time."""
+        now = time.time()
+        wait = self._workers.next_refresh - time.monotonic()
+        if self._later:
+            wait = min(wait, self._later[0][0] - now)
+        for recurring in self.schedules.values():
+            wait = min(wait, recurring.next_at - now)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), max(wait, 0.001))
 
     def _submit_due(self, now: float) -> None:
         for recurring in list(self.schedules.values()):

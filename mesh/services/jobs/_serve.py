@@ -1,15 +1,14 @@
-"""``mesh serve jobs --path FILE``: a node that offers the jobs service over a SQLite job table."""
+"""``mesh serve jobs --path FILE | --redis URL``: a node that offers the jobs service."""
 
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from typing import Any
 
 from .._serving import add_node_arguments, serve
+from ._open import open_store
 from ._service import CONCURRENCY, serve_jobs
-from ._store import JobStore
 
 
 def add_parser(services: Any) -> None:
@@ -21,7 +20,11 @@ def add_parser(services: Any) -> None:
         "Ctrl-C or SIGTERM. Workers are the nodes that offer the jobs' callbacks. A submit's FG returns once the "
         "job is on disk.",
     )
-    parser.add_argument("--path", metavar="FILE", required=True, help="the SQLite job table (made when missing)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--path", metavar="FILE", help="the jobs in a SQLite file (made when missing; WAL mode)")
+    where.add_argument(
+        "--redis", metavar="URL", help="the jobs in a Redis server (redis://host:port/db); needs grpcmesh[redis]"
+    )
     parser.add_argument(
         "--concurrency", type=int, default=CONCURRENCY, help=f"jobs one worker runs at once (default: {CONCURRENCY})"
     )
@@ -36,9 +39,9 @@ def run(options: argparse.Namespace) -> int:
         print(f"mesh serve jobs: --concurrency must be 1 or more, not {options.concurrency}", file=sys.stderr)
         return 2
     try:
-        store = JobStore(options.path)
-    except (OSError, sqlite3.Error) as exc:
-        print(f"mesh serve jobs: the job table {options.path} cannot be opened: {exc}", file=sys.stderr)
+        store = open_store(options.path, options.redis)
+    except (OSError, ImportError) as exc:
+        print(f"mesh serve jobs: {exc}", file=sys.stderr)
         return 1
     return serve(
         options,

@@ -29,6 +29,10 @@ from ._workers import Workers
 CONCURRENCY = 16
 """Jobs of this service that one worker runs at once, by default."""
 
+OFFER_GRACE = 1.0
+"""Seconds ``submit`` waits for a node offering the job's callback (one that has just joined or registered
+it reaches the service's view within a second) before it raises ``UnknownCallback``."""
+
 
 def serve_jobs(g: Global, store: JobStore, prefix: str = "jobs", concurrency: int = CONCURRENCY) -> list[str]:
     """Offer a jobs service kept in ``store`` from ``g``'s node only, as ``<prefix>.submit`` and the rest,
@@ -74,15 +78,15 @@ class JobsService:
         if key is not None and key in self._keys:
             await self._store.committed()
             return self._keys[key]
-        if not self._workers.offer(name):
-            self._workers.refresh()
-            if not self._workers.offer(name):
-                offered = self._workers.offered()
-                raise UnknownCallback(name, "the workers offer: " + (", ".join(offered) or "nothing yet"), offered)
+        if not await self._offered(name):
+            offered = self._workers.offered()
+            raise UnknownCallback(name, "the workers offer: " + (", ".join(offered) or "nothing yet"), offered)
         payload = dumps((args, kwargs))  # what cannot be kept is refused here, not when the job runs
         job = self._new_job(name, args, kwargs, retries, backoff, timeout, at, key, payload=payload)
-        await self._store.committed()
-        runner.enqueue(job)
+        try:
+            await self._store.committed()
+        finally:
+            runner.enqueue(job)  # a failed commit raises to the caller, yet the job is kept and may run
         return job.id
 
     async def status(self, job_id: str) -> JobStatus:
@@ -214,6 +218,16 @@ class JobsService:
         for schedule_id, spec in self._store.schedules():
             self._schedules[schedule_id] = loads(spec)
         self._runner.schedules = self._schedules
+
+    async def _offered(self, name: str) -> bool:
+        """Whether a node offers ``name``, waiting up to :data:`OFFER_GRACE` for one that just joined."""
+        deadline = time.monotonic() + OFFER_GRACE
+        while not self._workers.offer(name):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+            self._workers.refresh()
+        return True
 
     def _job(self, job_id: str) -> Job:
         try:

@@ -1,48 +1,32 @@
-"""The jobs service's SQLite file: one table of jobs, one of schedules, written in group commits.
+"""Where a jobs service keeps its jobs: :class:`JobStore`, the group commits every backend shares.
 
 Every change to a job or schedule is queued as its whole row; one writer thread commits every row
-queued at once in one transaction (WAL, ``synchronous=FULL``: a commit is on disk when it returns),
-then wakes the callers that wait for it. Many submits in flight thus share one fsync.
+queued at once in one transaction of the backend (SQLite: ``_sqlite.py``; Redis: ``_redis.py``), then
+wakes the callers that wait for it. Many submits in flight thus share one commit (one fsync, or one
+round trip). A commit that fails wakes its waiters with an ``OSError`` naming the backend, and its
+rows are kept for the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from ._model import Job
 
-_JOB_COLUMNS = (
-    "id, seq, name, state, payload, retries, backoff, timeout, not_before, key, created, attempts, lost, "
-    "error, outcome, progress, worker, started, finished, schedule"
-)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL, payload BLOB,
-    retries INTEGER NOT NULL, backoff REAL NOT NULL, timeout REAL, not_before REAL NOT NULL, key TEXT UNIQUE,
-    created REAL NOT NULL, attempts INTEGER NOT NULL, lost INTEGER NOT NULL, error TEXT, outcome BLOB,
-    progress BLOB, worker TEXT NOT NULL, started REAL, finished REAL, schedule TEXT
-);
-CREATE TABLE IF NOT EXISTS schedules (id TEXT PRIMARY KEY, spec BLOB NOT NULL);
-"""
-_PUT_JOB = f"INSERT OR REPLACE INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+RETRY_AFTER = 0.5
+"""Seconds between a failed commit and the next attempt."""
 
 
 class JobStore:
-    """The SQLite file at ``path`` (created with its folder when missing)."""
+    """A job table kept by a backend; subclasses say how to read it, commit to it and close it."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+    description = "a job store"
+
+    def __init__(self) -> None:
         self._jobs: dict[str, tuple[Any, ...]] = {}
         self._schedules: dict[str, bytes | None] = {}
         self._waiting: list[asyncio.Future[None]] = []
@@ -50,17 +34,14 @@ class JobStore:
         self._closed = False
         self._writer: threading.Thread | None = None
 
-    @property
-    def description(self) -> str:
-        return f"SQLite {self.path}"
-
     def jobs(self) -> Iterator[Job]:
         """Every job stored, in the order of submission."""
-        for row in self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY seq"):
+        for row in self._job_rows():
             yield Job.from_row(row)
 
     def schedules(self) -> Iterator[tuple[str, bytes]]:
-        yield from self._db.execute("SELECT id, spec FROM schedules")
+        """Every schedule stored: its id and its pickled :class:`~mesh.services.jobs._recurring.Schedule`."""
+        return self._schedule_rows()
 
     def put(self, job: Job) -> None:
         """Queue ``job``'s row for the next commit."""
@@ -83,17 +64,34 @@ class JobStore:
         return future
 
     def start(self) -> None:
-        self._writer = threading.Thread(target=self._write_forever, name=f"jobs-store {self.path}", daemon=True)
+        """Start the writer thread (the service does, on its first call)."""
+        self._writer = threading.Thread(target=self._write_forever, name=f"jobs-store {self.description}", daemon=True)
         self._writer.start()
 
     def close(self) -> None:
-        """Commit what is queued, stop the writer and close the file."""
+        """Commit what is queued, stop the writer and close the backend."""
         with self._ready:
             self._closed = True
             self._ready.notify()
         if self._writer is not None:
             self._writer.join(10)
-        self._db.close()
+        self._close()
+
+    # ------------------------------------------------------------------ the backend's part
+
+    def _job_rows(self) -> Iterator[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _schedule_rows(self) -> Iterator[tuple[str, bytes]]:
+        raise NotImplementedError
+
+    def _commit(self, jobs: list[tuple[Any, ...]], schedules: dict[str, bytes | None]) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ the writer thread
 
     def _write_forever(self) -> None:
         while True:
@@ -104,32 +102,27 @@ class JobStore:
                 schedules, self._schedules = self._schedules, {}
                 waiting, self._waiting = self._waiting, []
                 closed = self._closed
-            error: BaseException | None = None
+            error: OSError | None = None
             try:
-                self._commit(list(jobs.values()), schedules)
-            except (sqlite3.Error, OSError) as exc:
-                error = OSError(f"jobs store {self.path}: the commit failed: {exc}")
+                if jobs or schedules:
+                    self._commit(list(jobs.values()), schedules)
+            except Exception as exc:
+                error = OSError(f"jobs store {self.description}: the commit failed: {exc}")
+                self._keep(jobs, schedules)
             for future in waiting:
                 with contextlib.suppress(RuntimeError):  # its loop closed: nobody waits any more
                     future.get_loop().call_soon_threadsafe(_settle, future, error)
             if closed:
                 return
+            if error is not None:
+                with self._ready:
+                    self._ready.wait(RETRY_AFTER)
 
-    def _commit(self, jobs: list[tuple[Any, ...]], schedules: dict[str, bytes | None]) -> None:
-        if not (jobs or schedules):
-            return
-        self._db.execute("BEGIN")
-        try:
-            self._db.executemany(_PUT_JOB, jobs)
-            for schedule_id, spec in schedules.items():
-                if spec is None:
-                    self._db.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
-                else:
-                    self._db.execute("INSERT OR REPLACE INTO schedules VALUES (?, ?)", (schedule_id, spec))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+    def _keep(self, jobs: dict[str, tuple[Any, ...]], schedules: dict[str, bytes | None]) -> None:
+        """Put the rows of a failed commit back, under those queued since (which are newer)."""
+        with self._ready:
+            self._jobs = {**jobs, **self._jobs}
+            self._schedules = {**schedules, **self._schedules}
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
