@@ -140,7 +140,7 @@ def test_a_result_that_cannot_be_pickled_fails_the_job(jobs_mesh: Callable[..., 
 
 def test_bad_submissions_say_what_is_wrong(jobs_mesh: Callable[..., Any]) -> None:
     _, jobs = jobs_mesh({"add": add})
-    with pytest.raises(UnknownCallback, match=r"'ad'.*the workers offer: add.*did you mean 'add'"):
+    with pytest.raises(UnknownCallback, match=r"'ad' \(the workers offer: [^)]*\badd\b.*\); did you mean 'add'"):
         jobs.submit("ad", 1, 2) & FG
     with pytest.raises(SerializationError, match="cannot be pickled"):
         jobs.submit("add", Unpicklable(), 1) & FG

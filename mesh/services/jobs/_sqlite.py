@@ -14,7 +14,7 @@ _JOB_COLUMNS = (
     "id, seq, name, state, payload, retries, backoff, timeout, not_before, key, created, attempts, lost, "
     "error, outcome, progress, worker, started, finished, schedule"
 )
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, seq INTEGER NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL, payload BLOB,
     retries INTEGER NOT NULL, backoff REAL NOT NULL, timeout REAL, not_before REAL NOT NULL, key TEXT UNIQUE,
@@ -42,7 +42,7 @@ class SQLiteJobStore(JobStore):
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_TABLES)
         except (OSError, sqlite3.Error) as exc:
             raise OSError(f"jobs: the job table {self.path} cannot be opened: {exc}") from exc
 
