@@ -11,16 +11,17 @@ import time
 from pathlib import Path
 
 from . import BG, BROADCAST, FG, NO_RETURN, PERIOD, Global, callback
-from .services import KV, KVService
+from .services import KV, Jobs, KVService
+from .services.jobs import SQLiteJobStore, serve_jobs
 from .services.kv import open_backend
 from .wire._transport import split_host_port
 
 WORKERS = 3
 
 
-def _worker(name: str, port: int, kv_path: str | None = None) -> None:
+def _worker(name: str, port: int, kv_path: str | None = None, jobs_path: str | None = None) -> None:
     """Body of one worker process: offer a few callbacks (and the kv service over the SQLite file
-    ``kv_path``, when given) and serve until told to leave."""
+    ``kv_path``, or the jobs service over ``jobs_path``, when given) and serve until told to leave."""
     ticks = 0
 
     @callback
@@ -54,6 +55,12 @@ def _worker(name: str, port: int, kv_path: str | None = None) -> None:
         threading.Thread(target=g.stop).start()
 
     g = Global(process_name=name, host="127.0.0.1", port=port)
+    if jobs_path is not None:
+        store = SQLiteJobStore(jobs_path)
+        serve_jobs(g, store)
+        g.join()
+        store.close()
+        return
     if kv_path is None:
         g.join()
         return
@@ -75,8 +82,12 @@ def main() -> int:
     context = multiprocessing.get_context("spawn")
     folder = tempfile.TemporaryDirectory(prefix="mesh-demo-")
     kv_path = str(Path(folder.name) / "kv.db")
+    jobs_path = str(Path(folder.name) / "jobs.db")
     workers = [
-        context.Process(target=_worker, args=(f"worker-{i}", port, kv_path if i == 1 else None))
+        context.Process(
+            target=_worker,
+            args=(f"worker-{i}", port, kv_path if i == 1 else None, jobs_path if i == 2 else None),
+        )
         for i in range(1, WORKERS + 1)
     ]
     for process in workers:
@@ -124,6 +135,15 @@ def main() -> int:
         for _ in range(3):
             kv.incr("visits") & NO_RETURN
         print("  three kv.incr('visits') & NO_RETURN, then kv.incr('visits') & FG ->", kv.incr("visits") & FG)
+
+        _step("Jobs: kept by the jobs service that worker-2 hosts, run by the workers offering slow_square")
+        g.wait_function("jobs.submit", timeout=30)
+        jobs = Jobs(g)
+        ids = [jobs.submit("slow_square", x, retries=2) & FG for x in range(4)]
+        print(f"  four jobs.submit('slow_square', x, retries=2) & FG -> ids {', '.join(i[:8] for i in ids)}...")
+        print("  jobs.result(id) & FG for each ->", [jobs.result(i) & FG for i in ids])
+        status = jobs.status(ids[0]) & FG
+        print(f"  jobs.status(ids[0]) & FG -> {status.state}, attempts {status.attempts}, on {status.worker}")
 
         _step("leaving")
         g.call.leave() & BROADCAST

@@ -62,4 +62,6 @@ def test_mesh_demo_runs_every_modifier() -> None:
     assert "results: [0, 1, 4, 9, 16, 25]" in done.stdout
     assert "kv.get('greeting') & FG -> {'text': 'hello', 'from': 'main'}" in done.stdout
     assert "kv.incr('visits') & FG -> 4" in done.stdout
+    assert "jobs.result(id) & FG for each -> [0, 1, 4, 9]" in done.stdout
+    assert "jobs.status(ids[0]) & FG -> done, attempts 1, on worker-" in done.stdout
     assert "workers exited with [0, 0, 0]" in done.stdout
