@@ -278,3 +278,36 @@ def test_submit_waits_a_moment_for_a_worker_that_is_just_registering_the_callbac
         timer.join()
     assert jobs.result(job_id) & FG == 3
     assert (jobs.status(job_id) & FG).worker == "client"
+
+
+def test_a_schedule_survives_a_restart_of_the_service(tmp_path: Path) -> None:
+    ticks: list[float] = []
+
+    def tick() -> None:
+        ticks.append(time.time())
+
+    path = str(tmp_path / "jobs.sqlite")
+    controller = Global(init_node=False, init_controller=True)
+    worker = Global("w1")
+    client = Global("client")
+    host = Global("jobs-1")
+    store = open_store(path=path)
+    try:
+        worker.register(tick, name="tick")
+        serve_jobs(host, store)
+        client.wait_function("jobs.schedule", timeout=5)
+        client.wait_function("tick", timeout=5)
+        schedule_id = Jobs(client).schedule("tick", every=0.2) & FG
+        wait_until(lambda: len(ticks) >= 2, 10, "two ticks")
+        host.stop()
+        store.close()
+        before = len(ticks)
+        host = Global("jobs-2")
+        store = open_store(path=path)
+        serve_jobs(host, store)
+        wait_until(lambda: len(ticks) >= before + 2, 10, "the schedule to go on after the restart")
+        assert list(Jobs(client).schedules() & FG(receiver="jobs-2")) == [schedule_id]
+    finally:
+        for node in (host, client, worker, controller):
+            node.stop()
+        store.close()
