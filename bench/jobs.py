@@ -1,6 +1,7 @@
-"""The jobs service, submit to done: ``python bench/jobs.py [--jobs 5000] [--workers 3] [--runs 3]``.
+"""The jobs service, submit to done: ``python bench/jobs.py [--jobs 5000] [--workers 3] [--runs 3] [--redis URL]``.
 
-Starts a controller, ``mesh serve jobs --path`` (SQLite in a temporary folder) and ``--workers`` worker
+Starts a controller, ``mesh serve jobs --path`` (SQLite in a temporary folder; with ``--redis URL``, that
+Redis server, whose namespace ``mesh:jobs:`` is emptied before each run) and ``--workers`` worker
 processes offering a trivial ``double(x)``, all on loopback, and from this process (the client node):
 
 - jobs/s: ``--jobs`` submissions with 1,000 in flight (``& BG``), from the first submit until every
@@ -50,12 +51,13 @@ def start(args: list[str], ready: str) -> subprocess.Popen[str]:
     raise RuntimeError(f"{args} ended before {ready!r}")
 
 
-def one_run(jobs_count: int, workers: int, folder: Path) -> tuple[float, float]:
+def one_run(jobs_count: int, workers: int, folder: Path, redis_url: str | None) -> tuple[float, float]:
     port = free_port()
     mesh = str(Path(sys.executable).parent / "mesh")
     procs = [start([sys.executable, "-m", "controller", "--host", "127.0.0.1", "--port", str(port)], "controller")]
     try:
-        serve = [mesh, "serve", "jobs", "--path", str(folder / "jobs.sqlite"), "--host", "127.0.0.1"]
+        store = ["--path", str(folder / "jobs.sqlite")] if redis_url is None else ["--redis", redis_url]
+        serve = [mesh, "serve", "jobs", *store, "--host", "127.0.0.1"]
         procs.append(start([*serve, "--port", str(port), "--name", "jobs"], "jobs serving"))
         for n in range(workers):
             procs.append(start([sys.executable, "-c", WORKER.format(name=f"w{n}", port=port)], "READY"))
@@ -87,17 +89,23 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--redis", metavar="URL", help="keep the jobs in this Redis server instead of SQLite")
     options = parser.parse_args()
     rates, trips = [], []
     for run in range(options.runs):
+        if options.redis is not None:
+            import redis
+
+            redis.Redis.from_url(options.redis).delete("mesh:jobs:jobs", "mesh:jobs:schedules")
         with tempfile.TemporaryDirectory() as folder:
-            rate, trip = one_run(options.jobs, options.workers, Path(folder))
+            rate, trip = one_run(options.jobs, options.workers, Path(folder), options.redis)
         rates.append(rate)
         trips.append(trip)
         print(f"run {run + 1}: {rate:,.0f} jobs/s submit to done, one job's round trip {trip * 1e3:.2f} ms", flush=True)
+    store = "SQLite synchronous=FULL" if options.redis is None else "Redis"
     print(
         f"median of {options.runs}: {statistics.median(rates):,.0f} jobs/s ({options.jobs} jobs, {options.workers} "
-        f"workers, SQLite synchronous=FULL), round trip {statistics.median(trips) * 1e3:.2f} ms"
+        f"workers, {store}), round trip {statistics.median(trips) * 1e3:.2f} ms"
     )
 
 
