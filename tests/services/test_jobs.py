@@ -5,6 +5,7 @@ What runs in other processes (a worker or the service SIGKILLed) is in test_jobs
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -310,4 +311,23 @@ def test_a_schedule_survives_a_restart_of_the_service(tmp_path: Path) -> None:
     finally:
         for node in (host, client, worker, controller):
             node.stop()
+        store.close()
+
+
+def test_serve_jobs_in_async_code_runs_in_a_thread(tmp_path: Path) -> None:
+    store = open_store(path=str(tmp_path / "jobs.sqlite"))
+
+    async def scenario() -> Any:
+        async with Global("jobs-async", init_controller=True) as g:
+            g.register(add, name="add")
+            with pytest.raises(UsageError, match=r"await asyncio\.to_thread\(serve_jobs, g, store\)"):
+                serve_jobs(g, store)
+            await asyncio.to_thread(serve_jobs, g, store)
+            jobs = Jobs(g)
+            job_id = await (jobs.submit("add", 20, 22) & FG)
+            return await (jobs.result(job_id) & FG)
+
+    try:
+        assert asyncio.run(scenario()) == 42
+    finally:
         store.close()

@@ -39,7 +39,16 @@ def serve_jobs(g: Global, store: JobStore, prefix: str = "jobs", concurrency: in
     and start dispatching the jobs it holds. Call it from sync code (not on the node's loop).
 
     Returns the names offered.
+
+    Raises:
+        UsageError: called on a running event loop (it waits for the node): in async code, run it in a
+            thread, ``await asyncio.to_thread(serve_jobs, g, store)``; or a ``concurrency`` under 1.
     """
+    if _on_a_loop():
+        raise UsageError(
+            "serve_jobs waits for the node to start the service and cannot run on an event loop; "
+            "in async code call it in a thread: await asyncio.to_thread(serve_jobs, g, store)"
+        )
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise UsageError(f"concurrency must be an int of 1 or more, not {concurrency!r}")
     names = g.register(JobsService(g, store, prefix, concurrency), prefix=prefix)
@@ -50,6 +59,14 @@ def serve_jobs(g: Global, store: JobStore, prefix: str = "jobs", concurrency: in
         remote = getattr(remote, part)
     remote.statistics().fg(receiver=g.process_name)
     return names
+
+
+def _on_a_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class JobsService:
