@@ -164,11 +164,15 @@ def test_a_redis_that_does_not_answer_is_named_at_start() -> None:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_10000_jobs_over_3_workers_one_sigkilled_halfway_all_done_and_correct(
-    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path, request: pytest.FixtureRequest, backend: str
 ) -> None:
     g, port = client
-    serve_jobs(spawn, port, tmp_path / "jobs.sqlite")
+    where: Path | str = tmp_path / "jobs.sqlite"
+    if backend == "redis":
+        where = request.getfixturevalue("redis_server")().url
+    serve_jobs(spawn, port, where)
     workers = [start_worker(spawn, port, f"w{n}") for n in range(3)]
     g.wait_function("jobs.submit", timeout=10)
     jobs = Jobs(g)
