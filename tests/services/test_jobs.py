@@ -275,10 +275,14 @@ def test_submit_waits_a_moment_for_a_worker_that_is_just_registering_the_callbac
     timer.start()
     try:
         job_id = jobs.submit("late_add", 1, 2) & FG
+        same_key = [jobs.submit("late_add2", 1, 2, key="once") & BG for _ in range(3)]
+        client.register(add, name="late_add2")
+        assert len({r.get(10) for r in same_key}) == 1  # one job, though all three waited for the worker
     finally:
         timer.join()
     assert jobs.result(job_id) & FG == 3
     assert (jobs.status(job_id) & FG).worker == "client"
+    assert len(jobs.list(name="late_add2") & FG) == 1
 
 
 def test_a_schedule_survives_a_restart_of_the_service(tmp_path: Path) -> None:

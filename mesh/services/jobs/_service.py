@@ -92,12 +92,12 @@ class JobsService:
         submitted returns the id of that job instead."""
         runner = self._running()
         check_submission(name, retries, backoff, timeout, key)
-        if key is not None and key in self._keys:
-            await self._store.committed()
-            return self._keys[key]
-        if not await self._offered(name):
+        if key not in self._keys and not await self._offered(name):
             offered = self._workers.offered()
             raise UnknownCallback(name, "the workers offer: " + (", ".join(offered) or "nothing yet"), offered)
+        if key is not None and key in self._keys:  # submitted before, or while this call waited for a worker
+            await self._store.committed()
+            return self._keys[key]
         payload = dumps((args, kwargs))  # what cannot be kept is refused here, not when the job runs
         job = self._new_job(name, args, kwargs, retries, backoff, timeout, at, key, payload=payload)
         try:
