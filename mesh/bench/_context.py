@@ -38,7 +38,7 @@ class Context:
             *self.transport.callee_args(), env=env,
         )  # fmt: skip
         child.wait_line(f"{service} serving", timeout=JOIN_TIMEOUT)
-        self.g.wait_function(f"{prefix}.stat" if service == "storage" else f"{prefix}.set", timeout=JOIN_TIMEOUT)
+        self.g.wait_function(f"{prefix}.get", timeout=JOIN_TIMEOUT)  # both services offer a get
         return child
 
 

@@ -61,7 +61,10 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
         if "stream" in groups:
             results.update(_mesh_stream.measure(g, counts, flood, callee.popen.pid))
         if groups & {"kv", "storage"}:
-            flood_on = lambda pid: _Flood(g, results, pid, gc=False)  # noqa: E731
+
+            def flood_on(pid: int) -> _Flood:
+                return _Flood(g, results, pid, gc=False)
+
             results.update(_services.measure(g, transport, counts, groups, children, flood_on))
         if "broadcast" in groups:
             if "fg" not in groups:
