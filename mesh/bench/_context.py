@@ -9,10 +9,9 @@ from collections.abc import Callable
 
 from mesh import Global
 
-from ._counts import Counts, Transport
+from ._counts import JOIN_TIMEOUT, Counts, Transport
 from ._proc import Child, Children
 
-JOIN_TIMEOUT = 60.0
 # Reasons printed once per benchmark for rows skipped (a server or a client library missing).
 _said: set[str] = set()
 

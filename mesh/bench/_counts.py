@@ -10,6 +10,8 @@ from dataclasses import dataclass
 MIB = 1024 * 1024
 MESH_GROUPS = ("fg", "bg", "no_return", "payload", "broadcast", "stream", "start", "kv", "storage")
 PEER_GROUPS = ("daffi", "pyro5", "rpyc")
+# Seconds a node of the run (a callee, a service) has to join and offer its callbacks.
+JOIN_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,11 @@ from typing import Any
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global
 
 from . import _gc, _loop, _mesh_stream, _services
-from ._counts import Counts, Transport
+from ._counts import JOIN_TIMEOUT, Counts, Transport
 from ._cpu import process_cpu
 from ._proc import Children
 from ._stats import in_flight, latency, percentile, timed
 
-JOIN_TIMEOUT = 60.0
 # The BG row with a timeout: what a careful caller writes, and what a per-call timer costs.
 BG_TIMEOUT = BG(timeout=30.0)
 
