@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 
 import pytest
 
-from mesh.bench._counts import Counts
+from mesh.bench._counts import MESH_GROUPS, PEER_GROUPS, Counts
 from mesh.bench._proc import ChildFailed, Children
 from mesh.bench._suite import peer_rows
 from tests._support.proc import MESH_COMMAND, Proc
@@ -51,7 +53,9 @@ def _finish(proc: Proc, timeout: float) -> str:
 
 @pytest.mark.timeout(60)
 def test_tiny_run_prints_every_row_with_its_ratio(spawn: Callable[..., Proc]) -> None:
-    text = _finish(spawn(*TINY, module="mesh.bench"), 55)
+    # Every group but the services' (their own test below: they start redis-server and moto's server).
+    groups = ",".join(group for group in MESH_GROUPS + PEER_GROUPS if group not in ("kv", "storage"))
+    text = _finish(spawn(*TINY, "--rows", groups, module="mesh.bench"), 55)
     assert "nproc=" in text and "grpcio" in text
     # The raw echo server checks its allocator settings against this process's, or the run fails.
     assert "malloc: the mesh's settings (mesh/node/_memory.py) in every process" in text
@@ -175,3 +179,62 @@ def test_a_child_that_exits_early_fails_with_its_last_line() -> None:
         with pytest.raises(ChildFailed, match="exited with 2") as failed:
             child.wait_line("READY", timeout=20)
     assert "No such file or directory" in failed.value.last_line
+
+
+@pytest.mark.timeout(120)
+def test_service_rows_run_against_their_backends_used_directly_in_the_same_run() -> None:
+    done = subprocess.run(
+        [MESH_COMMAND, "bench", *TINY, "--rows", "kv,storage", "--storage-mib", "3", "--transports", "tcp"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+
+    def cells(label: str) -> list[str]:
+        line = next((line for line in lines if line.startswith(f"| {label} |")), None)
+        assert line is not None, f"no row {label!r} in:\n{done.stdout}"
+        return [cell.strip() for cell in line.strip("| ").split(" | ")]
+
+    # The mesh's BG row runs too (kv's BG rows are read against it), but no other mesh row.
+    assert _number(cells("mesh & BG, 1,000 in flight")[1]) > 0
+    assert "NO_RETURN" not in done.stdout and "BROADCAST" not in done.stdout and "STREAM of small" not in done.stdout
+    backends = [("SQLite", "sqlite3")]
+    if shutil.which("redis-server") is not None:
+        backends.append(("Redis", "redis-py"))
+    else:
+        assert "bench: the kv rows on Redis are left out: redis-server is not on PATH" in done.stdout
+    for name, client in backends:
+        for label, baseline in (
+            (f"kv.set & FG on {name}, p50", f"{client} set p50"),
+            (f"kv.get & FG on {name}, p50", "mesh FG echo p50"),
+            (f"kv.get & FG on {name}, p50 (vs {client})", f"{client} get p50"),
+            (f"kv.set & BG on {name}, 10 in flight (vs mesh BG)", "mesh BG"),
+        ):
+            _, median, ratio, against = cells(label)
+            assert median.endswith(("ms", "/s")) and _number(median) > 0 and _number(ratio) > 0, label
+            assert against == baseline, label
+        for verb in ("set", "get"):
+            _, median, ratio, against = cells(f"kv.{verb} & BG on {name}, 10 in flight")
+            assert median.endswith("/s") and _number(median) > 0 and _number(ratio) > 0
+            assert against.startswith(f"{client} {verb} ")
+    stores = [("a local directory", "file")]
+    if importlib.util.find_spec("boto3") is not None and importlib.util.find_spec("moto") is not None:
+        stores.append(("S3 (moto)", "boto3"))
+    else:
+        assert "bench: the storage rows on S3 are left out: " in done.stdout
+    for name, direct in stores:
+        for label, baseline in (
+            (f"storage.put & FG of 1 MiB to {name}, p50", f"{direct} put 1 MiB p50"),
+            (f"storage.get & FG of 1 MiB from {name}, p50", f"{direct} get 1 MiB p50"),
+            (f"storage.put of 3 MiB as stream(...) of 1 MiB chunks to {name}", f"{direct} put 3 MiB"),
+            (f"storage.get_stream of 3 MiB & STREAM from {name}", f"{direct} get 3 MiB"),
+        ):
+            _, median, ratio, against = cells(label)
+            assert median.endswith(("ms", "MiB/s")) and _number(median) > 0 and _number(ratio) > 0, label
+            assert against == baseline, label
+    # Under each large put and get, the caller's and the service's peak RSS: at least nothing, far below a GiB.
+    rss = [line for line in lines if line.startswith("|   peak RSS over idle, ")]
+    assert len(rss) == 4 * len(stores), done.stdout
+    assert all(0 <= _number(line.split(" | ")[1]) < 1024 for line in rss), done.stdout

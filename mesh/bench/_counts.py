@@ -8,8 +8,10 @@ import socket
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
-MESH_GROUPS = ("fg", "bg", "no_return", "payload", "broadcast", "stream", "start")
+MESH_GROUPS = ("fg", "bg", "no_return", "payload", "broadcast", "stream", "start", "kv", "storage")
 PEER_GROUPS = ("daffi", "pyro5", "rpyc")
+# Seconds a node of the run (a callee, a service) has to join and offer its callbacks.
+JOIN_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Counts:
     # The stream rows: small items each way, and MiB streamed each way in 1 MiB chunks.
     stream_items: int = 50_000
     stream_mib: int = 1024
+    # The storage rows' large object, in MiB.
+    storage_mib: int = 256
 
     @property
     def mib(self) -> int:
@@ -42,6 +46,10 @@ class Counts:
     @property
     def stream_bytes(self) -> int:
         return self.stream_mib * MIB
+
+    @property
+    def storage_bytes(self) -> int:
+        return self.storage_mib * MIB
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -61,6 +69,7 @@ QUICK = Counts(
     broadcast_calls=100,
     stream_items=10_000,
     stream_mib=64,
+    storage_mib=32,
 )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import os
 import time
 from collections.abc import Callable
@@ -10,13 +9,12 @@ from typing import Any
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, Global
 
-from . import _gc, _loop, _mesh_stream
-from ._counts import Counts, Transport
+from . import _gc, _loop, _mesh_stream, _services
+from ._counts import JOIN_TIMEOUT, Counts, Transport
 from ._cpu import process_cpu
 from ._proc import Children
-from ._stats import latency, percentile, timed
+from ._stats import in_flight, latency, percentile, timed
 
-JOIN_TIMEOUT = 60.0
 # The BG row with a timeout: what a careful caller writes, and what a per-call timer costs.
 BG_TIMEOUT = BG(timeout=30.0)
 
@@ -55,12 +53,18 @@ def measure(transport: Transport, counts: Counts, groups: set[str], children: Ch
             echo_async = _async_samples(transport, "echo", (b"\x01" * counts.mib,), 1, counts.payload_calls)
             results["mesh_1mib_async_p50"] = percentile(_loop.run(echo_async), 50)
             results["mesh_big_p50"] = _echo_p50(g, "echo", counts.big_bytes, counts.big_calls)
+        if "bg" not in groups and groups & {"stream", "kv"}:
+            # The stream of small items and the kv service's BG rows are read against BG in the same run.
+            flood("mesh_bg", counts.stream, lambda: _background(g, counts, "add"))
         # Before BROADCAST starts more callees: these rows reach callee-1 alone.
         if "stream" in groups:
-            if "bg" not in groups:
-                # The stream of small items is read against BG in the same run.
-                flood("mesh_bg", counts.stream, lambda: _background(g, counts, "add"))
             results.update(_mesh_stream.measure(g, counts, flood, callee.popen.pid))
+        if groups & {"kv", "storage"}:
+
+            def flood_on(pid: int) -> _Flood:
+                return _Flood(g, results, pid, gc=False)
+
+            results.update(_services.measure(g, transport, counts, groups, children, flood_on))
         if "broadcast" in groups:
             if "fg" not in groups:
                 results.update(latency("mesh_fg_sync", timed(lambda: g.call.add(1, 2) & FG, counts.calls)))
@@ -92,12 +96,15 @@ class _Flood:
     process, and ``callee``) the CPU seconds per call under ``key_cpu_SIDE`` (where ``/proc`` tells)
     and the seconds of garbage collection per call under ``key_gc_SIDE``."""
 
-    def __init__(self, g: Global, results: dict[str, float], callee_pid: int) -> None:
+    def __init__(self, g: Global, results: dict[str, float], callee_pid: int, gc: bool = True) -> None:
         self._global = g
         self._results = results
         self._callee_pid = callee_pid
+        self._with_gc = gc  # False: the callee offers no gc_seconds() (a service's node)
 
     def _gc(self) -> tuple[float, float]:
+        if not self._with_gc:
+            return 0.0, 0.0
         return _gc.seconds(), self._global.call.gc_seconds() & FG
 
     def __call__(self, key: str, calls: int, run: Callable[[], float]) -> None:
@@ -110,21 +117,13 @@ class _Flood:
         for side, before, after in (("caller", caller_before, caller_after), ("callee", callee_before, callee_after)):
             if before is not None and after is not None:
                 self._results[f"{key}_cpu_{side}"] = (after - before) / calls
-        for index, side in enumerate(("caller", "callee")):
+        for index, side in enumerate(("caller", "callee") if self._with_gc else ()):
             self._results[f"{key}_gc_{side}"] = (gc_after[index] - gc_before[index]) / calls
 
 
 def _background(g: Global, counts: Counts, name: str, modifier: BG | type[BG] = BG) -> float:
     add = getattr(g.call, name)
-    window: collections.deque[Any] = collections.deque()
-    started = time.perf_counter()
-    for _ in range(counts.stream):
-        if len(window) >= counts.in_flight:
-            window.popleft().get()
-        window.append(add(1, 2) & modifier)
-    for result in window:
-        result.get()
-    return counts.stream / (time.perf_counter() - started)
+    return in_flight(lambda: add(1, 2) & modifier, counts.stream, counts.in_flight)
 
 
 def _no_return(g: Global, counts: Counts, name: str) -> float:

@@ -21,10 +21,10 @@ class ChildFailed(RuntimeError):
 
 
 class Child:
-    """``python -m MODULE args`` with its output lines collected by a thread."""
+    """A program (``argv``) with its output lines collected by a thread."""
 
-    def __init__(self, module: str, *args: str, env: dict[str, str] | None = None) -> None:
-        self.args = [sys.executable, "-m", module, *args]
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.args = argv
         self.popen = subprocess.Popen(
             self.args,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
@@ -89,7 +89,12 @@ class Children:
         self._started: list[Child] = []
 
     def start(self, module: str, *args: str, env: dict[str, str] | None = None) -> Child:
-        child = Child(module, *args, env=env)
+        """``python -m MODULE args`` with this Python."""
+        return self.program([sys.executable, "-m", module, *args], env)
+
+    def program(self, argv: list[str], env: dict[str, str] | None = None) -> Child:
+        """Any program, such as a ``redis-server`` the benchmark needs."""
+        child = Child(argv, env=env)
         self._started.append(child)
         return child
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -30,3 +31,17 @@ def timed(call: Callable[[], Any], count: int) -> list[float]:
         call()
         samples.append(time.perf_counter() - started)
     return samples
+
+
+def in_flight(start: Callable[[], Any], count: int, window: int) -> float:
+    """Calls per second of ``count`` calls that ``start()`` makes (each returns a result with ``get()``,
+    as ``& BG`` does), with at most ``window`` unanswered at any time, until the last has answered."""
+    waiting: collections.deque[Any] = collections.deque()
+    started = time.perf_counter()
+    for _ in range(count):
+        if len(waiting) >= window:
+            waiting.popleft().get()
+        waiting.append(start())
+    for result in waiting:
+        result.get()
+    return count / (time.perf_counter() - started)

@@ -30,6 +30,7 @@ class Row:
     baseline: str | None = None
     micro: bool = False  # shown in microseconds (CPU per call) rather than milliseconds
     size: bool = False  # bytes, shown in MiB (a rate: MiB/s)
+    against: str = ""  # the baseline's name in the table (default: from _SHORT, else its key)
 
     @property
     def detail(self) -> bool:
@@ -37,7 +38,9 @@ class Row:
         return self.micro or (self.size and not self.rate)
 
 
-def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
+def rows(counts: Counts, peers: Sequence[str], services: Sequence[Row] = ()) -> list[Row]:
+    """Every row the table can show, in order: the raw baseline's, the mesh's, ``services`` (the
+    service rows, ``mesh.bench._service_rows``), then the peer libraries'."""
     big = f"{counts.big_mib} MiB"
     streamed = "1 GiB" if counts.stream_mib == 1024 else f"{counts.stream_mib} MiB"
     table = [
@@ -48,9 +51,9 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
         Row("raw_big_p50", f"raw grpc.aio bidi echo, {big} p50"),
         Row("raw_start", "raw grpc.aio: process start to first echo"),
         Row("raw_stream_out", f"raw grpc.aio stream of {streamed} in 1 MiB chunks, server to client", True, size=True),
-        *_rss_rows("raw_stream_out", "client", "server"),
+        *rss_rows("raw_stream_out", "client", "server"),
         Row("raw_stream_in", f"raw grpc.aio stream of {streamed} in 1 MiB chunks, client to server", True, size=True),
-        *_rss_rows("raw_stream_in", "client", "server"),
+        *rss_rows("raw_stream_in", "client", "server"),
         Row("raw_sync_seq_p50", "raw grpc.aio echo asked from a sync thread, p50", baseline="raw_seq_p50"),
         Row("mesh_fg_sync_p50", "mesh & FG from sync code, p50", baseline="raw_seq_p50"),
         Row("mesh_fg_sync_p99", "mesh & FG from sync code, p99", baseline="raw_seq_p99"),
@@ -62,28 +65,28 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
         Row("mesh_fg_async_inline_p50", "mesh & FG from async code, inline callback, p50", baseline="raw_seq_p50"),
         Row("mesh_fg_async_inline_p99", "mesh & FG from async code, inline callback, p99", baseline="raw_seq_p99"),
         Row("mesh_bg", "mesh & BG, 1,000 in flight", True, "raw_pipelined"),
-        *_cpu_rows("mesh_bg"),
+        *cpu_rows("mesh_bg"),
         Row("mesh_bg_inline", "mesh & BG, 1,000 in flight, inline callback", True, "raw_pipelined"),
-        *_cpu_rows("mesh_bg_inline"),
+        *cpu_rows("mesh_bg_inline"),
         Row("mesh_bg_timeout", "mesh & BG(timeout=30), 1,000 in flight", True, "raw_pipelined"),
-        *_cpu_rows("mesh_bg_timeout"),
+        *cpu_rows("mesh_bg_timeout"),
         Row("mesh_no_return", "mesh & NO_RETURN, until the callee ran all", True, "raw_pipelined"),
-        *_cpu_rows("mesh_no_return"),
+        *cpu_rows("mesh_no_return"),
         Row(
             "mesh_no_return_inline",
             "mesh & NO_RETURN, inline callback, until the callee ran all",
             True,
             "raw_pipelined",
         ),
-        *_cpu_rows("mesh_no_return_inline"),
+        *cpu_rows("mesh_no_return_inline"),
         Row("mesh_1mib_p50", "mesh echo 1 MiB, p50", baseline="raw_1mib_p50"),
         Row("mesh_1mib_inline_p50", "mesh echo 1 MiB, inline callback, p50", baseline="raw_1mib_p50"),
         Row("mesh_1mib_async_p50", "mesh echo 1 MiB from async code, p50", baseline="raw_1mib_p50"),
         Row("mesh_big_p50", f"mesh echo {big}, p50", baseline="raw_big_p50"),
         Row("mesh_stream_items", "mesh STREAM of small items from a generator (vs BG)", True, "mesh_bg"),
-        *_cpu_rows("mesh_stream_items", "item"),
+        *cpu_rows("mesh_stream_items", "item"),
         Row("mesh_stream_args", "mesh stream(...) argument of small items, in (vs BG)", True, "mesh_bg"),
-        *_cpu_rows("mesh_stream_args", "item"),
+        *cpu_rows("mesh_stream_args", "item"),
         Row(
             "mesh_stream_out",
             f"mesh STREAM of {streamed} in 1 MiB chunks from a generator",
@@ -91,7 +94,7 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
             "raw_stream_out",
             size=True,
         ),
-        *_rss_rows("mesh_stream_out", "caller", "callee"),
+        *rss_rows("mesh_stream_out", "caller", "callee"),
         Row(
             "mesh_stream_in",
             f"mesh stream(...) argument of {streamed} in 1 MiB chunks",
@@ -99,13 +102,14 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
             "raw_stream_in",
             size=True,
         ),
-        *_rss_rows("mesh_stream_in", "caller", "callee"),
+        *rss_rows("mesh_stream_in", "caller", "callee"),
         Row(
             "mesh_broadcast_p50",
             f"mesh BROADCAST to {counts.broadcast_nodes} nodes, p50 (vs FG)",
             baseline="mesh_fg_sync_p50",
         ),
         Row("mesh_start", "mesh: process start to first answered call", baseline="raw_start"),
+        *services,
     ]
     names = {"daffi": "daffi 2.2.1", "pyro5": "Pyro5", "rpyc": "RPyC"}
     for peer in peers:
@@ -120,7 +124,7 @@ def rows(counts: Counts, peers: Sequence[str]) -> list[Row]:
     return table
 
 
-def _cpu_rows(key: str, per: str = "call") -> list[Row]:
+def cpu_rows(key: str, per: str = "call") -> list[Row]:
     """CPU per call (or item) of the flood row ``key``, on each side (what limits its rate on a
     shared machine), and how much of it went to garbage collection."""
     sides = ("caller", "callee")
@@ -129,7 +133,7 @@ def _cpu_rows(key: str, per: str = "call") -> list[Row]:
     ]
 
 
-def _rss_rows(key: str, caller: str, callee: str) -> list[Row]:
+def rss_rows(key: str, caller: str, callee: str) -> list[Row]:
     """The most memory each process of the row ``key`` held above what it held at the row's start;
     the caller is this process."""
     return [
@@ -182,7 +186,7 @@ def render(transport: str, runs: Sequence[dict[str, float]], table: Sequence[Row
             shown, against = "1.00x", "(baseline)"
         else:
             shown = f"{ratio:.2f}x" if ratio is not None else "-"
-            against = _SHORT.get(row.baseline, row.baseline)
+            against = row.against or _SHORT.get(row.baseline, row.baseline)
         lines.append(f"| {row.label} | {_value(row, median)} | {shown} | {against} |")
     return "\n".join(lines)
 

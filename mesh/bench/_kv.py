@@ -1,0 +1,80 @@
+"""The kv rows: ``kv.set`` and ``kv.get`` from sync code, one at a time and with ``counts.in_flight``
+in flight (BG), on SQLite and on Redis, against the backend used directly (``_kv_direct``) and
+against a mesh FG echo of the same run. Redis rows need ``redis-server`` on PATH and redis-py; the
+benchmark starts its own server on a free loopback port."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+
+from mesh import BG, FG
+from mesh.services import KV
+
+from . import _kv_direct
+from ._context import Context, prefixed, skipped, wait_port
+from ._counts import free_port
+from ._kv_direct import KEY, KEYS, VALUE
+from ._stats import in_flight, percentile, timed
+
+
+def measure(context: Context) -> dict[str, float]:
+    """Every kv row of one run: SQLite's, then Redis's (or a printed reason why not)."""
+    g, counts = context.g, context.counts
+    results = {"kv_echo_p50": percentile(timed(lambda: g.call.echo(KEY) & FG, counts.calls), 50)}
+    direct = _kv_direct.sqlite_rows(os.path.join(context.folder, "direct.db"), counts)
+    service = context.serve("kv", "kv", "--path", os.path.join(context.folder, "kv.db"))
+    results.update(prefixed("kv_sqlite", direct))
+    results.update(_service_rows(context, "kv", "kv_sqlite", service.popen.pid))
+    reason = _redis_missing()
+    if reason is not None:
+        skipped(f"the kv rows on Redis are left out: {reason}")
+        return results
+    url = _start_redis(context)
+    direct = _kv_direct.redis_rows(url, counts)
+    service = context.serve("kv", "kv_redis", "--redis", url)
+    results.update(prefixed("kv_redis", direct))
+    results.update(_service_rows(context, "kv_redis", "kv_redis", service.popen.pid))
+    return results
+
+
+def _service_rows(context: Context, prefix: str, key: str, pid: int) -> dict[str, float]:
+    """The rows of the kv service under ``prefix``, whose node is the process ``pid``: its two p50s,
+    returned, and its two floods, with their CPU per call, written by the run's flood under ``key``."""
+    kv, counts = KV(context.g, prefix), context.counts
+    kv.set(KEY, VALUE) & FG
+    timed(lambda: kv.get(KEY) & FG, counts.warmup)
+    rows = {
+        f"{key}_set_p50": percentile(timed(lambda: kv.set(KEY, VALUE) & FG, counts.calls), 50),
+        f"{key}_get_p50": percentile(timed(lambda: kv.get(KEY) & FG, counts.calls), 50),
+    }
+    flood, many, window = context.flood_on(pid), counts.stream, counts.in_flight
+    # The gets read the keys the sets wrote, in the same order (as the direct rows do).
+    writes, reads = itertools.cycle(KEYS[:many]), itertools.cycle(KEYS[:many])
+    flood(f"{key}_set_bg", many, lambda: in_flight(lambda: kv.set(next(writes), VALUE) & BG, many, window))
+    flood(f"{key}_get_bg", many, lambda: in_flight(lambda: kv.get(next(reads)) & BG, many, window))
+    return rows
+
+
+def _redis_missing() -> str | None:
+    if shutil.which("redis-server") is None:
+        return "redis-server is not on PATH (Debian: apt-get install redis-server)"
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        return "redis-py is not installed (pip install 'grpcmesh[redis]')"
+    return None
+
+
+def _start_redis(context: Context) -> str:
+    """A redis-server of this run on a free loopback port, without persistence; its URL."""
+    port = free_port()
+    server = context.children.program(
+        [
+            str(shutil.which("redis-server")), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+            "--appendonly", "no", "--dir", context.folder, "--protected-mode", "yes",
+        ]
+    )  # fmt: skip
+    wait_port(port, server, "redis-server")
+    return f"redis://127.0.0.1:{port}/0"
