@@ -7,7 +7,8 @@ with the ordinary modifiers. Services use only the public API of :mod:`mesh` (``
 
 from __future__ import annotations
 
+from .events import Event, Events
 from .kv import KV, Change, KVService
 from .storage import Storage
 
-__all__ = ["KV", "Change", "KVService", "Storage"]
+__all__ = ["KV", "Change", "Event", "Events", "KVService", "Storage"]
