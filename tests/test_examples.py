@@ -63,3 +63,13 @@ def test_mesh_demo_runs_every_modifier() -> None:
     assert "kv.get('greeting') & FG -> {'text': 'hello', 'from': 'main'}" in done.stdout
     assert "kv.incr('visits') & FG -> 4" in done.stdout
     assert "workers exited with [0, 0, 0]" in done.stdout
+
+
+@pytest.mark.timeout(120)
+def test_pydistributed_ping_pong_on_events(spawn: Callable[..., Proc]) -> None:
+    """PyDistributed's message-bus example, ping and pong in processes of their own, over ``Events``."""
+    broker = spawn(module="examples.events_ping_pong")
+    assert broker.popen.wait(100) == 0, broker.text()
+    output = broker.text()
+    assert output.count("GOT ping") == output.count("GOT pong") == 5, output
+    assert "ping and pong exited with [0, 0]" in output

@@ -9,10 +9,11 @@ calls run in the writer's thread (writes) and the loop's default executor (reads
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
 
-from mesh import Global, UsageError
+from mesh import Global, NodeStopped, UsageError
 
 from ._event import StoredEvent
 from ._groups import BATCH, Group, Member
@@ -45,10 +46,13 @@ class ServedEvents:
         self._prefix = prefix
 
     def close(self) -> None:
-        """Withdraw ``<prefix>.*``, end the deliveries, write what is waiting and close the log. Idempotent."""
+        """Withdraw ``<prefix>.*``, end the deliveries, write what is waiting and close the log. Idempotent.
+
+        After ``g.stop()`` it does what is left: the node's stop has ended the deliveries."""
         if self.service._closed:
             return
-        self._g.unregister(self._prefix)
+        with contextlib.suppress(NodeStopped):
+            self._g.unregister(self._prefix)
         self.service._close()
 
 
