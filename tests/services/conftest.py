@@ -106,16 +106,16 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
 
 @pytest.fixture
 def events_mesh(tmp_path: Path) -> Iterator[Callable[..., tuple[Global, Events]]]:
-    """``make(retention=Retention())``: a node ``events`` hosting an events service over a log in a temporary
+    """``make(retention=None)``: a node ``events`` hosting an events service over a log in a temporary
     folder, and ``(client, Events(client))`` from a second node; ``make.node(name)`` adds another node
     with its Events. All stopped at teardown, the service closed first."""
     nodes: list[Global] = []
     served: list[ServedEvents] = []
 
-    def make(retention: Retention = Retention()) -> tuple[Global, Events]:
+    def make(retention: Retention | None = None) -> tuple[Global, Events]:
         host = Global(process_name="events", init_controller=True)
         nodes.append(host)
-        served.append(serve_events(host, EventLog(tmp_path / "log", retention)))
+        served.append(serve_events(host, EventLog(tmp_path / "log", retention or Retention())))
         return node("client")
 
     def node(name: str) -> tuple[Global, Events]:
