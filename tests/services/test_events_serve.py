@@ -179,20 +179,29 @@ def test_bad_options_say_what_is_wrong(args: tuple[str, ...], message: str) -> N
     assert re.search(message, done.stderr), done.stderr
 
 
-def test_serve_events_stops_on_sigterm_and_keeps_its_groups(
-    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_subscriptions_and_group_positions_outlive_a_restart_of_the_service(
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path, signum: int
 ) -> None:
     g, port = client
     service = serve_events(spawn, port, tmp_path / "log", "--max-bytes", "1000000")
     g.wait_function("events.publish", timeout=10)
     ev = Events(g)
-    got: list[int] = []
-    ev.subscribe("t", lambda event: got.append(event.offset), group="keep")
+    grouped: list[int] = []
+    alone: list[int] = []
+    ev.subscribe("t", lambda event: grouped.append(event.payload), group="keep")
+    ev.subscribe("t", lambda event: alone.append(event.payload))
     for n in range(10):
         ev.publish("t", n) & FG
     wait_until(lambda: ev.committed("keep") & FG == {"t": 10}, 10, "the commit")
-    service.signal(signal.SIGTERM)
-    assert service.wait_or_dump(15) == 0
+    wait_until(lambda: len(alone) == 10, 10, "the subscriber without a group")
+    service.signal(signum)
+    service.popen.wait(15)
+    if signum == signal.SIGTERM:
+        assert service.popen.returncode == 0, service.text()
     serve_events(spawn, port, tmp_path / "log")
     g.wait_function("events.publish", timeout=10)
     assert ev.committed("keep") & FG == {"t": 10}
+    for n in range(10, 15):
+        ev.publish("t", n) & FG
+    wait_until(lambda: grouped == list(range(15)) and alone == list(range(15)), 10, "the events after the restart")

@@ -41,10 +41,12 @@ Read = Callable[[str, int], Awaitable[list[StoredEvent]]]
 
 @dataclass(eq=False)
 class Member:
-    """A subscriber: the callback ``handler`` on node ``node``."""
+    """A subscriber: the callback ``handler`` on node ``node``; ``present`` once its node is in the mesh
+    (a subscription taken up again after a restart of the service waits for its node)."""
 
     node: str
     handler: str
+    present: bool = True
     busy: bool = False
 
 
@@ -63,7 +65,8 @@ class Group:
 
     ``positions`` is where the group starts in each topic it has a position in; ``start(topic)``
     where it starts in the others. ``on_commit(topic, next)`` is told each move of the committed
-    position; ``topics()`` gives every topic's next offset.
+    position, ``on_gone(member)`` each member dropped because its node or handler is gone;
+    ``topics()`` gives every topic's next offset.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class Group:
         topics: Callable[[], dict[str, int]],
         read: Read,
         on_commit: Callable[[str, int], None] | None,
+        on_gone: Callable[[Member], Awaitable[None]],
     ) -> None:
         self.name = name
         self.pattern = pattern
@@ -88,6 +92,7 @@ class Group:
         self._topics = topics
         self._read = read
         self._on_commit = on_commit
+        self._on_gone = on_gone
         self._retry: list[Batch] = []
         self._turn = 0
         self._wake = asyncio.Event()
@@ -99,6 +104,9 @@ class Group:
         return dict(self._committed)
 
     def add(self, member: Member) -> None:
+        """Add ``member``, unless its handler is one already (a subscription made again)."""
+        if any(m.node == member.node and m.handler == member.handler for m in self.members):
+            return
         self.members.append(member)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._dispatch())
@@ -110,6 +118,13 @@ class Group:
         self.members = [m for m in self.members if not (m.node == node and handler in (None, m.handler))]
         self.wake()
         return len(self.members) < before
+
+    def arrived(self, node: str) -> None:
+        """Node ``node`` is in the mesh: its members may be given events."""
+        for member in self.members:
+            if member.node == node:
+                member.present = True
+        self.wake()
 
     def wake(self) -> None:
         self._wake.set()
@@ -138,7 +153,7 @@ class Group:
         count = len(self.members)
         for step in range(count):
             member = self.members[(self._turn + step) % count]
-            if not member.busy:
+            if member.present and not member.busy:
                 self._turn = (self._turn + step + 1) % count
                 return member
         return None
@@ -175,7 +190,8 @@ class Group:
         try:
             await (handler(batch.events) & FG(receiver=member.node))
         except (PeerUnavailable, UnknownCallback):
-            self.remove(member.node, member.handler)
+            if self.remove(member.node, member.handler):
+                await self._on_gone(member)
             self._retry.append(batch)
         except NodeStopped:
             return

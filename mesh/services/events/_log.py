@@ -7,7 +7,8 @@ at 1.5M rows/s; and the index, the groups' offsets and retention come with it, i
 
 Tables: ``events(topic, offset, time, size, data)`` keyed by (topic, offset); ``topics(topic,
 next)``, the next offset of each topic (kept when retention empties one); ``groups(name, topic,
-next)``, each group's committed position, the first offset it has not finished.
+next)``, each group's committed position, the first offset it has not finished;
+``subscriptions(node, handler, pattern, grp)``, the subscriptions to take up again after a restart.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS topics (topic TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS groups (
     name TEXT NOT NULL, topic TEXT NOT NULL, next INTEGER NOT NULL, PRIMARY KEY (name, topic)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS subscriptions (
+    node TEXT NOT NULL, handler TEXT NOT NULL, pattern TEXT NOT NULL, grp TEXT,
+    PRIMARY KEY (node, handler)) WITHOUT ROWID;
 """
 
 
@@ -51,8 +55,8 @@ class Retention:
 class EventLog:
     """The events of every topic under folder ``path`` (created when missing), and the groups' offsets.
 
-    :meth:`write` is called from one thread at a time (the service's writer); :meth:`read` and the
-    other readers from any thread, on a connection of their own.
+    :meth:`write` and :meth:`trim` are called from one thread at a time (the service's writer); the
+    others from any thread, on a second connection.
     """
 
     def __init__(self, path: str | Path, retention: Retention = Retention()) -> None:
@@ -62,15 +66,15 @@ class EventLog:
         self.retention = retention
         self._writer = self._connect()
         self._writer.executescript(_SCHEMA)
-        self._reader = self._connect()
-        self._reading = threading.Lock()
+        self._second = self._connect()
+        self._second_lock = threading.Lock()
         self._next: dict[str, int] = dict(self._writer.execute("SELECT topic, next FROM topics").fetchall())
         self._bytes: dict[str, int] = dict(
             self._writer.execute("SELECT topic, SUM(size) FROM events GROUP BY topic").fetchall()
         )
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         return connection
@@ -114,8 +118,8 @@ class EventLog:
 
     def read(self, topic: str, start: int, limit: int) -> list[StoredEvent]:
         """Up to ``limit`` events of ``topic`` from offset ``start`` on, in offset order."""
-        with self._reading:
-            rows = self._reader.execute(
+        with self._second_lock:
+            rows = self._second.execute(
                 "SELECT offset, time, data FROM events WHERE topic = ? AND offset >= ? ORDER BY offset LIMIT ?",
                 (topic, start, limit),
             ).fetchall()
@@ -123,8 +127,26 @@ class EventLog:
 
     def committed(self, group: str) -> dict[str, int]:
         """``group``'s committed position in each topic it has read: the first offset it has not finished."""
-        with self._reading:
-            return dict(self._reader.execute("SELECT topic, next FROM groups WHERE name = ?", (group,)).fetchall())
+        with self._second_lock:
+            return dict(self._second.execute("SELECT topic, next FROM groups WHERE name = ?", (group,)).fetchall())
+
+    def subscriptions(self) -> list[tuple[str, str, str, str | None]]:
+        """The subscriptions saved: node, handler, pattern, group (``None`` for none)."""
+        with self._second_lock:
+            return self._second.execute("SELECT node, handler, pattern, grp FROM subscriptions").fetchall()
+
+    def save_subscription(self, node: str, handler: str, pattern: str, group: str | None) -> None:
+        with self._second_lock:
+            row = (node, handler, pattern, group)
+            self._second.execute("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?)", row)
+
+    def drop_subscriptions(self, node: str, handler: str | None = None) -> None:
+        """Forget the subscriptions of ``node`` (that one handler only, when given)."""
+        with self._second_lock:
+            if handler is None:
+                self._second.execute("DELETE FROM subscriptions WHERE node = ?", (node,))
+            else:
+                self._second.execute("DELETE FROM subscriptions WHERE node = ? AND handler = ?", (node, handler))
 
     def trim(self) -> None:
         """Drop what the retention no longer keeps (called by the writer's thread)."""
@@ -162,5 +184,5 @@ class EventLog:
 
     def close(self) -> None:
         self._writer.close()
-        with self._reading:
-            self._reader.close()
+        with self._second_lock:
+            self._second.close()

@@ -13,7 +13,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
 
-from mesh import Global, NodeStopped, UsageError
+from mesh import FG, Global, NodeStopped, UsageError
 
 from ._event import StoredEvent
 from ._groups import BATCH, Group, Member
@@ -33,7 +33,9 @@ def serve_events(g: Global, log: EventLog, prefix: str = "events") -> ServedEven
     """
     service = EventsService(g, log)
     g.register(service, prefix=prefix)
+    g.on_node_join(service._node_joined)
     g.on_node_leave(service._node_left)
+    functools.reduce(getattr, prefix.split("."), g.call).restore() & FG(receiver=g.process_name)
     return ServedEvents(g, prefix, service)
 
 
@@ -69,6 +71,7 @@ class EventsService:
         self._new_events: set[asyncio.Event] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._restored = False
 
     async def publish(self, topic: str, data: bytes) -> int:
         """Append an event (its payload pickled by the client) to ``topic``; its offset, once durable."""
@@ -107,16 +110,33 @@ class EventsService:
 
     async def subscribe(self, pattern: str, node: str, handler: str, group: str | None = None) -> None:
         """Push the events of the topics ``pattern`` matches to callback ``handler`` of node ``node``, in
-        batches; with ``group``, each event to one member of the group, from its committed position."""
+        batches; with ``group``, each event to one member of the group, from its committed position.
+        The subscription is kept in the log, and taken up again when the service restarts."""
         check_pattern(pattern)
+        if group is not None and (not isinstance(group, str) or not group):
+            raise UsageError(f"a group is a non-empty str, not {group!r}")
+        await self._add(pattern, Member(node, handler), group)
+        await asyncio.to_thread(self._log.save_subscription, node, handler, pattern, group)
+
+    async def restore(self) -> int:
+        """Take up the subscriptions kept in the log (``serve_events`` does, once); how many. A member
+        is given events once its node is in the mesh. Again: nothing, 0."""
+        if self._restored:
+            return 0
+        self._restored = True
+        present = {member["name"] for member in self._g.members()}
+        saved = await asyncio.to_thread(self._log.subscriptions)
+        for node, handler, pattern, group in saved:
+            await self._add(pattern, Member(node, handler, present=node in present), group)
+        return len(saved)
+
+    async def _add(self, pattern: str, member: Member, group: str | None) -> None:
         if group is None:
             ends = dict(self._next)
             solo = self._group(None, pattern, ends, lambda topic: ends.get(topic, 0))
-            self._solo[node, handler] = solo
-            solo.add(Member(node, handler))
+            self._solo[member.node, member.handler] = solo
+            solo.add(member)
             return
-        if not isinstance(group, str) or not group:
-            raise UsageError(f"a group is a non-empty str, not {group!r}")
         known = self._groups.get(group)
         if known is not None and known.pattern != pattern:
             if known.members:
@@ -126,10 +146,11 @@ class EventsService:
         if known is None:
             positions = await asyncio.to_thread(self._log.committed, group)
             known = self._groups[group] = self._group(group, pattern, positions, lambda topic: 0)
-        known.add(Member(node, handler))
+        known.add(member)
 
     async def unsubscribe(self, node: str, handler: str) -> bool:
-        """Stop pushing to ``handler`` of ``node``; whether it was subscribed."""
+        """Stop pushing to ``handler`` of ``node``, and forget the subscription; whether there was one."""
+        await asyncio.to_thread(self._log.drop_subscriptions, node, handler)
         solo = self._solo.pop((node, handler), None)
         if solo is not None:
             await solo.close()
@@ -147,8 +168,13 @@ class EventsService:
         """Every topic and its next offset (the number of events ever published to it)."""
         return dict(self._next)
 
+    async def _node_joined(self, node: str) -> None:
+        for group in (*self._groups.values(), *self._solo.values()):
+            group.arrived(node)
+
     async def _node_left(self, node: str) -> None:
         """A node left the mesh: its subscriptions end."""
+        await asyncio.to_thread(self._log.drop_subscriptions, node)
         for key in [key for key in self._solo if key[0] == node]:
             await self._solo.pop(key).close()
         for group in self._groups.values():
@@ -159,8 +185,12 @@ class EventsService:
         on_commit = None if name is None else functools.partial(self._writer.commit, name)
         return Group(
             self._g, name, pattern, positions, start,
-            topics=lambda: self._next, read=self._read_batch, on_commit=on_commit,
+            topics=lambda: self._next, read=self._read_batch, on_commit=on_commit, on_gone=self._gone,
         )  # fmt: skip
+
+    async def _gone(self, member: Member) -> None:
+        self._solo.pop((member.node, member.handler), None)
+        await asyncio.to_thread(self._log.drop_subscriptions, member.node, member.handler)
 
     async def _read_batch(self, topic: str, start: int) -> list[StoredEvent]:
         return await asyncio.to_thread(self._log.read, topic, start, BATCH)
