@@ -11,7 +11,7 @@ import pytest
 
 from mesh import Global
 from mesh.services import KV, Events, KVService, Storage
-from mesh.services.events import EventLog, Retention, ServedEvents, serve_events
+from mesh.services.events import EventLog, EventStore, ServedEvents, serve_events
 from mesh.services.kv import Backend as KVBackend
 from mesh.services.kv import open_backend
 from mesh.services.storage import Backend, serve_storage
@@ -106,16 +106,16 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
 
 @pytest.fixture
 def events_mesh(tmp_path: Path) -> Iterator[Callable[..., tuple[Global, Events]]]:
-    """``make(retention=None)``: a node ``events`` hosting an events service over a log in a temporary
-    folder, and ``(client, Events(client))`` from a second node; ``make.node(name)`` adds another node
-    with its Events. All stopped at teardown, the service closed first."""
+    """``make(store=None)``: a node ``events`` hosting an events service over ``store`` (default: a SQLite log
+    in a temporary folder), and ``(client, Events(client))`` from a second node; ``make.node(name)`` adds
+    another node with its Events. All stopped at teardown, the service closed first."""
     nodes: list[Global] = []
     served: list[ServedEvents] = []
 
-    def make(retention: Retention | None = None) -> tuple[Global, Events]:
+    def make(store: EventStore | None = None) -> tuple[Global, Events]:
         host = Global(process_name="events", init_controller=True)
         nodes.append(host)
-        served.append(serve_events(host, EventLog(tmp_path / "log", retention or Retention())))
+        served.append(serve_events(host, store or EventLog(tmp_path / "log")))
         return node("client")
 
     def node(name: str) -> tuple[Global, Events]:

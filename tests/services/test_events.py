@@ -1,18 +1,21 @@
-"""The events service through the mesh, in one process: publish with each modifier, read and follow as a
-STREAM, subscribers with and without groups, topic patterns, retention, and bad input on the caller."""
+"""The events service through the mesh, in one process, over SQLite and over a real redis-server: publish with
+each modifier, read and follow as a STREAM, subscribers with and without groups, topic patterns, and bad
+input on the caller; retention, on SQLite."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from mesh import BG, FG, NO_RETURN, STREAM, Global, SerializationError, UsageError
 from mesh.services import Event, Events
-from mesh.services.events import Retention
+from mesh.services.events import EventLog, EventStore, Retention
 from mesh.services.events._topics import matches
+from tests._support.redis_server import RedisServer
 from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -20,8 +23,18 @@ pytestmark = pytest.mark.timeout(60)
 Make = Callable[..., tuple[Global, Events]]
 
 
-def test_offsets_increase_per_topic_and_read_gives_the_events_in_order(events_mesh: Make) -> None:
-    _, ev = events_mesh()
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> EventStore:
+    if request.param == "sqlite":
+        return EventLog(tmp_path / "log")
+    from mesh.services.events import RedisLog
+
+    start: Callable[[], RedisServer] = request.getfixturevalue("redis_server")
+    return RedisLog(start().url)  # type: ignore[no-any-return]
+
+
+def test_offsets_increase_per_topic_and_read_gives_the_events_in_order(events_mesh: Make, store: EventStore) -> None:
+    _, ev = events_mesh(store)
     assert [ev.publish("orders", n) & FG for n in range(3)] == [0, 1, 2]
     assert ev.publish("refunds", "r") & FG == 0
     events = list(ev.read("orders") & STREAM)
@@ -32,8 +45,8 @@ def test_offsets_increase_per_topic_and_read_gives_the_events_in_order(events_me
     assert ev.topics() & FG == {"orders": 3, "refunds": 1}
 
 
-def test_every_modifier_applies(events_mesh: Make) -> None:
-    _, ev = events_mesh()
+def test_every_modifier_applies(events_mesh: Make, store: EventStore) -> None:
+    _, ev = events_mesh(store)
     pending = [ev.publish("t", n) & BG for n in range(50)]
     assert sorted(p.get(timeout=10) for p in pending) == list(range(50))
     ev.publish("t", "fire and forget") & NO_RETURN
@@ -54,8 +67,8 @@ def test_payloads_of_any_kind_and_size(events_mesh: Make) -> None:
     assert second(1) == 2
 
 
-def test_read_with_follow_goes_on_with_new_events(events_mesh: Make) -> None:
-    _, ev = events_mesh()
+def test_read_with_follow_goes_on_with_new_events(events_mesh: Make, store: EventStore) -> None:
+    _, ev = events_mesh(store)
     ev.publish("live", "before") & FG
     seen: list[object] = []
     with ev.read("live", follow=True) & STREAM as events:
@@ -68,8 +81,10 @@ def test_read_with_follow_goes_on_with_new_events(events_mesh: Make) -> None:
     assert seen == ["before", 0, 1, 2]
 
 
-def test_every_subscriber_without_a_group_gets_every_event_from_when_it_subscribed(events_mesh: Make) -> None:
-    _, ev = events_mesh()
+def test_every_subscriber_without_a_group_gets_every_event_from_when_it_subscribed(
+    events_mesh: Make, store: EventStore
+) -> None:
+    _, ev = events_mesh(store)
     ev.publish("news", "too early") & FG
     _, ev2 = events_mesh.node("second")  # type: ignore[attr-defined]
     first: list[int] = []
@@ -82,8 +97,10 @@ def test_every_subscriber_without_a_group_gets_every_event_from_when_it_subscrib
     assert first == second == list(range(200))
 
 
-def test_a_group_shares_the_events_each_member_in_offset_order_and_commits(events_mesh: Make) -> None:
-    _, ev = events_mesh()
+def test_a_group_shares_the_events_each_member_in_offset_order_and_commits(
+    events_mesh: Make, store: EventStore
+) -> None:
+    _, ev = events_mesh(store)
     _, ev2 = events_mesh.node("second")  # type: ignore[attr-defined]
     got: dict[str, list[int]] = {"a": [], "b": []}
 
@@ -105,8 +122,10 @@ def test_a_group_shares_the_events_each_member_in_offset_order_and_commits(event
     wait_until(lambda: ev.committed("workers") & FG == {"work": 1000}, 5, "the group's position to be committed")
 
 
-def test_a_group_member_that_subscribes_later_goes_on_from_the_committed_position(events_mesh: Make) -> None:
-    _, ev = events_mesh()
+def test_a_group_member_that_subscribes_later_goes_on_from_the_committed_position(
+    events_mesh: Make, store: EventStore
+) -> None:
+    _, ev = events_mesh(store)
     for n in range(5):
         ev.publish("jobs", n) & FG
     first: list[int] = []
@@ -121,8 +140,8 @@ def test_a_group_member_that_subscribes_later_goes_on_from_the_committed_positio
         wait_until(lambda: again == [5, 6, 7], 5, "the group to go on after its commit")
 
 
-def test_a_handler_that_raises_gets_its_events_again(events_mesh: Make) -> None:
-    _, ev = events_mesh()
+def test_a_handler_that_raises_gets_its_events_again(events_mesh: Make, store: EventStore) -> None:
+    _, ev = events_mesh(store)
     calls: list[int] = []
 
     def flaky(event: Event) -> None:
@@ -136,8 +155,8 @@ def test_a_handler_that_raises_gets_its_events_again(events_mesh: Make) -> None:
     wait_until(lambda: ev.committed("g") & FG == {"retry": 1}, 5, "the commit once the handler returned")
 
 
-def test_patterns_reach_the_topics_they_name_also_ones_created_later(events_mesh: Make) -> None:
-    _, ev = events_mesh()
+def test_patterns_reach_the_topics_they_name_also_ones_created_later(events_mesh: Make, store: EventStore) -> None:
+    _, ev = events_mesh(store)
     ev.publish("orders.eu", "old") & FG
     got: list[tuple[str, object]] = []
     ev.subscribe("orders.*", lambda e: got.append((e.topic, e.payload)), group="all-orders")
@@ -165,8 +184,8 @@ def test_pattern_matching(pattern: str, topic: str, expected: bool) -> None:
     assert matches(pattern, topic) is expected
 
 
-def test_retention_by_size_drops_the_oldest_events(events_mesh: Make) -> None:
-    _, ev = events_mesh(Retention(max_bytes=10_000))
+def test_retention_by_size_drops_the_oldest_events(events_mesh: Make, tmp_path: Path) -> None:
+    _, ev = events_mesh(EventLog(tmp_path, Retention(max_bytes=10_000)))
     for n in range(40):
         ev.publish("sized", b"x" * 1000 + bytes([n])) & FG
     wait_until(lambda: len(list(ev.read("sized") & STREAM)) <= 10, 5, "retention to drop the oldest")
@@ -175,8 +194,8 @@ def test_retention_by_size_drops_the_oldest_events(events_mesh: Make) -> None:
     assert ev.publish("sized", b"next") & FG == 40
 
 
-def test_retention_by_age_keeps_the_newest_event(events_mesh: Make) -> None:
-    _, ev = events_mesh(Retention(max_age=0.5))
+def test_retention_by_age_keeps_the_newest_event(events_mesh: Make, tmp_path: Path) -> None:
+    _, ev = events_mesh(EventLog(tmp_path, Retention(max_age=0.5)))
     for n in range(3):
         ev.publish("aged", n) & FG
     wait_until(lambda: [e.offset for e in ev.read("aged") & STREAM] == [2], 5, "the old events to be dropped")

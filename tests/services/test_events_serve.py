@@ -15,7 +15,8 @@ import pytest
 
 from mesh import FG, STREAM, Global, MeshError
 from mesh.services import Events
-from tests._support.proc import MESH_COMMAND, Proc
+from tests._support.proc import MESH_COMMAND, Proc, free_port
+from tests._support.redis_server import RedisServer
 from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -24,9 +25,11 @@ Spawn = Callable[..., Proc]
 Controller = Callable[[], tuple[Proc, int]]
 
 
-def serve_events(spawn: Spawn, port: int, path: Path, *options: str) -> Proc:
+def serve_events(spawn: Spawn, port: int, path: Path | str, *options: str) -> Proc:
+    """``mesh serve events`` over the SQLite log in folder ``path``, or the Redis server at ``path``, a redis:// URL."""
+    where = ("--redis", path) if str(path).startswith("redis://") else ("--path", str(path))
     proc = spawn(
-        "serve", "events", "--path", str(path), *options, "--host", "127.0.0.1", "--port", str(port),
+        "serve", "events", *where, *options, "--host", "127.0.0.1", "--port", str(port),
         "--name", "events", module="mesh",
     )  # fmt: skip
     proc.wait_line("events serving")
@@ -115,12 +118,17 @@ def seen(path: Path) -> list[tuple[int, str, int]]:
     return [(int(offset), publisher.decode(), int(number)) for offset, publisher, number in map(bytes.split, lines)]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_a_group_consumer_sigkilled_and_restarted_sees_every_offset_in_order(
-    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path, request: pytest.FixtureRequest, backend: str
 ) -> None:
     g, port = client
     total = 100_000
-    serve_events(spawn, port, tmp_path / "log")
+    where: Path | str = tmp_path / "log"
+    if backend == "redis":
+        start: Callable[[], RedisServer] = request.getfixturevalue("redis_server")
+        where = start().url
+    serve_events(spawn, port, where)
     g.wait_function("events.publish", timeout=10)
 
     def consumer(name: str, file: Path) -> Proc:
@@ -168,7 +176,9 @@ def run_mesh(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((), "the following arguments are required: --path"),
+        ((), "one of the arguments --path --redis is required"),
+        (("--path", "x", "--redis", "redis://127.0.0.1:1/0"), "not allowed with argument"),
+        (("--redis", "redis://127.0.0.1:1/0", "--max-age", "5"), "retention .* is kept by the SQLite log only"),
         (("--path", "x", "--max-bytes", "0"), "retention max_bytes must be a positive int or None, not 0"),
         (("--path", "x", "--max-age", "-1"), "retention max_age must be a positive number of seconds or None"),
     ],
@@ -179,12 +189,27 @@ def test_bad_options_say_what_is_wrong(args: tuple[str, ...], message: str) -> N
     assert re.search(message, done.stderr), done.stderr
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_redis_server_that_is_down_is_named_at_start() -> None:
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    done = run_mesh("serve", "events", "--redis", down)
+    assert done.returncode == 1
+    assert "events: the backend Redis Streams at 127.0.0.1:" in done.stderr and "does not answer" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("backend", "signum"),
+    [("sqlite", signal.SIGTERM), ("sqlite", signal.SIGKILL), ("redis", signal.SIGKILL)],
+)
 def test_subscriptions_and_group_positions_outlive_a_restart_of_the_service(
-    spawn: Spawn, client: tuple[Global, int], tmp_path: Path, signum: int
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path, request: pytest.FixtureRequest, backend: str, signum: int
 ) -> None:
     g, port = client
-    service = serve_events(spawn, port, tmp_path / "log", "--max-bytes", "1000000")
+    where: Path | str = tmp_path / "log"
+    if backend == "redis":
+        start: Callable[[], RedisServer] = request.getfixturevalue("redis_server")
+        where = start().url
+    retention = ("--max-bytes", "1000000") if backend == "sqlite" else ()
+    service = serve_events(spawn, port, where, *retention)
     g.wait_function("events.publish", timeout=10)
     ev = Events(g)
     grouped: list[int] = []
@@ -199,7 +224,7 @@ def test_subscriptions_and_group_positions_outlive_a_restart_of_the_service(
     service.popen.wait(15)
     if signum == signal.SIGTERM:
         assert service.popen.returncode == 0, service.text()
-    serve_events(spawn, port, tmp_path / "log")
+    serve_events(spawn, port, where)
     g.wait_function("events.publish", timeout=10)
     assert ev.committed("keep") & FG == {"t": 10}
     for n in range(10, 15):

@@ -16,7 +16,27 @@ from __future__ import annotations
 
 from ._client import Events, Subscription
 from ._event import Event
-from ._log import EventLog, Retention
+from ._log import EventLog, EventStore, Retention
 from ._service import EventsService, ServedEvents, serve_events
 
-__all__ = ["Event", "EventLog", "Events", "EventsService", "Retention", "ServedEvents", "Subscription", "serve_events"]
+__all__ = [
+    "Event",
+    "EventLog",
+    "EventStore",
+    "Events",
+    "EventsService",
+    "RedisLog",
+    "Retention",
+    "ServedEvents",
+    "Subscription",
+    "serve_events",
+]
+
+
+def __getattr__(name: str) -> object:
+    # RedisLog imports redis-py, an extra: only when it is asked for.
+    if name == "RedisLog":
+        from ._redis import RedisLog
+
+        return RedisLog
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ._event import StoredEvent
 
@@ -50,6 +51,26 @@ class Retention:
             raise ValueError(f"retention max_bytes must be a positive int or None, not {self.max_bytes!r}")
         if self.max_age is not None and (not isinstance(self.max_age, int | float) or self.max_age <= 0):
             raise ValueError(f"retention max_age must be a positive number of seconds or None, not {self.max_age!r}")
+
+
+class EventStore(Protocol):
+    """What the events service needs of its log: :class:`EventLog` (SQLite) or ``RedisLog`` (Redis Streams)."""
+
+    retention: Retention
+
+    @property
+    def description(self) -> str: ...
+    def next_offsets(self) -> dict[str, int]: ...
+    def write(
+        self, events: Iterable[tuple[str, bytes]], commits: Iterable[tuple[str, str, int]] = ()
+    ) -> list[tuple[int, float]]: ...
+    def read(self, topic: str, start: int, limit: int) -> list[StoredEvent]: ...
+    def committed(self, group: str) -> dict[str, int]: ...
+    def subscriptions(self) -> list[tuple[str, str, str, str | None]]: ...
+    def save_subscription(self, node: str, handler: str, pattern: str, group: str | None) -> None: ...
+    def drop_subscriptions(self, node: str, handler: str | None = None) -> None: ...
+    def trim(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class EventLog:

@@ -1,4 +1,4 @@
-"""``mesh serve events --path DIR``: a node that offers the events service."""
+"""``mesh serve events --path DIR | --redis URL``: a node that offers the events service."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from mesh import Global
 
 from .._serving import add_node_arguments, serve
-from ._log import EventLog, Retention
+from ._log import EventLog, EventStore, Retention
 from ._service import ServedEvents, serve_events
 
 
@@ -22,9 +22,13 @@ def add_parser(services: Any) -> None:
         description="Run a node that offers the events service (events.publish, events.read, events.subscribe, "
         "...) to the mesh until Ctrl-C or SIGTERM. A publish's FG returns once the event is durable.",
     )
-    parser.add_argument("--path", metavar="DIR", required=True, help="keep the log in DIR (created when missing)")
-    parser.add_argument("--max-bytes", type=int, help="retention: keep at most this many payload bytes a topic")
-    parser.add_argument("--max-age", type=float, help="retention: drop events older than this many seconds")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--path", metavar="DIR", help="keep the log in SQLite under DIR (created when missing)")
+    where.add_argument(
+        "--redis", metavar="URL", help="keep it in Redis Streams (redis://host:port/db); needs grpcmesh[redis]"
+    )
+    parser.add_argument("--max-bytes", type=int, help="retention (--path): at most this many payload bytes a topic")
+    parser.add_argument("--max-age", type=float, help="retention (--path): drop events older than this many seconds")
     parser.add_argument("--prefix", default="events", help="the callbacks' prefix (default: events)")
     add_node_arguments(parser)
     parser.set_defaults(run=run)
@@ -33,8 +37,15 @@ def add_parser(services: Any) -> None:
 def run(options: argparse.Namespace) -> int:
     """Open the log, then serve it; a log that cannot be opened ends the command at once."""
     try:
-        log = EventLog(options.path, Retention(options.max_bytes, options.max_age))
-    except (ValueError, OSError, sqlite3.Error) as exc:
+        retention = Retention(options.max_bytes, options.max_age)
+        log: EventStore
+        if options.redis is not None:
+            from ._redis import RedisLog
+
+            log = RedisLog(options.redis, retention)
+        else:
+            log = EventLog(options.path, retention)
+    except (ValueError, OSError, ImportError, sqlite3.Error) as exc:
         print(f"mesh serve events: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1
     served: list[ServedEvents] = []

@@ -17,7 +17,7 @@ from mesh import FG, Global, NodeStopped, UsageError
 
 from ._event import StoredEvent
 from ._groups import BATCH, Group, Member
-from ._log import EventLog
+from ._log import EventStore
 from ._topics import check_pattern, check_topic
 from ._writer import Writer
 
@@ -25,7 +25,7 @@ READ_BATCH = 1000
 """Events a ``read`` takes from the log at a time."""
 
 
-def serve_events(g: Global, log: EventLog, prefix: str = "events") -> ServedEvents:
+def serve_events(g: Global, log: EventStore, prefix: str = "events") -> ServedEvents:
     """Offer an events service over ``log`` from ``g``'s node only, as ``<prefix>.publish`` and the rest.
 
     Returns its handle: ``close()`` withdraws the callbacks, ends the deliveries, writes what is
@@ -61,7 +61,7 @@ class ServedEvents:
 class EventsService:
     """The callbacks of an events service over ``log``; :class:`~mesh.services.Events` calls them."""
 
-    def __init__(self, g: Global, log: EventLog) -> None:
+    def __init__(self, g: Global, log: EventStore) -> None:
         self._g = g
         self._log = log
         self._writer = Writer(log)

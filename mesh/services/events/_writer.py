@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 
-from ._log import EventLog
+from ._log import EventStore
 
 TRIM_EVERY = 1.0
 """Seconds between two retention passes, while there is retention to apply."""
@@ -23,7 +23,7 @@ _log = logging.getLogger("mesh.services.events")
 class Writer:
     """Writes to ``log`` from a thread of its own until :meth:`close`."""
 
-    def __init__(self, log: EventLog) -> None:
+    def __init__(self, log: EventStore) -> None:
         self._log = log
         self._wake = threading.Condition()
         self._events: list[tuple[str, bytes]] = []
