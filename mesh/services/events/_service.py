@@ -78,7 +78,7 @@ class EventsService:
         check_topic(topic)
         if type(data) is not bytes:
             raise TypeError(f"publish to {topic!r}: the payload arrives pickled, as bytes; publish with Events(g)")
-        offset = await asyncio.wrap_future(self._writer.append(topic, data))
+        offset = await self._writer.append(topic, data)
         if offset >= self._next.get(topic, 0):
             self._next[topic] = offset + 1
         self._ring()

@@ -7,7 +7,7 @@ in the same transactions.
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
 import logging
 import threading
 import time
@@ -27,16 +27,16 @@ class Writer:
         self._log = log
         self._wake = threading.Condition()
         self._events: list[tuple[str, bytes]] = []
-        self._futures: list[concurrent.futures.Future[int]] = []
+        self._futures: list[asyncio.Future[int]] = []
         self._commits: dict[tuple[str, str], int] = {}
         self._closing = False
         self._trims = log.retention.max_bytes is not None or log.retention.max_age is not None
         self._thread = threading.Thread(target=self._run, name="mesh-events-writer", daemon=True)
         self._thread.start()
 
-    def append(self, topic: str, data: bytes) -> concurrent.futures.Future[int]:
-        """A future of the event's offset, set once the event is durable."""
-        future: concurrent.futures.Future[int] = concurrent.futures.Future()
+    def append(self, topic: str, data: bytes) -> asyncio.Future[int]:
+        """A future of the event's offset, set once the event is durable; called on the loop that awaits it."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         with self._wake:
             if self._closing:
                 raise RuntimeError("the events service is closed")
@@ -72,18 +72,18 @@ class Writer:
     def _write(
         self,
         events: list[tuple[str, bytes]],
-        futures: list[concurrent.futures.Future[int]],
+        futures: list[asyncio.Future[int]],
         commits: dict[tuple[str, str], int],
     ) -> None:
+        outcome: list[tuple[int, float]] | Exception
         try:
-            placed = self._log.write(events, [(group, topic, at) for (group, topic), at in commits.items()])
+            outcome = self._log.write(events, [(group, topic, at) for (group, topic), at in commits.items()])
         except Exception as exc:
             _log.error("events: a write of %d events failed: %s", len(events), exc)
-            for future in futures:
-                future.set_exception(exc)
-            return
-        for future, (offset, _) in zip(futures, placed, strict=True):
-            future.set_result(offset)
+            outcome = exc
+        if futures:
+            # One hand-over to the loop for the whole batch, not one per publish.
+            futures[0].get_loop().call_soon_threadsafe(_settle, futures, outcome)
 
     def close(self) -> None:
         """Write what is waiting, then stop the thread."""
@@ -91,3 +91,13 @@ class Writer:
             self._closing = True
             self._wake.notify()
         self._thread.join()
+
+
+def _settle(futures: list[asyncio.Future[int]], outcome: list[tuple[int, float]] | Exception) -> None:
+    for number, future in enumerate(futures):
+        if future.done():  # the publish was cancelled
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome[number][0])
