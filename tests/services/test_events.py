@@ -4,6 +4,7 @@ input on the caller; retention, on SQLite."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import pytest
 
 from mesh import BG, FG, NO_RETURN, STREAM, Global, SerializationError, UsageError
 from mesh.services import Event, Events
-from mesh.services.events import EventLog, EventStore, Retention
+from mesh.services.events import EventLog, EventStore, Retention, serve_events
 from mesh.services.events._topics import matches
 from tests._support.redis_server import RedisServer
 from tests._support.workers import wait_until
@@ -241,3 +242,32 @@ def test_bad_input_raises_on_the_caller(events_mesh: Make) -> None:
     with pytest.raises(UsageError, match="group 'g' reads 'a'; a member cannot subscribe to 'b'"):
         ev.subscribe("a", print, group="g")
         ev.subscribe("b", print, group="g")
+
+
+def test_async_code_publishes_reads_and_subscribes_async_handlers(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with Global(process_name="events", init_controller=True) as host:
+            served = serve_events(host, EventLog(tmp_path / "log"))
+            async with Global(process_name="async-client") as client:
+                await client.wait_function("events.publish", timeout=5)
+                ev = Events(client)
+                got: list[int] = []
+                arrived = asyncio.Event()
+
+                async def handle(event: Event) -> None:
+                    await asyncio.sleep(0)
+                    got.append(event.payload)
+                    if len(got) == 3:
+                        arrived.set()
+
+                subscription = await ev.subscribe_async("a.*", handle, group="async")
+                assert [await (ev.publish("a.b", n) & FG) for n in range(3)] == [0, 1, 2]
+                await asyncio.wait_for(arrived.wait(), 10)
+                assert got == [0, 1, 2]
+                assert [e.payload async for e in ev.read("a.b") & STREAM] == [0, 1, 2]
+                await subscription.close_async()
+                with pytest.raises(UsageError, match=r"await served.close_async\(\)"):
+                    served.close()
+            await served.close_async()
+
+    asyncio.run(scenario())

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from mesh import FG, Global, NodeStopped, UsageError
 
@@ -28,14 +30,17 @@ READ_BATCH = 1000
 def serve_events(g: Global, log: EventStore, prefix: str = "events") -> ServedEvents:
     """Offer an events service over ``log`` from ``g``'s node only, as ``<prefix>.publish`` and the rest.
 
-    Returns its handle: ``close()`` withdraws the callbacks, ends the deliveries, writes what is
-    waiting and closes the log; call it before ``g.stop()``.
+    Returns its handle: ``close()`` (``await close_async()`` in async code) withdraws the callbacks,
+    ends the deliveries, writes what is waiting and closes the log. The subscriptions kept in the log
+    are taken up again: before it returns in sync code, in a task of the running loop in async code.
     """
     service = EventsService(g, log)
     g.register(service, prefix=prefix)
     g.on_node_join(service._node_joined)
     g.on_node_leave(service._node_left)
-    functools.reduce(getattr, prefix.split("."), g.call).restore() & FG(receiver=g.process_name)
+    restored = functools.reduce(getattr, prefix.split("."), g.call).restore() & FG(receiver=g.process_name)
+    if inspect.isawaitable(restored):
+        service._restoring = asyncio.ensure_future(restored)
     return ServedEvents(g, prefix, service)
 
 
@@ -50,12 +55,26 @@ class ServedEvents:
     def close(self) -> None:
         """Withdraw ``<prefix>.*``, end the deliveries, write what is waiting and close the log. Idempotent.
 
-        After ``g.stop()`` it does what is left: the node's stop has ended the deliveries."""
+        After ``g.stop()`` it does what is left: the node's stop has ended the deliveries.
+
+        Raises:
+            UsageError: called on the node's own loop, which it would block: ``await close_async()``.
+        """
+        if self.service._closed:
+            return
+        if self.service._loop is not None and _running_loop() is self.service._loop:
+            raise UsageError("ServedEvents.close() would block the node's loop: await served.close_async()")
+        with contextlib.suppress(NodeStopped):
+            self._g.unregister(self._prefix)
+        self.service._close()
+
+    async def close_async(self) -> None:
+        """:meth:`close` for async code."""
         if self.service._closed:
             return
         with contextlib.suppress(NodeStopped):
             self._g.unregister(self._prefix)
-        self.service._close()
+        await self.service._close_async()
 
 
 class EventsService:
@@ -72,6 +91,7 @@ class EventsService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._restored = False
+        self._restoring: asyncio.Future[Any] | None = None
 
     async def publish(self, topic: str, data: bytes) -> int:
         """Append an event (its payload pickled by the client) to ``topic``; its offset, once durable."""
@@ -209,6 +229,19 @@ class EventsService:
             ending.result(timeout=10)
         self._writer.close()
         self._log.close()
+
+    async def _close_async(self) -> None:
+        self._closed = True
+        await _close_all([*self._groups.values(), *self._solo.values()])
+        await asyncio.to_thread(self._writer.close)
+        self._log.close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def _close_all(groups: list[Group]) -> None:
