@@ -1,26 +1,29 @@
 """``mesh demo``: a controller and a few worker processes on this machine, every modifier at work,
-and a service: the key-value store, hosted by one worker."""
+and two services: the key-value store and events, each hosted by one worker."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from . import BG, BROADCAST, FG, NO_RETURN, PERIOD, Global, callback
-from .services import KV, KVService
+from . import BG, BROADCAST, FG, NO_RETURN, PERIOD, STREAM, Global, callback
+from .services import KV, Event, Events, KVService
+from .services.events import EventLog, serve_events
 from .services.kv import open_backend
 from .wire._transport import split_host_port
 
 WORKERS = 3
 
 
-def _worker(name: str, port: int, kv_path: str | None = None) -> None:
+def _worker(name: str, port: int, kv_path: str | None = None, events_path: str | None = None) -> None:
     """Body of one worker process: offer a few callbacks (and the kv service over the SQLite file
-    ``kv_path``, when given) and serve until told to leave."""
+    ``kv_path``, the events service over a log in folder ``events_path``, when given) and serve until
+    told to leave."""
     ticks = 0
 
     @callback
@@ -54,13 +57,15 @@ def _worker(name: str, port: int, kv_path: str | None = None) -> None:
         threading.Thread(target=g.stop).start()
 
     g = Global(process_name=name, host="127.0.0.1", port=port)
-    if kv_path is None:
-        g.join()
-        return
-    backend = open_backend(path=kv_path)
-    g.register(KVService(backend), prefix="kv")
+    backend = None if kv_path is None else open_backend(path=kv_path)
+    if backend is not None:
+        g.register(KVService(backend), prefix="kv")
+    served = None if events_path is None else serve_events(g, EventLog(events_path))
     g.join()
-    backend.close()
+    if backend is not None:
+        backend.close()
+    if served is not None:
+        served.close()
 
 
 def _step(title: str) -> None:
@@ -76,7 +81,15 @@ def main() -> int:
     folder = tempfile.TemporaryDirectory(prefix="mesh-demo-")
     kv_path = str(Path(folder.name) / "kv.db")
     workers = [
-        context.Process(target=_worker, args=(f"worker-{i}", port, kv_path if i == 1 else None))
+        context.Process(
+            target=_worker,
+            args=(
+                f"worker-{i}",
+                port,
+                kv_path if i == 1 else None,
+                str(Path(folder.name) / "events") if i == 2 else None,
+            ),
+        )
         for i in range(1, WORKERS + 1)
     ]
     for process in workers:
@@ -124,6 +137,18 @@ def main() -> int:
         for _ in range(3):
             kv.incr("visits") & NO_RETURN
         print("  three kv.incr('visits') & NO_RETURN, then kv.incr('visits') & FG ->", kv.incr("visits") & FG)
+
+        _step("A service: events that worker-2 hosts (mesh serve events runs one alone)")
+        g.wait_function("events.publish", timeout=30)
+        ev = Events(g)
+        pushed: queue.Queue[Event] = queue.Queue()
+        with ev.subscribe("orders.*", pushed.put):
+            offsets = [ev.publish(topic, {"order": n}) & FG for n, topic in enumerate(["orders.eu", "orders.us"] * 2)]
+            print("  ev.publish(topic, {...}) & FG -> offsets", offsets)
+            for _ in offsets:
+                event = pushed.get(timeout=10)
+                print(f"  pushed to main's handler: {event.topic} offset {event.offset}: {event.payload}")
+        print("  ev.read('orders.eu') & STREAM ->", [(e.offset, e.payload) for e in ev.read("orders.eu") & STREAM])
 
         _step("leaving")
         g.call.leave() & BROADCAST

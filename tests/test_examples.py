@@ -62,6 +62,9 @@ def test_mesh_demo_runs_every_modifier() -> None:
     assert "results: [0, 1, 4, 9, 16, 25]" in done.stdout
     assert "kv.get('greeting') & FG -> {'text': 'hello', 'from': 'main'}" in done.stdout
     assert "kv.incr('visits') & FG -> 4" in done.stdout
+    assert "ev.publish(topic, {...}) & FG -> offsets [0, 0, 1, 1]" in done.stdout
+    assert done.stdout.count("pushed to main's handler: orders.") == 4
+    assert "ev.read('orders.eu') & STREAM -> [(0, {'order': 0}), (1, {'order': 2})]" in done.stdout
     assert "workers exited with [0, 0, 0]" in done.stdout
 
 
