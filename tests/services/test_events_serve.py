@@ -112,6 +112,14 @@ threading.Event().wait()
 """
 
 
+def consumer(spawn: Spawn, port: int, name: str, file: Path) -> Proc:
+    """A process ``name`` whose handler, in group ``billing``, writes each event of ``orders`` to ``file``."""
+    code = CONSUMER.replace("NAME", name).replace("FILE", str(file)).replace("PORT", str(port))
+    proc = spawn("-c", code, module="tests._support.run_code")
+    proc.wait_line("SUBSCRIBED", timeout=30)
+    return proc
+
+
 def seen(path: Path) -> list[tuple[int, str, int]]:
     """The (offset, publisher, number) lines a consumer wrote, whole lines only."""
     lines = path.read_bytes().split(b"\n")[:-1] if path.exists() else []
@@ -131,14 +139,8 @@ def test_a_group_consumer_sigkilled_and_restarted_sees_every_offset_in_order(
     serve_events(spawn, port, where)
     g.wait_function("events.publish", timeout=10)
 
-    def consumer(name: str, file: Path) -> Proc:
-        code = CONSUMER.replace("NAME", name).replace("FILE", str(file)).replace("PORT", str(port))
-        proc = spawn("-c", code, module="tests._support.run_code")
-        proc.wait_line("SUBSCRIBED", timeout=30)
-        return proc
-
     first, second = tmp_path / "first.txt", tmp_path / "second.txt"
-    dying = consumer("consumer-1", first)
+    dying = consumer(spawn, port, "consumer-1", first)
     publisher = PUBLISHER.replace("PORT", str(port)).replace("COUNT", str(total // 4))
     publishers = [
         spawn("-c", publisher.replace("NUMBER", str(number)), module="tests._support.run_code") for number in range(4)
@@ -147,7 +149,7 @@ def test_a_group_consumer_sigkilled_and_restarted_sees_every_offset_in_order(
     dying.signal(signal.SIGKILL)
     dying.popen.wait(10)
     before = seen(first)
-    consumer("consumer-2", second)
+    consumer(spawn, port, "consumer-2", second)
     for publisher in publishers:
         publisher.wait_line("PUBLISHED", timeout=120)
     ev = Events(g)
@@ -167,6 +169,30 @@ def test_a_group_consumer_sigkilled_and_restarted_sees_every_offset_in_order(
     for number in range(4):
         mine = [n for offset, (publisher, n) in sorted(every.items()) if publisher == str(number)]
         assert mine == list(range(total // 4)), f"publisher {number}'s events, each once, in its order"
+
+
+def test_a_member_sigkilled_leaves_its_events_to_the_other_member_of_its_group(
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+) -> None:
+    g, port = client
+    total = 20_000
+    serve_events(spawn, port, tmp_path / "log")
+    g.wait_function("events.publish", timeout=10)
+    dying_file, staying_file = tmp_path / "dying.txt", tmp_path / "staying.txt"
+    dying = consumer(spawn, port, "consumer-1", dying_file)
+    consumer(spawn, port, "consumer-2", staying_file)
+    publisher = PUBLISHER.replace("PORT", str(port)).replace("COUNT", str(total)).replace("NUMBER", "0")
+    spawn("-c", publisher, module="tests._support.run_code")
+    wait_until(lambda: len(seen(dying_file)) >= total // 10, 60, "the first member to take some events")
+    dying.signal(signal.SIGKILL)
+    dying.popen.wait(10)
+    ev = Events(g)
+    wait_until(lambda: ev.committed("billing") & FG == {"orders": total}, 120, "the group to finish every event")
+    died, stayed = seen(dying_file), seen(staying_file)
+    assert stayed, "both members took events"
+    assert {offset for offset, _, _ in died + stayed} == set(range(total))
+    for lines in (died, stayed):
+        assert len({offset for offset, _, _ in lines}) == len(lines), "a member saw each of its events once"
 
 
 def run_mesh(*args: str) -> subprocess.CompletedProcess[str]:
