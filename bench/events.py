@@ -1,8 +1,9 @@
 """The events service's rates: durable publishes per second and replay per second (issue #22).
 
-    python bench/events.py [--runs 3] [--events 100000] [--publishers 4]
+    python bench/events.py [--runs 3] [--events 100000] [--publishers 4] [--redis URL]
 
-Each run starts ``mesh serve events`` (SQLite, WAL, fsync on each commit) in a process of its own
+Each run starts ``mesh serve events`` (SQLite, WAL, fsync on each commit; or Redis Streams at URL,
+whose ``mesh:events:*`` keys each run deletes first) in a process of its own
 and a controller here, then measures, from other processes:
 - ``publish FG``: one publisher, one call at a time (each returns once its event is durable);
 - ``publish BG``: ``--publishers`` processes, each with 500 publishes in flight, to one topic;
@@ -40,12 +41,15 @@ def _publisher(port: int, count: int, ready: multiprocessing.Barrier, out: multi
         out.put((started, time.perf_counter()))
 
 
-def one_run(events: int, publishers: int) -> dict[str, float]:
+def one_run(events: int, publishers: int, redis_url: str | None) -> dict[str, float]:
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as folder, Global("bench", init_controller=True, host="127.0.0.1", port=0) as g:
         port = int(g.controller_address.rsplit(":", 1)[1])
+        if redis_url is not None:
+            _clear(redis_url)
+        where = ["--redis", redis_url] if redis_url is not None else ["--path", folder]
         service = subprocess.Popen(
-            [sys.executable, "-m", "mesh", "serve", "events", "--path", folder, "--host", "127.0.0.1",
+            [sys.executable, "-m", "mesh", "serve", "events", *where, "--host", "127.0.0.1",
              "--port", str(port), "--name", "events"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
@@ -77,16 +81,27 @@ def one_run(events: int, publishers: int) -> dict[str, float]:
     return {"publish FG /s": fg, "publish BG /s": bg, "replay /s": replay}
 
 
+def _clear(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter("mesh:events:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--publishers", type=int, default=4)
+    parser.add_argument("--redis", metavar="URL", help="serve the log from Redis Streams at URL instead of SQLite")
     options = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; {options.events} events from {options.publishers} publishers a run", flush=True)
     runs = []
     for number in range(options.runs):
-        runs.append(one_run(options.events, options.publishers))
+        runs.append(one_run(options.events, options.publishers, options.redis))
         print(f"run {number + 1}: " + ", ".join(f"{k} {v:,.0f}" for k, v in runs[-1].items()), flush=True)
     print("median: " + ", ".join(f"{k} {statistics.median(r[k] for r in runs):,.0f}" for k in runs[0]))
 
