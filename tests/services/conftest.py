@@ -108,7 +108,8 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
 def events_mesh(tmp_path: Path) -> Iterator[Callable[..., tuple[Global, Events]]]:
     """``make(store=None)``: a node ``events`` hosting an events service over ``store`` (default: a SQLite log
     in a temporary folder), and ``(client, Events(client))`` from a second node; ``make.node(name)`` adds
-    another node with its Events. All stopped at teardown, the service closed first."""
+    another node with its Events; ``make.served``, the services' handles. All stopped at teardown, the
+    service closed first."""
     nodes: list[Global] = []
     served: list[ServedEvents] = []
 
@@ -125,6 +126,7 @@ def events_mesh(tmp_path: Path) -> Iterator[Callable[..., tuple[Global, Events]]
         return g, Events(g)
 
     make.node = node  # type: ignore[attr-defined]
+    make.served = served  # type: ignore[attr-defined]
     yield make
     for service in served:
         service.close()

@@ -5,6 +5,7 @@ input on the caller; retention, on SQLite."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -271,3 +272,15 @@ def test_async_code_publishes_reads_and_subscribes_async_handlers(tmp_path: Path
             await served.close_async()
 
     asyncio.run(scenario())
+
+
+def test_a_node_leaving_after_the_service_closed_is_no_error(
+    events_mesh: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, ev = events_mesh()
+    ev.subscribe("t", print, group="g")
+    leaving, _ = events_mesh.node("leaving")  # type: ignore[attr-defined]
+    events_mesh.served[0].close()  # type: ignore[attr-defined]
+    leaving.stop()
+    time.sleep(1.0)  # the service node's leave hook runs after the departure is seen
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

@@ -189,11 +189,15 @@ class EventsService:
         return dict(self._next)
 
     async def _node_joined(self, node: str) -> None:
+        if self._closed:
+            return
         for group in (*self._groups.values(), *self._solo.values()):
             group.arrived(node)
 
     async def _node_left(self, node: str) -> None:
         """A node left the mesh: its subscriptions end."""
+        if self._closed:  # the hook outlives the service: the node has no way to remove it
+            return
         await asyncio.to_thread(self._log.drop_subscriptions, node)
         for key in [key for key in self._solo if key[0] == node]:
             await self._solo.pop(key).close()
