@@ -25,7 +25,7 @@ from ._event import StoredEvent
 
 FILE_NAME = "events.sqlite3"
 
-_SCHEMA = """
+_LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     topic TEXT NOT NULL, offset INTEGER NOT NULL, time REAL NOT NULL, size INTEGER NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (topic, offset)) WITHOUT ROWID;
@@ -86,7 +86,7 @@ class EventLog:
         self.path = folder / FILE_NAME
         self.retention = retention
         self._writer = self._connect()
-        self._writer.executescript(_SCHEMA)
+        self._writer.executescript(_LOG_SCHEMA)
         self._second = self._connect()
         self._second_lock = threading.Lock()
         self._next: dict[str, int] = dict(self._writer.execute("SELECT topic, next FROM topics").fetchall())

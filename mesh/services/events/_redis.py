@@ -24,7 +24,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError("the events service's Redis backend needs redis-py: pip install 'grpcmesh[redis]'") from exc
 
-_FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class RedisLog:
@@ -55,7 +55,7 @@ class RedisLog:
     def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except _FAILURES as exc:
+        except _REDIS_DOWN as exc:
             raise ConnectionError(f"events: the backend {self.description} does not answer: {exc}") from exc
 
     def next_offsets(self) -> dict[str, int]:

@@ -12,7 +12,7 @@ import re
 
 from mesh import UsageError
 
-_PART = re.compile(r"[A-Za-z0-9_-]+\Z")
+_TOPIC_PART = re.compile(r"[A-Za-z0-9_-]+\Z")
 
 
 def check_topic(topic: object) -> str:
@@ -20,7 +20,7 @@ def check_topic(topic: object) -> str:
     if not isinstance(topic, str):
         raise UsageError(f"a topic is a str, not {type(topic).__name__}")
     for part in topic.split("."):
-        if not _PART.match(part):
+        if not _TOPIC_PART.match(part):
             raise UsageError(
                 f"topic {topic!r}: {part!r} is not a part of a topic name (letters, digits, '_' and '-', "
                 "joined by dots; patterns with '*' and '>' are for subscribe)"
@@ -35,7 +35,7 @@ def check_pattern(pattern: object) -> str:
     parts = pattern.split(".")
     for number, part in enumerate(parts):
         last = number == len(parts) - 1
-        if not (_PART.match(part) or part == "*" or (part == ">" and last)):
+        if not (_TOPIC_PART.match(part) or part == "*" or (part == ">" and last)):
             raise UsageError(
                 f"topic pattern {pattern!r}: {part!r} is not a part of a pattern (a name, '*' for any one "
                 "part, or '>' last for one part or more)"
