@@ -225,7 +225,7 @@ def test_a_subscription_offers_its_handler_until_closed(events_mesh: Make) -> No
 
 
 def test_bad_input_raises_on_the_caller(events_mesh: Make) -> None:
-    _, ev = events_mesh()
+    client, ev = events_mesh()
     with pytest.raises(UsageError, match=r"topic 'orders\.\*': '\*' is not a part of a topic name"):
         ev.publish("orders.*", 1)
     with pytest.raises(UsageError, match="a topic is a str, not int"):
@@ -240,6 +240,8 @@ def test_bad_input_raises_on_the_caller(events_mesh: Make) -> None:
         ev.publish("t", (n for n in range(3)))
     with pytest.raises(UsageError, match="from_offset must be an int >= 0, not -1"):
         list(ev.read("t", from_offset=-1) & STREAM)
+    with pytest.raises(UsageError, match=r"Events prefix is a dotted name such as 'events'.*, not 'bad-prefix'"):
+        Events(client, prefix="bad-prefix")
     with pytest.raises(UsageError, match="group 'g' reads 'a'; a member cannot subscribe to 'b'"):
         ev.subscribe("a", print, group="g")
         ev.subscribe("b", print, group="g")

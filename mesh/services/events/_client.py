@@ -18,9 +18,15 @@ from ._topics import check_pattern, check_topic
 
 
 class Events:
-    """The events service offered under ``prefix`` (``mesh serve events`` offers ``events``) in ``g``'s mesh."""
+    """The events service offered under ``prefix`` (``mesh serve events`` offers ``events``) in ``g``'s mesh.
+
+    Raises:
+        UsageError: ``prefix`` is not a dotted name.
+    """
 
     def __init__(self, g: Global, prefix: str = "events") -> None:
+        if not isinstance(prefix, str) or not all(part.isidentifier() for part in prefix.split(".")):
+            raise UsageError(f"Events prefix is a dotted name such as 'events' or 'audit.events', not {prefix!r}")
         self._g = g
         self._prefix = prefix
         self._remote: Any = functools.reduce(getattr, prefix.split("."), g.call)
