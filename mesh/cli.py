@@ -246,14 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--watch", action="store_true", help="print the table again whenever it changes, until Ctrl-C")
     ls.set_defaults(run=_cmd_ls)
 
-    serve = commands.add_parser("serve", help="run a node that offers a service (storage, kv, jobs) until Ctrl-C")
+    serve = commands.add_parser(
+        "serve", help="run a node that offers a service (storage, kv, events, jobs) until Ctrl-C"
+    )
     services = serve.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    from .services.events._serve import add_parser as add_events
     from .services.jobs._serve import add_parser as add_jobs
     from .services.kv._serve import add_parser as add_kv
     from .services.storage._serve import add_parser as add_storage
 
     add_storage(services)
     add_kv(services)
+    add_events(services)
     add_jobs(services)
 
     # The benchmark's options (its --help too) are left to its own parser (see _parse_args), so that

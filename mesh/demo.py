@@ -1,17 +1,20 @@
 """``mesh demo``: a controller and a few worker processes on this machine, every modifier at work,
-and a service: the key-value store, hosted by one worker."""
+and two services: the key-value store and events, each hosted by one worker."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from . import BG, BROADCAST, FG, NO_RETURN, PERIOD, Global, callback
-from .services import KV, Jobs, KVService
+from . import BG, BROADCAST, FG, NO_RETURN, PERIOD, STREAM, Global, callback
+from .services import KV, Event, Events, Jobs, KVService
+from .services.events import EventLog, serve_events
 from .services.jobs import SQLiteJobStore, serve_jobs
 from .services.kv import open_backend
 from .wire._transport import split_host_port
@@ -19,9 +22,12 @@ from .wire._transport import split_host_port
 WORKERS = 3
 
 
-def _worker(name: str, port: int, kv_path: str | None = None, jobs_path: str | None = None) -> None:
-    """Body of one worker process: offer a few callbacks (and the kv service over the SQLite file
-    ``kv_path``, or the jobs service over ``jobs_path``, when given) and serve until told to leave."""
+def _worker(
+    name: str, port: int, kv_path: str | None = None, jobs_path: str | None = None, events_path: str | None = None
+) -> None:
+    """Body of one worker process: offer a few callbacks (and, when given, the kv service over the SQLite
+    file ``kv_path``, the jobs service over ``jobs_path``, the events service over a log in folder
+    ``events_path``) and serve until told to leave."""
     ticks = 0
 
     @callback
@@ -55,19 +61,20 @@ def _worker(name: str, port: int, kv_path: str | None = None, jobs_path: str | N
         threading.Thread(target=g.stop).start()
 
     g = Global(process_name=name, host="127.0.0.1", port=port)
+    closers: list[Callable[[], object]] = []
+    if kv_path is not None:
+        backend = open_backend(path=kv_path)
+        g.register(KVService(backend), prefix="kv")
+        closers.append(backend.close)
     if jobs_path is not None:
         store = SQLiteJobStore(jobs_path)
         serve_jobs(g, store)
-        g.join()
-        store.close()
-        return
-    if kv_path is None:
-        g.join()
-        return
-    backend = open_backend(path=kv_path)
-    g.register(KVService(backend), prefix="kv")
+        closers.append(store.close)
+    if events_path is not None:
+        closers.append(serve_events(g, EventLog(events_path)).close)
     g.join()
-    backend.close()
+    for close in closers:
+        close()
 
 
 def _step(title: str) -> None:
@@ -86,7 +93,13 @@ def main() -> int:
     workers = [
         context.Process(
             target=_worker,
-            args=(f"worker-{i}", port, kv_path if i == 1 else None, jobs_path if i == 2 else None),
+            args=(
+                f"worker-{i}",
+                port,
+                kv_path if i == 1 else None,
+                jobs_path if i == 2 else None,
+                str(Path(folder.name) / "events") if i == 3 else None,
+            ),
         )
         for i in range(1, WORKERS + 1)
     ]
@@ -144,6 +157,18 @@ def main() -> int:
         print("  jobs.result(id) & FG for each ->", [jobs.result(i) & FG for i in ids])
         status = jobs.status(ids[0]) & FG
         print(f"  jobs.status(ids[0]) & FG -> {status.state}, attempts {status.attempts}, on {status.worker}")
+
+        _step("A service: events that worker-3 hosts (mesh serve events runs one alone)")
+        g.wait_function("events.publish", timeout=30)
+        ev = Events(g)
+        pushed: queue.Queue[Event] = queue.Queue()
+        with ev.subscribe("orders.*", pushed.put):
+            offsets = [ev.publish(topic, {"order": n}) & FG for n, topic in enumerate(["orders.eu", "orders.us"] * 2)]
+            print("  ev.publish(topic, {...}) & FG -> offsets", offsets)
+            for _ in offsets:
+                event = pushed.get(timeout=10)
+                print(f"  pushed to main's handler: {event.topic} offset {event.offset}: {event.payload}")
+        print("  ev.read('orders.eu') & STREAM ->", [(e.offset, e.payload) for e in ev.read("orders.eu") & STREAM])
 
         _step("leaving")
         g.call.leave() & BROADCAST

@@ -64,4 +64,17 @@ def test_mesh_demo_runs_every_modifier() -> None:
     assert "kv.incr('visits') & FG -> 4" in done.stdout
     assert "jobs.result(id) & FG for each -> [0, 1, 4, 9]" in done.stdout
     assert "jobs.status(ids[0]) & FG -> done, attempts 1, on worker-" in done.stdout
+    assert "ev.publish(topic, {...}) & FG -> offsets [0, 0, 1, 1]" in done.stdout
+    assert done.stdout.count("pushed to main's handler: orders.") == 4
+    assert "ev.read('orders.eu') & STREAM -> [(0, {'order': 0}), (1, {'order': 2})]" in done.stdout
     assert "workers exited with [0, 0, 0]" in done.stdout
+
+
+@pytest.mark.timeout(120)
+def test_pydistributed_ping_pong_on_events(spawn: Callable[..., Proc]) -> None:
+    """PyDistributed's message-bus example, ping and pong in processes of their own, over ``Events``."""
+    broker = spawn(module="examples.events_ping_pong")
+    assert broker.popen.wait(100) == 0, broker.text()
+    output = broker.text()
+    assert output.count("GOT ping") == output.count("GOT pong") == 5, output
+    assert "ping and pong exited with [0, 0]" in output

@@ -7,8 +7,9 @@ with the ordinary modifiers. Services use only the public API of :mod:`mesh` (``
 
 from __future__ import annotations
 
+from .events import Event, Events
 from .jobs import Jobs
 from .kv import KV, Change, KVService
 from .storage import Storage
 
-__all__ = ["KV", "Change", "Jobs", "KVService", "Storage"]
+__all__ = ["KV", "Change", "Event", "Events", "Jobs", "KVService", "Storage"]

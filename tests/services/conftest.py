@@ -1,4 +1,4 @@
-"""Fixtures of the services' tests: a storage service and a kv service hosted in this process and used
+"""Fixtures of the services' tests: a storage, a kv and an events service hosted in this process and used
 from another node, a real S3 server (moto's) and real redis-servers on loopback."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mesh import Global
-from mesh.services import KV, KVService, Storage
+from mesh.services import KV, Events, KVService, Storage
+from mesh.services.events import EventLog, EventStore, ServedEvents, serve_events
 from mesh.services.kv import Backend as KVBackend
 from mesh.services.kv import open_backend
 from mesh.services.storage import Backend, serve_storage
@@ -101,3 +102,33 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def events_mesh(tmp_path: Path) -> Iterator[Callable[..., tuple[Global, Events]]]:
+    """``make(store=None)``: a node ``events`` hosting an events service over ``store`` (default: a SQLite log
+    in a temporary folder), and ``(client, Events(client))`` from a second node; ``make.node(name)`` adds
+    another node with its Events; ``make.served``, the services' handles. All stopped at teardown, the
+    service closed first."""
+    nodes: list[Global] = []
+    served: list[ServedEvents] = []
+
+    def make(store: EventStore | None = None) -> tuple[Global, Events]:
+        host = Global(process_name="events", init_controller=True)
+        nodes.append(host)
+        served.append(serve_events(host, store or EventLog(tmp_path / "log")))
+        return node("client")
+
+    def node(name: str) -> tuple[Global, Events]:
+        g = Global(process_name=name)
+        nodes.append(g)
+        g.wait_function("events.publish", timeout=5)
+        return g, Events(g)
+
+    make.node = node  # type: ignore[attr-defined]
+    make.served = served  # type: ignore[attr-defined]
+    yield make
+    for service in served:
+        service.close()
+    for g in reversed(nodes):
+        g.stop()

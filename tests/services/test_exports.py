@@ -11,7 +11,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "services.md"
 
 
-@pytest.mark.parametrize("package", ["mesh.services", "mesh.services.jobs", "mesh.services.kv"])
+@pytest.mark.parametrize("package", ["mesh.services", "mesh.services.events", "mesh.services.jobs", "mesh.services.kv"])
 def test_every_public_name_is_sorted_documented_and_has_a_docstring(package: str) -> None:
     module = importlib.import_module(package)
     names = module.__all__
