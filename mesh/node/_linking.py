@@ -198,6 +198,9 @@ class Linking:
         else:
             self.spawn(self._retire(link))
         self.membership.upsert(link.peer_id, hello.node_name, hello.address, hello.callbacks, LINK)
+        # The Hello this node sent was made before the handshake; a callback registered since went to the
+        # links of that moment, not this one, and the peer takes this link's word over the controller's.
+        link.send_offer(self.registry.names())
 
     async def _retire(self, link: PeerLink) -> None:
         """Close a duplicate link once no call uses it."""

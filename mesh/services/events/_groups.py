@@ -11,7 +11,7 @@ committed position in the topic moves past every batch done before it::
                            ^ committed: 3 (6-8 wait for 3-5)
 
 A batch whose member left (its node died or unsubscribed) goes to the next free member; one whose
-handler raised is handed out again after :data:`RETRY_AFTER` seconds (at-least-once: a handler that
+handler raised is handed out again after :data:`HANDLER_RETRY_AFTER` seconds (at-least-once: a handler that
 always raises holds its group's position there). A member given a batch again may already have
 seen later events.
 """
@@ -32,7 +32,7 @@ from ._topics import matches
 
 BATCH = 100
 """Events handed to a member in one call, at most."""
-RETRY_AFTER = 1.0
+HANDLER_RETRY_AFTER = 1.0
 
 _log = logging.getLogger("mesh.services.events")
 
@@ -198,9 +198,9 @@ class Group:
         except Exception as exc:
             _log.warning(
                 "events: %s's handler %s raised on %s offsets %d-%d; handed out again in %.0f s: %r",
-                member.node, member.handler, batch.topic, batch.start, batch.end - 1, RETRY_AFTER, exc,
+                member.node, member.handler, batch.topic, batch.start, batch.end - 1, HANDLER_RETRY_AFTER, exc,
             )  # fmt: skip
-            retry_after = RETRY_AFTER
+            retry_after = HANDLER_RETRY_AFTER
         else:
             self._finish(batch)
         finally:

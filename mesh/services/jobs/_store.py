@@ -17,7 +17,7 @@ from typing import Any
 
 from ._model import Job
 
-RETRY_AFTER = 0.5
+COMMIT_RETRY_AFTER = 0.5
 """Seconds between a failed commit and the next attempt."""
 
 
@@ -116,7 +116,7 @@ class JobStore:
                 return
             if error is not None:
                 with self._ready:
-                    self._ready.wait(RETRY_AFTER)
+                    self._ready.wait(COMMIT_RETRY_AFTER)
 
     def _keep(self, jobs: dict[str, tuple[Any, ...]], schedules: dict[str, bytes | None]) -> None:
         """Put the rows of a failed commit back, under those queued since (which are newer)."""
