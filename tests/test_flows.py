@@ -256,3 +256,47 @@ def test_a_processor_on_another_node_takes_values_as_they_come(spawn: Callable[.
     values, failed = anyio.run(main)
     assert values == [2 * n for n in range(100)]
     assert failed == [3]
+
+
+@pytest.mark.timeout(60)
+def test_values_fan_out_and_an_error_travels_downstream() -> None:
+    """Two processors read one input, each all of it; an upstream error is raised by what reads
+    the processor downstream of it."""
+
+    async def main() -> tuple[list[int], list[int], BaseException]:
+        split = Processor("fan_upstream", inputs=["n"], outputs=["half"])
+        whole = Processor("fan_whole", inputs=["n"], outputs=["all"])
+        after = Processor("fan_downstream", inputs=["half"], outputs=["end"])
+
+        @split
+        async def _split(n: IO[int]) -> AsyncIterator[IOVal[int]]:
+            async for value in n.stream():
+                if value == 3:
+                    raise LookupError("no 3")
+                yield IOVal("half", value)
+
+        @whole
+        async def _whole(n: IO[int]) -> AsyncIterator[IOVal[int]]:
+            async for value in n.stream():
+                yield IOVal("all", value)
+
+        @after
+        async def _after(half: IO[int]) -> AsyncIterator[IOVal[int]]:
+            async for value in half.stream():
+                yield IOVal("end", value * 10)
+
+        Supervisor.attach()
+        flow = Flow.from_tasks(after, split, whole).resolve(inputs=["n"])
+        result = await Supervisor.instance.start_flow(flow, inputs=[IOVal("n", i) for i in range(5)])
+        assert sorted(result) == ["all", "end"]
+        ends: list[int] = []
+        with anyio.fail_after(30):
+            every = [value async for value in result["all"].stream()]
+            with pytest.raises(LookupError) as caught:
+                async for value in result["end"].stream():
+                    ends.append(value)
+        return every, ends, caught.value
+
+    every, ends, error = anyio.run(main)
+    assert every == [0, 1, 2, 3, 4]
+    assert ends == [0, 10, 20] and error.args == ("no 3",)

@@ -185,4 +185,5 @@ async def _send(readers: Sends, value: Any) -> None:
         try:
             await send.send(value)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            send.close()
             readers.remove(send)
