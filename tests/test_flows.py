@@ -91,6 +91,17 @@ def test_processor_and_flow_refuse_bad_definitions() -> None:
 
     with pytest.raises(UsageError, match="parameter 'z' of no_input is neither one of its inputs"):
         p(no_input)
+
+    async def once(x: IO[int]) -> AsyncIterator[IOVal[int]]:
+        yield IOVal("y", await x.first())
+
+    p(once)
+    with pytest.raises(UsageError, match="implemented already, by once"):
+        p(once)
+    twin = Processor("bad_defs", inputs=["x"], outputs=["y"])
+    with pytest.raises(UsageError, match="implemented already in this process"):
+        twin(once)
+    assert twin.implementation is None
     with pytest.raises(UsageError, match="cannot feed itself"):
         Processor("selfish", inputs=["x"], outputs=["x"])
     with pytest.raises(UsageError, match="list of names"):

@@ -91,10 +91,10 @@ class Processor:
             raise UsageError(f"processor {self.name!r}: {fn.__name__} has no parameter for its inputs {missing}")
         if self.implementation is not None:
             raise UsageError(f"processor {self.name!r} is implemented already, by {self.implementation.__name__}")
-        self._depends = depends
-        self.implementation = fn
         if IMPLEMENTED.setdefault(self.name, self) is not self:
             raise UsageError(f"processor {self.name!r} is implemented already in this process, by another Processor")
+        self._depends = depends
+        self.implementation = fn
         for hook in ON_IMPLEMENTED:
             hook(self)
         return fn
