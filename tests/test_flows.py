@@ -260,6 +260,11 @@ def test_a_processor_on_another_node_takes_values_as_they_come(spawn: Callable[.
             with pytest.raises(ValueError, match="fail gives up after one value"), anyio.fail_after(30):
                 async for value in result["failed"].stream():
                     failed.append(value)
+
+            other = Processor(name="double", inputs=["other"], outputs=["doubled"])
+            result = await Supervisor.instance.start_flow(Flow.from_tasks(other).resolve(), inputs=[IOVal("other", 1)])
+            with pytest.raises(UsageError, match=r"'double' on node 'w1' reads \['numbers'\]; the flow .* \['other'\]"):
+                await result["doubled"].first()
             Supervisor.detach()
         assert {p for _, p in got} == {pid} != {os.getpid()}
         return [v for v, _ in got], failed

@@ -83,6 +83,11 @@ class Supervisor:
             return
 
         async def serve(input_names: list[str], *inputs: AsyncIterator[Any]) -> AsyncIterator[IOVal[Any]]:
+            if sorted(input_names) != sorted(processor.inputs):
+                raise UsageError(
+                    f"processor {processor.name!r} on node {self.g.process_name if self.g else None!r} reads "
+                    f"{list(processor.inputs)}; the flow that called it gave {input_names}"
+                )
             ios = {name: IO[Any](name, source) for name, source in zip(input_names, inputs, strict=True)}
             async for item in processor.run(ios):
                 yield item
