@@ -316,3 +316,18 @@ def test_values_fan_out_and_an_error_travels_downstream() -> None:
     every, ends, error = anyio.run(main)
     assert every == [0, 1, 2, 3, 4]
     assert ends == [0, 10, 20] and error.args == ("no 3",)
+
+
+@pytest.mark.timeout(60)
+def test_on_trio_a_processor_on_another_node_is_refused_by_name() -> None:
+    """The mesh's calls run on asyncio: on trio, the readers of a remote processor learn why."""
+
+    async def main(g: Global) -> None:
+        Supervisor.attach(g)
+        declared = Processor(name="elsewhere", inputs=["x"], outputs=["y"])
+        result = await Supervisor.instance.start_flow(Flow.from_tasks(declared).resolve(), inputs=[IOVal("x", 1)])
+        with pytest.raises(UsageError, match=r"'elsewhere' runs on another node: .* runs on asyncio"):
+            await result["y"].first()
+
+    with Global(process_name="solo", init_controller=True) as g:
+        anyio.run(main, g, backend="trio")
