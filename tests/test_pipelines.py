@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ import pytest
 
 from examples import pipelines_readme, pipelines_seed_graph
 from examples.pipelines_seed_graph import StringFunc, getcoro, input_d
-from mesh import UsageError
+from mesh import Global, UsageError
 from mesh.pipelines import Plumber, Processor
+from tests._support.main_node import main_node
+from tests._support.proc import Proc
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -182,7 +185,7 @@ def test_a_plumber_runs_once_and_create_pipeline_needs_a_running_loop() -> None:
 
 
 CTRL_C = """
-import itertools, anyio
+import itertools, signal, anyio
 from mesh.pipelines import Plumber
 
 async def endless(self, output_q):
@@ -204,6 +207,8 @@ async def stuck(self, q_elt):
 
 graph = {"nodes": {"inp": {"coro": endless}, "a": {"coro": step}, "b": {"coro": stuck}},
          "graph": {"inp": ("a",), "a": ("b",), "b": None}}
+# As from a terminal, even when the tests run as a background job (whose children ignore SIGINT).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 anyio.run(Plumber(graph).run)
 """
 
@@ -223,3 +228,71 @@ def test_ctrl_c_stops_every_processor_and_the_program_ends(tmp_path: Path) -> No
             child.wait()
     assert "KeyboardInterrupt" in err
     assert sorted(out.splitlines()) == ["stopped b", "stopped inp"]
+
+
+@pytest.fixture
+def mesh_with_w1(spawn: Callable[..., Proc]) -> Iterator[tuple[Global, int]]:
+    """Node 'main' here; node 'w1' (its PID beside), serving tests/_support/pipeline_worker.py's processors."""
+    g, where = main_node("tcp")
+    try:
+        w1 = spawn("--name", "w1", *where, module="tests._support.pipeline_worker")
+        w1.wait_line("READY")
+        g.wait_process("w1", timeout=10)
+        g.wait_function("pipelines.reverse", timeout=10)
+        g.wait_function("pipelines.failing", timeout=10)
+        yield g, w1.pid
+    finally:
+        g.stop()
+
+
+async def words(self: Processor, output_q: Any, n: int) -> None:
+    for i in range(n):
+        await output_q.put(f"word-{i}")
+
+
+@pytest.mark.timeout(90)
+def test_a_node_entry_naming_a_mesh_node_runs_its_processor_there(mesh_with_w1: tuple[Global, int]) -> None:
+    g, w1_pid = mesh_with_w1
+    got: list[Any] = []
+
+    async def keep(self: Processor, q_elt: tuple[Any, ...]) -> None:
+        got.append(q_elt)
+
+    graph = {
+        "nodes": {
+            "inp": {"coro": words, "args": {"n": 500}},
+            "rev": {"coro": "pipelines.reverse", "node": "w1"},
+            "out": {"coro": keep},
+        },
+        "graph": {"inp": ("rev", "out"), "rev": ("out",), "out": None},
+    }
+    plumber = Plumber(graph, g=g, buffer_size=4)
+    anyio.run(plumber.run)
+    assert [(word, reversed_) for word, (reversed_, _) in got] == [(f"word-{i}", f"word-{i}"[::-1]) for i in range(500)]
+    assert {pid for _, (_, pid) in got} == {w1_pid}
+    stats = plumber.statistics()
+    assert (stats["rev"].items_in, stats["rev"].items_out) == (500, 500)
+
+
+@pytest.mark.timeout(90)
+def test_a_remote_processor_that_raises_stops_the_pipeline_with_its_error(mesh_with_w1: tuple[Global, int]) -> None:
+    async def feed(self: Processor, output_q: Any) -> None:
+        for word in itertools.chain(("a", "b", "boom"), itertools.repeat("c")):
+            await output_q.put(word)
+
+    graph = {
+        "nodes": {"inp": {"coro": feed}, "f": {"coro": "pipelines.failing", "node": "w1"}, "out": {"coro": first}},
+        "graph": {"inp": ("f",), "f": ("out",), "out": None},
+    }
+    with pytest.raises(ValueError, match=r"pipelines\.failing refused 'boom'"):
+        anyio.run(Plumber(graph, g=mesh_with_w1[0]).run)
+
+
+def test_a_node_entry_naming_a_mesh_node_needs_a_global_and_a_served_name() -> None:
+    remote = {"coro": "pipelines.reverse", "node": "w1"}
+    with pytest.raises(UsageError, match="give the Plumber a Global"):
+        Plumber({"nodes": {"inp": {"coro": words}, "r": remote}, "graph": {"inp": ("r",), "r": None}})
+    with pytest.raises(UsageError, match="is an input node"):
+        Plumber({"nodes": {"r": remote}, "graph": {"r": None}})
+    with pytest.raises(UsageError, match="must be the name it is served as there"):
+        Plumber({"nodes": {"r": {**remote, "coro": words}}, "graph": {"r": None}})

@@ -3,12 +3,14 @@
 The dict is the seed's::
 
     {
-        'nodes': {'name': {'coro': ..., 'args': {...}, 'properties': {'aggregate_inputs': bool}}, ...},
+        'nodes': {'name': {'coro': ..., 'args': {...}, 'properties': {'aggregate_inputs': bool},
+                           'node': 'w1'}, ...},
         'graph': {'name': ('next', ...) or None, ...},
     }
 
 A node's inputs are ordered as its sources stand in ``graph``; an aggregated node takes one item from
-each source per call, a non-aggregated one takes items from all of them as they come.
+each source per call, a non-aggregated one takes items from all of them as they come. A node with
+``'node'`` runs on that mesh node, where ``coro`` names what the node serves (``serve_processor``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from mesh import UsageError
 
-NODE_KEYS = frozenset({"coro", "args", "properties"})
+NODE_KEYS = frozenset({"coro", "args", "properties", "node"})
 PROPERTIES = frozenset({"aggregate_inputs"})
 
 
@@ -33,6 +35,8 @@ class NodeSpec:
     aggregate_inputs: bool
     sources: tuple[str, ...]
     dests: tuple[str, ...]
+    node: str | None
+    """The mesh node the processor runs on (None: this process); its ``coro`` is then a callback name there."""
 
 
 def read_graph(input_d: Mapping[str, Any]) -> list[NodeSpec]:
@@ -95,4 +99,16 @@ def _spec(name: str, node: Any, sources: tuple[str, ...], dests: tuple[str, ...]
     if not isinstance(args, Mapping):
         raise UsageError(f"nodes[{name!r}]['args'] must be a dict of keyword arguments, not {args!r}")
     aggregate = properties.get("aggregate_inputs", True)
-    return NodeSpec(name, node["coro"], dict(args), bool(aggregate), sources, dests)
+    where = node.get("node")
+    if where is not None:
+        if not isinstance(where, str) or not where:
+            raise UsageError(f"nodes[{name!r}]['node'] must be a mesh node's name, not {where!r}")
+        if not isinstance(node["coro"], str):
+            raise UsageError(
+                f"nodes[{name!r}] runs on node {where!r}: its 'coro' must be the name it is served as there"
+            )
+        if not sources:
+            raise UsageError(
+                f"nodes[{name!r}] is an input node: it runs in the pipeline's own process, not on {where!r}"
+            )
+    return NodeSpec(name, node["coro"], dict(args), bool(aggregate), sources, dests, where)

@@ -15,10 +15,11 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from mesh import UsageError
+from mesh import Global, UsageError
 
 from ._graph import NodeSpec, read_graph
 from ._processor import Processor, ProcessorStatistics
+from ._remote import RemoteProcessor
 
 DEFAULT_BUFFER = 16
 
@@ -31,8 +32,9 @@ class Plumber:
     :param coro_map: maps each node's ``coro`` value to its coroutine function (default: the value
         itself).
     :param buffer_size: how many items each edge holds before its sender waits.
+    :param g: the mesh node that calls the processors of nodes with a ``'node'`` entry.
     :raises UsageError: the dict is malformed, names unknown nodes, has a cycle, or a ``coro`` does
-        not map to a callable.
+        not map to a callable; a node names a mesh node and ``g`` is not given.
     """
 
     def __init__(
@@ -41,13 +43,15 @@ class Plumber:
         coro_map: Callable[[Any], Any] | None = None,
         *,
         buffer_size: int = DEFAULT_BUFFER,
+        g: Global | None = None,
     ) -> None:
         if buffer_size < 1:
             raise UsageError(f"buffer_size must be at least 1, not {buffer_size}")
         self._specs = read_graph(input_d)
         self._buffer = buffer_size
         self._started = False
-        self._processors = self._build(coro_map or (lambda coro: coro))
+        self._g = g
+        self._processors = [self._processor(spec, coro_map or (lambda coro: coro)) for spec in self._specs]
 
     @property
     def nodes(self) -> list[Processor]:
@@ -100,11 +104,19 @@ class Plumber:
             raise UsageError("this Plumber's pipeline ran already; build a new Plumber to run it again")
         return Pipeline(self, loop.create_task(self.run(), name="pipeline"))
 
-    def _build(self, coro_map: Callable[[Any], Any]) -> list[Processor]:
-        return [
-            Processor(spec.name, _coro_of(spec, coro_map), aggregate_inputs=spec.aggregate_inputs, args=spec.args)
-            for spec in self._specs
-        ]
+    def _processor(self, spec: NodeSpec, coro_map: Callable[[Any], Any]) -> Processor:
+        if spec.node is None:
+            return Processor(
+                spec.name, _coro_of(spec, coro_map), aggregate_inputs=spec.aggregate_inputs, args=spec.args
+            )
+        if self._g is None:
+            raise UsageError(
+                f"node {spec.name!r} runs on mesh node {spec.node!r}: give the Plumber a Global to call it "
+                "with (Plumber(input_d, coro_map, g=g))"
+            )
+        return RemoteProcessor(
+            spec.name, spec.coro, g=self._g, node=spec.node, aggregate_inputs=spec.aggregate_inputs, args=spec.args
+        )
 
     def _connect(self) -> None:
         """Join the processors with bounded streams, one per edge (or one per non-aggregated node)."""
