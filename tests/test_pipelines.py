@@ -20,7 +20,7 @@ import pytest
 
 from examples import pipelines_readme, pipelines_seed_graph
 from examples.pipelines_seed_graph import StringFunc, getcoro, input_d
-from mesh import Global, UsageError
+from mesh import Global, PeerUnavailable, UsageError
 from mesh.pipelines import Plumber, Processor
 from tests._support.main_node import main_node
 from tests._support.proc import Proc
@@ -231,7 +231,7 @@ def test_ctrl_c_stops_every_processor_and_the_program_ends(tmp_path: Path) -> No
 
 
 @pytest.fixture
-def mesh_with_w1(spawn: Callable[..., Proc]) -> Iterator[tuple[Global, int]]:
+def mesh_with_w1(spawn: Callable[..., Proc]) -> Iterator[tuple[Global, Proc]]:
     """Node 'main' here; node 'w1' (its PID beside), serving tests/_support/pipeline_worker.py's processors."""
     g, where = main_node("tcp")
     try:
@@ -240,7 +240,7 @@ def mesh_with_w1(spawn: Callable[..., Proc]) -> Iterator[tuple[Global, int]]:
         g.wait_process("w1", timeout=10)
         g.wait_function("pipelines.reverse", timeout=10)
         g.wait_function("pipelines.failing", timeout=10)
-        yield g, w1.pid
+        yield g, w1
     finally:
         g.stop()
 
@@ -251,8 +251,8 @@ async def words(self: Processor, output_q: Any, n: int) -> None:
 
 
 @pytest.mark.timeout(90)
-def test_a_node_entry_naming_a_mesh_node_runs_its_processor_there(mesh_with_w1: tuple[Global, int]) -> None:
-    g, w1_pid = mesh_with_w1
+def test_a_node_entry_naming_a_mesh_node_runs_its_processor_there(mesh_with_w1: tuple[Global, Proc]) -> None:
+    g, w1 = mesh_with_w1
     got: list[Any] = []
 
     async def keep(self: Processor, q_elt: tuple[Any, ...]) -> None:
@@ -269,13 +269,13 @@ def test_a_node_entry_naming_a_mesh_node_runs_its_processor_there(mesh_with_w1: 
     plumber = Plumber(graph, g=g, buffer_size=4)
     anyio.run(plumber.run)
     assert [(word, reversed_) for word, (reversed_, _) in got] == [(f"word-{i}", f"word-{i}"[::-1]) for i in range(500)]
-    assert {pid for _, (_, pid) in got} == {w1_pid}
+    assert {pid for _, (_, pid) in got} == {w1.pid}
     stats = plumber.statistics()
     assert (stats["rev"].items_in, stats["rev"].items_out) == (500, 500)
 
 
 @pytest.mark.timeout(90)
-def test_a_remote_processor_that_raises_stops_the_pipeline_with_its_error(mesh_with_w1: tuple[Global, int]) -> None:
+def test_a_remote_processor_that_raises_stops_the_pipeline_with_its_error(mesh_with_w1: tuple[Global, Proc]) -> None:
     async def feed(self: Processor, output_q: Any) -> None:
         for word in itertools.chain(("a", "b", "boom"), itertools.repeat("c")):
             await output_q.put(word)
@@ -286,6 +286,31 @@ def test_a_remote_processor_that_raises_stops_the_pipeline_with_its_error(mesh_w
     }
     with pytest.raises(ValueError, match=r"pipelines\.failing refused 'boom'"):
         anyio.run(Plumber(graph, g=mesh_with_w1[0]).run)
+
+
+@pytest.mark.timeout(90)
+def test_the_death_of_a_remote_processors_node_stops_the_pipeline(mesh_with_w1: tuple[Global, Proc]) -> None:
+    g, w1 = mesh_with_w1
+    taken = 0
+
+    async def feed(self: Processor, output_q: Any) -> None:
+        for i in itertools.count():
+            await output_q.put(f"word-{i}")
+
+    async def sink(self: Processor, q_elt: tuple[Any, ...]) -> None:
+        nonlocal taken
+        taken += 1
+        if taken == 10:
+            w1.signal(signal.SIGKILL)
+
+    graph = {
+        "nodes": {"inp": {"coro": feed}, "rev": {"coro": "pipelines.reverse", "node": "w1"}, "out": {"coro": sink}},
+        "graph": {"inp": ("rev",), "rev": ("out",), "out": None},
+    }
+    with pytest.raises(PeerUnavailable) as raised:
+        anyio.run(Plumber(graph, g=g).run)
+    if sys.version_info >= (3, 11):
+        assert "raised in pipeline processor 'rev'" in raised.value.__notes__
 
 
 def test_a_node_entry_naming_a_mesh_node_needs_a_global_and_a_served_name() -> None:
