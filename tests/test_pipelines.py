@@ -23,7 +23,7 @@ from examples.pipelines_seed_graph import StringFunc, getcoro, input_d
 from mesh import Global, PeerUnavailable, UsageError
 from mesh.pipelines import Plumber, Processor
 from tests._support.main_node import main_node
-from tests._support.proc import Proc
+from tests._support.proc import MESH_COMMAND, Proc
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -321,3 +321,27 @@ def test_a_node_entry_naming_a_mesh_node_needs_a_global_and_a_served_name() -> N
         Plumber({"nodes": {"r": remote}, "graph": {"r": None}})
     with pytest.raises(UsageError, match="must be the name it is served as there"):
         Plumber({"nodes": {"r": {**remote, "coro": words}}, "graph": {"r": None}})
+
+
+def test_mesh_pipeline_show_prints_the_diagram_and_names_what_it_cannot_draw(tmp_path: Path) -> None:
+    (tmp_path / "my_pipeline.py").write_text(
+        "from mesh.pipelines import Plumber\n"
+        "async def f(self, q): pass\n"
+        "plumber = Plumber({'nodes': {'a': {'coro': f}, 'b': {'coro': f}}, 'graph': {'a': ('b',), 'b': None}})\n"
+    )
+
+    def show(target: str) -> subprocess.CompletedProcess[str]:
+        command = [MESH_COMMAND, "pipeline", "show", target]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=40)
+
+    done = show("my_pipeline:plumber")
+    assert (done.returncode, done.stdout) == (0, "graph LR;\n    a((a))-->b((b));\n")
+    for target, message in [
+        ("my_pipeline", "'my_pipeline' is not MODULE:OBJECT"),
+        ("my_pipeline:nope", "'my_pipeline' has no 'nope'"),
+        ("my_pipeline:f", "a function is neither a Plumber nor a pipeline's graph dict"),
+        ("nowhere:x", "cannot import 'nowhere'"),
+    ]:
+        done = show(target)
+        assert (done.returncode, done.stdout) == (2, "")
+        assert message in done.stderr

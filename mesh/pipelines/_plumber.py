@@ -18,6 +18,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mesh import Global, UsageError
 
 from ._graph import NodeSpec, read_graph
+from ._mermaid import mermaid
 from ._processor import Processor, ProcessorStatistics
 from ._remote import RemoteProcessor
 
@@ -64,11 +65,7 @@ class Plumber:
 
     def mermaid(self) -> str:
         """The pipeline as a mermaid flowchart, drawn as the seed's README draws it."""
-        lines = ["graph LR;"]
-        for spec in self._specs:
-            lines += [f"    {spec.name}(({spec.name}))-->{dest}(({dest}));" for dest in spec.dests]
-        lines += [f"    {spec.name}(({spec.name}));" for spec in self._specs if not spec.dests and not spec.sources]
-        return "\n".join(lines)
+        return mermaid(self._specs)
 
     async def run(self) -> None:
         """Run every processor until the input nodes are done and every item has gone through.
