@@ -240,6 +240,7 @@ def mesh_with_w1(spawn: Callable[..., Proc]) -> Iterator[tuple[Global, Proc]]:
         g.wait_process("w1", timeout=10)
         g.wait_function("pipelines.reverse", timeout=10)
         g.wait_function("pipelines.failing", timeout=10)
+        g.wait_function("pipelines.slow", timeout=10)
         yield g, w1
     finally:
         g.stop()
@@ -286,6 +287,27 @@ def test_a_remote_processor_that_raises_stops_the_pipeline_with_its_error(mesh_w
     }
     with pytest.raises(ValueError, match=r"pipelines\.failing refused 'boom'"):
         anyio.run(Plumber(graph, g=mesh_with_w1[0]).run)
+
+
+@pytest.mark.timeout(90)
+def test_a_slow_remote_processor_holds_the_input_back(mesh_with_w1: tuple[Global, Proc]) -> None:
+    g, _ = mesh_with_w1
+    window = 8
+
+    async def main() -> None:
+        graph = {
+            "nodes": {"inp": {"coro": endless}, "s": {"coro": "pipelines.slow", "node": "w1"}, "out": {"coro": first}},
+            "graph": {"inp": ("s",), "s": ("out",), "out": None},
+        }
+        plumber = Plumber(graph, g=g, buffer_size=4, window=window)
+        pipeline = plumber.create_pipeline()
+        while (stats := pipeline.statistics())["out"].items_in < 300:
+            await anyio.sleep(0.01)
+            # Two edges of 4, the windows of the streams there and back, and an item in each node.
+            assert stats["inp"].items_out - stats["out"].items_in <= 4 + 4 + 2 * window + 4
+        await pipeline.aclose()
+
+    anyio.run(main)
 
 
 @pytest.mark.timeout(90)

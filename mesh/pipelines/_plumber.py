@@ -34,6 +34,7 @@ class Plumber:
         itself).
     :param buffer_size: how many items each edge holds before its sender waits.
     :param g: the mesh node that calls the processors of nodes with a ``'node'`` entry.
+    :param window: the ``window`` of the streams to and from those processors (default: the mesh's).
     :raises UsageError: the dict is malformed, names unknown nodes, has a cycle, or a ``coro`` does
         not map to a callable; a node names a mesh node and ``g`` is not given.
     """
@@ -45,6 +46,7 @@ class Plumber:
         *,
         buffer_size: int = DEFAULT_BUFFER,
         g: Global | None = None,
+        window: int | None = None,
     ) -> None:
         if buffer_size < 1:
             raise UsageError(f"buffer_size must be at least 1, not {buffer_size}")
@@ -52,6 +54,7 @@ class Plumber:
         self._buffer = buffer_size
         self._started = False
         self._g = g
+        self._window = window
         self._processors = [self._processor(spec, coro_map or (lambda coro: coro)) for spec in self._specs]
 
     @property
@@ -112,7 +115,13 @@ class Plumber:
                 "with (Plumber(input_d, coro_map, g=g))"
             )
         return RemoteProcessor(
-            spec.name, spec.coro, g=self._g, node=spec.node, aggregate_inputs=spec.aggregate_inputs, args=spec.args
+            spec.name,
+            spec.coro,
+            g=self._g,
+            node=spec.node,
+            aggregate_inputs=spec.aggregate_inputs,
+            args=spec.args,
+            window=self._window,
         )
 
     def _connect(self) -> None:

@@ -49,12 +49,21 @@ class RemoteProcessor(Processor):
     """A pipeline node whose coroutine runs on the mesh node ``node``, offered there by :func:`serve_processor`."""
 
     def __init__(
-        self, name: str, callback: str, *, g: Global, node: str, aggregate_inputs: bool, args: Mapping[str, Any]
+        self,
+        name: str,
+        callback: str,
+        *,
+        g: Global,
+        node: str,
+        aggregate_inputs: bool,
+        args: Mapping[str, Any],
+        window: int | None = None,
     ) -> None:
         super().__init__(name, _not_here, aggregate_inputs=aggregate_inputs, args=args)
         self._g = g
         self._node = node
         self._callback = callback
+        self._window = {} if window is None else {"window": window}
 
     @property
     def node(self) -> str:
@@ -63,7 +72,8 @@ class RemoteProcessor(Processor):
 
     async def _process(self) -> None:
         call: Any = reduce(getattr, self._callback.split("."), self._g.call)
-        async with call(stream(self._items()), **self._args) & STREAM(receiver=self._node) as results:
+        items = stream(self._items(), **self._window)
+        async with call(items, **self._args) & STREAM(receiver=self._node, **self._window) as results:
             async for result in results:
                 await self._output_q.put(result)
 

@@ -1,13 +1,14 @@
 """A mesh node that serves pipeline processors, run as ``python -m tests._support.pipeline_worker --name N``.
 
-It serves ``reverse`` (the seed's, answering with this process's PID beside the result) and
-``failing`` (raises on the item ``"boom"``), prints ``READY <address>`` once joined, and serves
-until stopped.
+It serves ``reverse`` (the seed's, answering with this process's PID beside the result),
+``failing`` (raises on the item ``"boom"``) and ``slow`` (2 ms an item), prints ``READY <address>``
+once joined, and serves until stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 from typing import Any
@@ -26,6 +27,11 @@ async def failing(self: RemoteSelf, q_elt: tuple[Any, ...]) -> Any:
     return q_elt[0]
 
 
+async def slow(self: RemoteSelf, q_elt: tuple[Any, ...]) -> Any:
+    await asyncio.sleep(0.002)
+    return q_elt[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
@@ -36,6 +42,7 @@ def main() -> None:
     g = Global(process_name=options.name, host=options.host, port=options.port, discovery=False)
     serve_processor(g, reverse, "pipelines.reverse")
     serve_processor(g, failing, "pipelines.failing")
+    serve_processor(g, slow, "pipelines.slow")
     print(f"READY {g.address}", flush=True)
     g.join()
 
