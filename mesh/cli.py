@@ -260,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_events(services)
     add_jobs(services)
 
+    from .pipelines._show import add_parser as add_pipeline
+
+    add_pipeline(commands)
+
     # The benchmark's options (its --help too) are left to its own parser (see _parse_args), so that
     # building this parser imports no part of the benchmark.
     bench = commands.add_parser("bench", help="benchmark the mesh against raw gRPC", add_help=False)

@@ -1,0 +1,191 @@
+"""The Plumber: builds the processors of a graph dict, joins them with bounded streams, and runs them.
+
+All processors run in one anyio task group: when one raises, the group cancels the others and the
+error surfaces from :meth:`Plumber.run` (or :meth:`Pipeline.wait`) as its own type, with a note naming
+the processor; cancelling the run (Ctrl-C in ``asyncio.run``) cancels every processor likewise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from mesh import Global, UsageError
+
+from ._graph import NodeSpec, read_graph
+from ._mermaid import mermaid
+from ._processor import Processor, ProcessorStatistics
+from ._remote import RemoteProcessor
+
+DEFAULT_BUFFER = 16
+
+
+class Plumber:
+    """Builds a pipeline from the seed's graph dict (``nodes`` and ``graph``) and runs it.
+
+    :param input_d: ``{'nodes': {name: {'coro': ..., 'args': {...}, 'properties': {...}}}, 'graph':
+        {name: (next, ...) or None}}``. ``properties`` may hold ``aggregate_inputs`` (default True).
+    :param coro_map: maps each node's ``coro`` value to its coroutine function (default: the value
+        itself).
+    :param buffer_size: how many items each edge holds before its sender waits.
+    :param g: the mesh node that calls the processors of nodes with a ``'node'`` entry.
+    :param window: the ``window`` of the streams to and from those processors (default: the mesh's).
+    :raises UsageError: the dict is malformed, names unknown nodes, has a cycle, or a ``coro`` does
+        not map to a callable; a node names a mesh node and ``g`` is not given.
+    """
+
+    def __init__(
+        self,
+        input_d: Mapping[str, Any],
+        coro_map: Callable[[Any], Any] | None = None,
+        *,
+        buffer_size: int = DEFAULT_BUFFER,
+        g: Global | None = None,
+        window: int | None = None,
+    ) -> None:
+        if buffer_size < 1:
+            raise UsageError(f"buffer_size must be at least 1, not {buffer_size}")
+        self._specs = read_graph(input_d)
+        self._buffer = buffer_size
+        self._started = False
+        self._g = g
+        self._window = window
+        self._processors = [self._processor(spec, coro_map or (lambda coro: coro)) for spec in self._specs]
+
+    @property
+    def nodes(self) -> list[Processor]:
+        """The processors, in the order of ``input_d['nodes']``."""
+        return list(self._processors)
+
+    def statistics(self) -> dict[str, ProcessorStatistics]:
+        """Each processor's counters, by node name."""
+        return {p.name: p.statistics() for p in self._processors}
+
+    def mermaid(self) -> str:
+        """The pipeline as a mermaid flowchart, drawn as the seed's README draws it."""
+        return mermaid(self._specs)
+
+    async def run(self) -> None:
+        """Run every processor until the input nodes are done and every item has gone through.
+
+        :raises Exception: the first exception a processor raised (the others are cancelled then).
+        :raises UsageError: the pipeline ran already.
+        """
+        if self._started:
+            raise UsageError("this Plumber's pipeline ran already; build a new Plumber to run it again")
+        self._started = True
+        self._connect()
+        failures: list[Exception] = []
+        async with anyio.create_task_group() as group:
+            for processor in self._processors:
+                group.start_soon(_run_or_stop_all, processor, failures, group.cancel_scope, name=processor.name)
+        if failures:
+            raise failures[0]
+
+    def create_pipeline(self) -> Pipeline:
+        """Start the pipeline on the running event loop, as the seed does, and return at once.
+
+        :returns: a :class:`Pipeline` to wait for, cancel or read counters from.
+        :raises UsageError: no event loop is running (use ``anyio.run(plumber.run)`` from sync code).
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise UsageError(
+                "create_pipeline() starts the pipeline on the running event loop; call it from async "
+                "code, or run `await plumber.run()` / `anyio.run(plumber.run)`"
+            ) from None
+        if self._started:
+            raise UsageError("this Plumber's pipeline ran already; build a new Plumber to run it again")
+        return Pipeline(self, loop.create_task(self.run(), name="pipeline"))
+
+    def _processor(self, spec: NodeSpec, coro_map: Callable[[Any], Any]) -> Processor:
+        if spec.node is None:
+            return Processor(
+                spec.name, _coro_of(spec, coro_map), aggregate_inputs=spec.aggregate_inputs, args=spec.args
+            )
+        if self._g is None:
+            raise UsageError(
+                f"node {spec.name!r} runs on mesh node {spec.node!r}: give the Plumber a Global to call it "
+                "with (Plumber(input_d, coro_map, g=g))"
+            )
+        return RemoteProcessor(
+            spec.name,
+            spec.coro,
+            g=self._g,
+            node=spec.node,
+            aggregate_inputs=spec.aggregate_inputs,
+            args=spec.args,
+            window=self._window,
+        )
+
+    def _connect(self) -> None:
+        """Join the processors with bounded streams, one per edge (or one per non-aggregated node)."""
+        outputs: dict[str, list[MemoryObjectSendStream[Any]]] = {spec.name: [] for spec in self._specs}
+        inputs = {spec.name: self._wire_inputs(spec, outputs) for spec in self._specs}
+        for processor in self._processors:
+            processor.connect(inputs[processor.name], outputs[processor.name])
+
+    def _wire_inputs(
+        self, spec: NodeSpec, outputs: dict[str, list[MemoryObjectSendStream[Any]]]
+    ) -> list[MemoryObjectReceiveStream[Any]]:
+        """The input streams of ``spec``: one per source, or one shared by all (not aggregated)."""
+        if spec.aggregate_inputs or not spec.sources:
+            receivers = []
+            for source in spec.sources:
+                send, receive = anyio.create_memory_object_stream[Any](self._buffer)
+                outputs[source].append(send)
+                receivers.append(receive)
+            return receivers
+        send, receive = anyio.create_memory_object_stream[Any](self._buffer)
+        for source in spec.sources:
+            outputs[source].append(send.clone())
+        send.close()
+        return [receive]
+
+
+class Pipeline:
+    """A pipeline started by :meth:`Plumber.create_pipeline`, running as a task on the event loop."""
+
+    def __init__(self, plumber: Plumber, task: asyncio.Task[None]) -> None:
+        self._plumber = plumber
+        self._task = task
+
+    def done(self) -> bool:
+        """Whether the pipeline has finished (completed, failed or cancelled)."""
+        return self._task.done()
+
+    def statistics(self) -> dict[str, ProcessorStatistics]:
+        """Each processor's counters, by node name."""
+        return self._plumber.statistics()
+
+    async def wait(self) -> None:
+        """Wait until every item has gone through; raises what a processor raised."""
+        await asyncio.shield(self._task)
+
+    async def aclose(self) -> None:
+        """Cancel every processor and wait until they have stopped."""
+        self._task.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._task
+
+
+def _coro_of(spec: NodeSpec, coro_map: Callable[[Any], Any]) -> Any:
+    coro = coro_map(spec.coro)
+    if not callable(coro):
+        raise UsageError(f"coro_map({spec.coro!r}) for node {spec.name!r} gave {coro!r}, which is not callable")
+    return coro
+
+
+async def _run_or_stop_all(processor: Processor, failures: list[Exception], scope: anyio.CancelScope) -> None:
+    """Run ``processor``; if it raises, keep the error and cancel every processor of the pipeline."""
+    try:
+        await processor.run()
+    except Exception as exc:
+        failures.append(exc)
+        scope.cancel()
