@@ -15,6 +15,7 @@ from mesh.services.events import EventLog, EventStore, ServedEvents, serve_event
 from mesh.services.kv import Backend as KVBackend
 from mesh.services.kv import open_backend
 from mesh.services.storage import Backend, serve_storage
+from tests._support.proc import Proc
 from tests._support.redis_server import WHY_MISSING, RedisServer, redis_server_path
 from tests._support.s3 import CREDENTIALS, MotoServer
 
@@ -132,3 +133,12 @@ def events_mesh(tmp_path: Path) -> Iterator[Callable[..., tuple[Global, Events]]
         service.close()
     for g in reversed(nodes):
         g.stop()
+
+
+@pytest.fixture
+def client(controller: Callable[[], tuple[Proc, int]]) -> Iterator[tuple[Global, int]]:
+    """A standalone controller, and node 'client' of it in this process: the node and the controller's port."""
+    _, port = controller()
+    g = Global(process_name="client", host="127.0.0.1", port=port)
+    yield g, port
+    g.stop()

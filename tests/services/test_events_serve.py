@@ -8,7 +8,7 @@ import re
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,31 +17,18 @@ from mesh import FG, STREAM, Global, MeshError
 from mesh.services import Events
 from tests._support.proc import MESH_COMMAND, Proc, free_port
 from tests._support.redis_server import RedisServer
+from tests._support.serve import mesh_serve
 from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
 Spawn = Callable[..., Proc]
-Controller = Callable[[], tuple[Proc, int]]
 
 
 def serve_events(spawn: Spawn, port: int, path: Path | str, *options: str) -> Proc:
     """``mesh serve events`` over the SQLite log in folder ``path``, or the Redis server at ``path``, a redis:// URL."""
     where = ("--redis", path) if str(path).startswith("redis://") else ("--path", str(path))
-    proc = spawn(
-        "serve", "events", *where, *options, "--host", "127.0.0.1", "--port", str(port),
-        "--name", "events", module="mesh",
-    )  # fmt: skip
-    proc.wait_line("events serving")
-    return proc
-
-
-@pytest.fixture
-def client(controller: Controller) -> Iterator[tuple[Global, int]]:
-    _, port = controller()
-    g = Global(process_name="client", host="127.0.0.1", port=port)
-    yield g, port
-    g.stop()
+    return mesh_serve(spawn, "events", port, *where, *options, name="events")
 
 
 def test_publishes_whose_fg_returned_survive_a_sigkill_of_the_service(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,12 +14,12 @@ import pytest
 from mesh import BG, FG, Global
 from mesh.services import Jobs
 from tests._support.proc import MESH_COMMAND, Proc, free_port
+from tests._support.serve import mesh_serve
 from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 Spawn = Callable[..., Proc]
-Controller = Callable[[], tuple[Proc, int]]
 
 WORKER = """
 import time
@@ -44,12 +44,7 @@ g.join()
 def serve_jobs(spawn: Spawn, port: int, where: Path | str, name: str = "jobs") -> Proc:
     """``mesh serve jobs`` over the SQLite file ``where``, or the Redis server at the URL ``where``."""
     store = ("--redis", where) if isinstance(where, str) else ("--path", str(where))
-    proc = spawn(
-        "serve", "jobs", *store, "--host", "127.0.0.1", "--port", str(port), "--name", name,
-        "--concurrency", "8", module="mesh",
-    )  # fmt: skip
-    proc.wait_line("jobs serving")
-    return proc
+    return mesh_serve(spawn, "jobs", port, *store, "--concurrency", "8", name=name)
 
 
 def start_worker(spawn: Spawn, port: int, name: str) -> Proc:
@@ -57,14 +52,6 @@ def start_worker(spawn: Spawn, port: int, name: str) -> Proc:
     proc = spawn("-c", code, module="tests._support.run_code")
     proc.wait_line("READY")
     return proc
-
-
-@pytest.fixture
-def client(controller: Controller) -> Iterator[tuple[Global, int]]:
-    _, port = controller()
-    g = Global(process_name="client", host="127.0.0.1", port=port)
-    yield g, port
-    g.stop()
 
 
 def test_a_worker_sigkilled_mid_job_the_job_runs_again_on_another_and_the_attempt_counts(

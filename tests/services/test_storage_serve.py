@@ -8,7 +8,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,22 +18,17 @@ from mesh.services import Storage
 from tests._support.lan import unique
 from tests._support.proc import MESH_COMMAND, Proc, free_port
 from tests._support.s3 import CREDENTIALS, MotoServer
+from tests._support.serve import mesh_serve
 from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 MiB = 1024 * 1024
 Spawn = Callable[..., Proc]
-Controller = Callable[[], tuple[Proc, int]]
 
 
 def serve_storage(spawn: Spawn, port: int, *backend: str, extra_env: dict[str, str] | None = None) -> Proc:
-    proc = spawn(
-        "serve", "storage", *backend, "--host", "127.0.0.1", "--port", str(port), "--name", "store",
-        module="mesh", extra_env=extra_env,
-    )  # fmt: skip
-    proc.wait_line("storage serving")
-    return proc
+    return mesh_serve(spawn, "storage", port, *backend, name="store", extra_env=extra_env)
 
 
 def memory_of(pid: int) -> dict[str, int]:
@@ -44,14 +39,6 @@ def memory_of(pid: int) -> dict[str, int]:
         if name in ("VmRSS", "VmHWM"):
             fields[name] = int(value.split()[0]) * 1024
     return fields
-
-
-@pytest.fixture
-def client(controller: Controller) -> Iterator[tuple[Global, int]]:
-    _, port = controller()
-    g = Global(process_name="client", host="127.0.0.1", port=port)
-    yield g, port
-    g.stop()
 
 
 def test_a_served_directory_is_used_from_another_node_and_stops_on_sigterm(
