@@ -111,18 +111,9 @@ def test_broadcast_row_reaches_the_chosen_number_of_nodes() -> None:
     assert median.endswith("ms") and ratio.endswith("x") and baseline.strip(" |") == "mesh FG sync p50"
 
 
-def _number(cell: str) -> float:
-    return float(cell.split()[0].replace(",", "").rstrip("/sx"))
-
-
-@pytest.mark.timeout(60)
-def test_stream_rows_run_alone_against_raw_grpc_streams_and_bg_of_the_same_run() -> None:
-    done = subprocess.run(
-        [MESH_COMMAND, "bench", *TINY, "--rows", "stream", "--transports", "tcp"],
-        capture_output=True,
-        text=True,
-        timeout=55,
-    )
+def _bench_rows(timeout: float, *options: str) -> tuple[subprocess.CompletedProcess[str], Callable[[str], list[str]]]:
+    """Run ``mesh bench`` tiny with ``options``; its output, and the cells of the row that a label names."""
+    done = subprocess.run([MESH_COMMAND, "bench", *TINY, *options], capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
 
@@ -130,6 +121,17 @@ def test_stream_rows_run_alone_against_raw_grpc_streams_and_bg_of_the_same_run()
         line = next((line for line in lines if line.startswith(f"| {label} |")), None)
         assert line is not None, f"no row {label!r} in:\n{done.stdout}"
         return [cell.strip() for cell in line.strip("| ").split(" | ")]
+
+    return done, cells
+
+
+def _number(cell: str) -> float:
+    return float(cell.split()[0].replace(",", "").rstrip("/sx"))
+
+
+@pytest.mark.timeout(60)
+def test_stream_rows_run_alone_against_raw_grpc_streams_and_bg_of_the_same_run() -> None:
+    done, cells = _bench_rows(55, "--rows", "stream", "--transports", "tcp")
 
     # The BG row runs too (the small items' baseline), but no other mesh row.
     assert _number(cells("mesh & BG, 1,000 in flight")[1]) > 0
@@ -149,7 +151,7 @@ def test_stream_rows_run_alone_against_raw_grpc_streams_and_bg_of_the_same_run()
     ):
         _, median, ratio, baseline = cells(label)
         assert median.endswith(" MiB/s") and _number(median) > 0 and _number(ratio) > 0 and baseline == raw
-    rss = [line for line in lines if line.startswith("|   peak RSS over idle, ")]
+    rss = [line for line in done.stdout.splitlines() if line.startswith("|   peak RSS over idle, ")]
     assert len(rss) == 8, done.stdout
     # A peak over idle is at least nothing, and (for 3 MiB through) far below a GiB.
     assert all(0 <= _number(line.split(" | ")[1]) < 1024 for line in rss), done.stdout
@@ -183,19 +185,7 @@ def test_a_child_that_exits_early_fails_with_its_last_line() -> None:
 
 @pytest.mark.timeout(120)
 def test_service_rows_run_against_their_backends_used_directly_in_the_same_run() -> None:
-    done = subprocess.run(
-        [MESH_COMMAND, "bench", *TINY, "--rows", "kv,storage", "--storage-mib", "3", "--transports", "tcp"],
-        capture_output=True,
-        text=True,
-        timeout=110,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
-
-    def cells(label: str) -> list[str]:
-        line = next((line for line in lines if line.startswith(f"| {label} |")), None)
-        assert line is not None, f"no row {label!r} in:\n{done.stdout}"
-        return [cell.strip() for cell in line.strip("| ").split(" | ")]
+    done, cells = _bench_rows(110, "--rows", "kv,storage", "--storage-mib", "3", "--transports", "tcp")
 
     # The mesh's BG row runs too (kv's BG rows are read against it), but no other mesh row.
     assert _number(cells("mesh & BG, 1,000 in flight")[1]) > 0
@@ -235,6 +225,6 @@ def test_service_rows_run_against_their_backends_used_directly_in_the_same_run()
             assert median.endswith(("ms", "MiB/s")) and _number(median) > 0 and _number(ratio) > 0, label
             assert against == baseline, label
     # Under each large put and get, the caller's and the service's peak RSS: at least nothing, far below a GiB.
-    rss = [line for line in lines if line.startswith("|   peak RSS over idle, ")]
+    rss = [line for line in done.stdout.splitlines() if line.startswith("|   peak RSS over idle, ")]
     assert len(rss) == 4 * len(stores), done.stdout
     assert all(0 <= _number(line.split(" | ")[1]) < 1024 for line in rss), done.stdout
