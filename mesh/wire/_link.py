@@ -14,12 +14,13 @@ from typing import Any, Protocol
 
 import grpc
 
-from ..errors import MeshError, PayloadTooLarge, PeerUnavailable
+from ..errors import MeshError, PeerUnavailable
 from ._closing import keep_from_program_end
-from ._codec import NO_BUFFERS, Encoded, describe
+from ._codec import NO_BUFFERS, Encoded
 from ._frames import Buffers, Outgoing, Reply, read_frame
+from ._link_streams import LinkStreams, too_large
 from ._outbox import Outbox
-from ._outcome import exception_of, exception_reply
+from ._outcome import exception_reply
 from ._proto import mesh_pb2 as pb
 
 logger = logging.getLogger("mesh")
@@ -33,22 +34,6 @@ class ReplyWaiter(Protocol):
     def set_result(self, result: Any) -> None: ...
 
     def set_exception(self, exception: BaseException) -> None: ...
-
-
-class ItemSink(Protocol):
-    """The receiving end of a stream (see mesh.node._flow.Inlet): the items of a peer, then its end."""
-
-    def push(self, item: Any, nbytes: int = 0) -> None: ...
-
-    def finish(self, end: Any = ...) -> None: ...
-
-
-class CreditSink(Protocol):
-    """The sending end of a stream (see mesh.node._flow.CreditGate): the receiver's credit, or its going."""
-
-    def grant(self, items: int, nbytes: int) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class FrameStream(Protocol):
@@ -98,7 +83,7 @@ class LinkHost(Protocol):
     def on_link_closed(self, link: PeerLink) -> None: ...
 
 
-class PeerLink:
+class PeerLink(LinkStreams):
     """One live link to one peer node."""
 
     def __init__(
@@ -118,12 +103,7 @@ class PeerLink:
         self.close_reason = ""
         self.incoming: dict[int, Cancellable] = {}
         self.schedules: dict[int, Any] = {}
-        # The streams of calls, by call id: as caller, the results this link receives and the
-        # streamed arguments it sends; as callee, the results it sends and the arguments it receives.
-        self.result_inlets: dict[int, ItemSink] = {}
-        self.arg_outlets: dict[int, list[CreditSink]] = {}
-        self.result_outlets: dict[int, CreditSink] = {}
-        self.arg_inlets: dict[int, list[ItemSink]] = {}
+        self._init_streams()
         self._stream = stream
         self._on_close = on_close
         self._blob_cursor = 0
@@ -168,7 +148,7 @@ class PeerLink:
         if self.closed:
             raise PeerUnavailable(self.peer_name, self.close_reason or "the link is closed")
         if encoded.size > self.peer_limit:
-            raise _too_large(self, "arguments", name, encoded.size)
+            raise too_large(self, "arguments", name, encoded.size)
         call_id = next(self._ids)
         call = self._outbox.envelope(call_id, encoded.size + len(name) + 32, encoded.buffers).call
         call.name = name
@@ -201,7 +181,7 @@ class PeerLink:
         if self.closed:
             return
         if encoded.size > self.peer_limit:
-            self.send_error(call_id, exception_reply(_too_large(self, "result", callback, encoded.size)))
+            self.send_error(call_id, exception_reply(too_large(self, "result", callback, encoded.size)))
             return
         result = self._outbox.envelope(call_id, encoded.size + 16, encoded.buffers).result
         result.value = encoded.data
@@ -217,47 +197,9 @@ class PeerLink:
             return
         size = error.ByteSize()
         if size > self.peer_limit:
-            error = exception_reply(_too_large(self, "exception", callback, size))
+            error = exception_reply(too_large(self, "exception", callback, size))
             size = error.ByteSize()
         self._outbox.envelope(call_id, size + 16).error.CopyFrom(error)
-
-    def send_item(self, call_id: int, slot: int, encoded: Encoded, callback: str = "") -> None:
-        """Queue an item of stream ``slot`` of call ``call_id``; one over the peer's limit fails the
-        stream with the :class:`PayloadTooLarge` error that says so."""
-        if self.closed:
-            return
-        if encoded.size > self.peer_limit:
-            error = exception_reply(_too_large(self, "stream item", callback, encoded.size))
-            if slot:
-                self.send_stream_end(call_id, slot, error)
-            else:
-                self.send_error(call_id, error, callback)
-            return
-        item = self._outbox.envelope(call_id, encoded.size + 16, encoded.buffers).item
-        item.slot = slot
-        item.value = encoded.data
-        if encoded.buffers:
-            item.buffer_count = len(encoded.buffers)
-        if encoded.dill:
-            item.dill = True
-
-    def send_stream_end(self, call_id: int, slot: int, error: pb.Error | None = None) -> None:
-        """Queue the end of streamed argument ``slot`` of call ``call_id``, with the error that ended it."""
-        if self.closed:
-            return
-        end = self._outbox.envelope(call_id, 16 + (error.ByteSize() if error is not None else 0)).end
-        end.slot = slot
-        if error is not None:
-            end.error.CopyFrom(error)
-
-    def send_credit(self, call_id: int, slot: int, items: int, nbytes: int) -> None:
-        """Queue credit for stream ``slot`` of call ``call_id``: ``items`` more items, ``nbytes`` more bytes."""
-        if self.closed:
-            return
-        credit = self._outbox.envelope(call_id, 32).credit
-        credit.slot = slot
-        credit.items = items
-        credit.bytes = nbytes
 
     def forget_call(self, call_id: int, tell_peer: bool) -> None:
         """Stop waiting for ``call_id``; with ``tell_peer`` ask the callee to cancel it."""
@@ -265,24 +207,6 @@ class PeerLink:
         self._end_caller_streams(call_id)
         if tell_peer and not self.closed:
             self._outbox.envelope(call_id, 16).cancel.SetInParent()
-
-    def _end_caller_streams(self, call_id: int) -> None:
-        """The call ended: stop sending its streamed arguments, and forget its result stream."""
-        if self.result_inlets:
-            self.result_inlets.pop(call_id, None)
-        if self.arg_outlets:
-            for outlet in self.arg_outlets.pop(call_id, ()):
-                outlet.close()
-
-    def end_callee_streams(self, call_id: int) -> None:
-        """A served call ended: stop sending its results, and end what remains of its streamed arguments."""
-        if self.result_outlets:
-            outlet = self.result_outlets.pop(call_id, None)
-            if outlet is not None:
-                outlet.close()
-        if self.arg_inlets:
-            for inlet in self.arg_inlets.pop(call_id, ()):
-                inlet.finish()
 
     def send_offer(self, callbacks: list[str]) -> None:
         if self.closed:
@@ -362,26 +286,6 @@ class PeerLink:
                 future.set_result((envelope.error, NO_BUFFERS))
             if self.arg_outlets or self.result_inlets:
                 self._end_caller_streams(envelope.id)
-        elif kind == "item":
-            item = envelope.item
-            buffers = self._buffers(blobs, item.buffer_count) if blobs else NO_BUFFERS
-            sink = self._item_sink(envelope.id, item.slot)
-            if sink is not None:
-                nbytes = len(item.value) + sum(memoryview(b).nbytes for b in buffers)
-                sink.push((item.value, buffers, item.dill), nbytes)
-        elif kind == "credit":
-            credit = envelope.credit
-            outlet = self._credit_sink(envelope.id, credit.slot)
-            if outlet is not None:
-                outlet.grant(credit.items, credit.bytes)
-        elif kind == "end":
-            end = envelope.end
-            sink = self._item_sink(envelope.id, end.slot)
-            if sink is not None:
-                if end.HasField("error"):
-                    sink.finish(exception_of(end.error, "", self.peer_name))
-                else:
-                    sink.finish()
         elif kind == "call":
             call = envelope.call
             buffers = self._buffers(blobs, call.buffer_count) if blobs else NO_BUFFERS
@@ -392,24 +296,8 @@ class PeerLink:
             self.node.on_offer(self, list(envelope.offer.callbacks))
         elif kind == "departed":
             self.node.departures.reported(envelope.departed.node_id, self.peer_name)
-        else:
+        elif not self._dispatch_stream(kind, envelope, blobs):
             logger.warning("link to %s: ignored an envelope of kind %s", self.peer_name, kind)
-
-    def _item_sink(self, call_id: int, slot: int) -> ItemSink | None:
-        """Where an item of stream ``slot`` of call ``call_id`` goes: the caller's result stream
-        (slot 0), or a streamed argument of a served call."""
-        if slot == 0:
-            return self.result_inlets.get(call_id)
-        inlets = self.arg_inlets.get(call_id)
-        return inlets[slot - 1] if inlets is not None and slot <= len(inlets) else None
-
-    def _credit_sink(self, call_id: int, slot: int) -> CreditSink | None:
-        """Whose credit a grant for stream ``slot`` of call ``call_id`` is: a served call's result
-        stream (slot 0), or a streamed argument of a call made here."""
-        if slot == 0:
-            return self.result_outlets.get(call_id)
-        outlets = self.arg_outlets.get(call_id)
-        return outlets[slot - 1] if outlets is not None and slot <= len(outlets) else None
 
     # ------------------------------------------------------------------ closing
 
@@ -436,26 +324,10 @@ class PeerLink:
                 future.set_exception(error)
         _cancel_all(self.incoming)
         _cancel_all(self.schedules)
-        for outlet in [*self.result_outlets.values(), *(o for each in self.arg_outlets.values() for o in each)]:
-            outlet.close()
-        for inlet in [*self.result_inlets.values(), *(i for each in self.arg_inlets.values() for i in each)]:
-            inlet.finish(error)
-        self.result_outlets.clear()
-        self.arg_outlets.clear()
-        self.result_inlets.clear()
-        self.arg_inlets.clear()
+        self._close_streams(error)
         if self._on_close is not None:
             self._on_close()
         self.node.on_link_closed(self)
-
-
-def _too_large(link: PeerLink, what: str, callback: str, size: int) -> PayloadTooLarge:
-    """The error for sending ``size`` encoded bytes, over the limit of ``link``'s peer."""
-    return PayloadTooLarge(
-        f"cannot send the {describe(what, callback)} to node {link.peer_name!r}: encoded size {size} bytes "
-        f"is over the limit of {link.peer_limit} bytes (the max_message_size of both nodes must allow it); raise "
-        "max_message_size on every node, or send the data through storage"
-    )
 
 
 def _cancel_all(running: dict[int, Any]) -> None:
