@@ -49,6 +49,8 @@ class Linking:
     _dials: dict[str, asyncio.Task[PeerLink]]
     _channels: dict[PeerLink, grpc.aio.Channel]
     _discovery: NodeDiscovery | None
+    # How many times this node has announced a change of its callbacks (see Node._announce_callbacks).
+    callbacks_announced: int = 0
 
     if TYPE_CHECKING:
 
@@ -158,6 +160,7 @@ class Linking:
         """
         slower = iter(_transport.PEER_SLOW_CONNECT_ATTEMPTS_MS)
         attempt_ms = _transport.PEER_CONNECT_ATTEMPT_MS
+        announced = self.callbacks_announced
         while True:
             channel = _transport.open_channel(address, self.config.max_message_size, self.config.tls, attempt_ms)
             try:
@@ -174,20 +177,24 @@ class Linking:
                 raise
         link = PeerLink(self, hello, stream, dialled_by=self.node_id, on_close=stream.cancel)
         self._channels[link] = channel
-        self.register_link(link, hello)
+        self.register_link(link, hello, announced)
         self.spawn(link.run())
         return link
 
     async def _serve_link(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
         """The server side of a peer link: one ``Connect`` stream."""
         accept_rpc()
+        announced = self.callbacks_announced
         hello = await _handshake.as_listener(self, context)
         link = PeerLink(self, hello, context, dialled_by=hello.node_id)
-        self.register_link(link, hello)
+        self.register_link(link, hello, announced)
         await link.run()
 
-    def register_link(self, link: PeerLink, hello: pb.Hello) -> None:
-        """Make ``link`` the link to its peer, unless a link dialled by the smaller node id exists."""
+    def register_link(self, link: PeerLink, hello: pb.Hello, announced: int) -> None:
+        """Make ``link`` the link to its peer, unless a link dialled by the smaller node id exists.
+
+        ``announced`` is :attr:`callbacks_announced` as the handshake began.
+        """
         self._all_links.add(link)
         current = self.links.get(link.peer_id)
         winner_dialler = min(self.node_id, link.peer_id)
@@ -198,9 +205,10 @@ class Linking:
         else:
             self.spawn(self._retire(link))
         self.membership.upsert(link.peer_id, hello.node_name, hello.address, hello.callbacks, LINK)
-        # The Hello this node sent was made before the handshake; a callback registered since went to the
-        # links of that moment, not this one, and the peer takes this link's word over the controller's.
-        link.send_offer(self.registry.names())
+        if self.callbacks_announced != announced:
+            # The callbacks changed during the handshake: the change went to the links of that moment,
+            # not this one, and the Hello may predate it; the peer takes this link's word over the controller's.
+            link.send_offer(self.registry.names())
 
     async def _retire(self, link: PeerLink) -> None:
         """Close a duplicate link once no call uses it."""

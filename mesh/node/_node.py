@@ -221,6 +221,7 @@ class Node(Calling, Serving, Linking):
     def _announce_callbacks(self) -> None:
         if self.stopping:
             return
+        self.callbacks_announced += 1
         names = self.registry.names()
         self.membership.upsert(self.node_id, self.name, self.address, names, SELF)
         for link in self.links.values():
