@@ -14,8 +14,28 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from mesh import Global, MeshError, TLSConfig, UsageError
+
+
+def service_parser(
+    services: Any, name: str, run: Callable[[argparse.Namespace], int], client: str, help: str, description: str
+) -> argparse.ArgumentParser:
+    """Add ``mesh serve NAME`` to ``services`` (the subcommands of ``mesh serve``): its ``--prefix`` (default
+    ``name``, as the ``client`` class calls it) and the node's options; the service adds where it keeps its
+    data. ``run(options)`` carries the command out."""
+    parser: argparse.ArgumentParser = services.add_parser(name, help=help, description=description)
+    parser.add_argument("--prefix", default=name, help=f"the callbacks' prefix (default: {name}, as {client}(g) calls)")
+    add_node_arguments(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def refused(service: str, problem: object, code: int) -> int:
+    """Say why ``mesh serve SERVICE`` cannot go on; return the exit code ``code`` (2: bad options, 1: the rest)."""
+    print(f"mesh serve {service}: {problem}", file=sys.stderr)
+    return code
 
 
 def add_node_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,16 +79,14 @@ def serve(
         try:
             g = _join(options, service)
         except MeshError as exc:
-            print(f"mesh serve {service}: {exc}", file=sys.stderr)
-            return 2 if isinstance(exc, UsageError) else 1
+            return refused(service, exc, 2 if isinstance(exc, UsageError) else 1)
         try:
             offer(g)
             print(f"{service} serving {described}; node {g.process_name} at {g.address}", flush=True)
             while not stop.wait(0.5):
                 pass
         except (MeshError, OSError) as exc:
-            print(f"mesh serve {service}: {exc}", file=sys.stderr)
-            return 1
+            return refused(service, exc, 1)
         finally:
             g.stop()
     finally:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import sys
 from typing import Any
 
 from mesh import Global
 
-from .._serving import add_node_arguments, serve
+from .._serving import refused, serve, service_parser
 from ._log import EventLog, EventStore, Retention
 from ._service import ServedEvents, serve_events
 
 
 def add_parser(services: Any) -> None:
     """Add ``events`` to the subcommands of ``mesh serve``."""
-    parser: argparse.ArgumentParser = services.add_parser(
+    parser = service_parser(
+        services,
         "events",
+        run,
+        "Events",
         help="serve topics of events (a SQLite log) until Ctrl-C",
         description="Run a node that offers the events service (events.publish, events.read, events.subscribe, "
         "...) to the mesh until Ctrl-C or SIGTERM. A publish's FG returns once the event is durable.",
@@ -29,9 +31,6 @@ def add_parser(services: Any) -> None:
     )
     parser.add_argument("--max-bytes", type=int, help="retention (--path): at most this many payload bytes a topic")
     parser.add_argument("--max-age", type=float, help="retention (--path): drop events older than this many seconds")
-    parser.add_argument("--prefix", default="events", help="the callbacks' prefix (default: events)")
-    add_node_arguments(parser)
-    parser.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace) -> int:
@@ -46,8 +45,7 @@ def run(options: argparse.Namespace) -> int:
         else:
             log = EventLog(options.path, retention)
     except (ValueError, OSError, ImportError, sqlite3.Error) as exc:
-        print(f"mesh serve events: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ValueError) else 1
+        return refused("events", exc, 2 if isinstance(exc, ValueError) else 1)
     served: list[ServedEvents] = []
 
     def offer(g: Global) -> None:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from .._serving import add_node_arguments, serve
+from .._serving import refused, serve, service_parser
 from ._open import open_store
 from ._service import CONCURRENCY, serve_jobs
 
 
 def add_parser(services: Any) -> None:
     """Add ``jobs`` to the subcommands of ``mesh serve``."""
-    parser: argparse.ArgumentParser = services.add_parser(
+    parser = service_parser(
+        services,
         "jobs",
+        run,
+        "Jobs",
         help="serve the jobs service (a SQLite job table) until Ctrl-C",
         description="Run a node that offers the jobs service (jobs.submit, jobs.result, ...) to the mesh until "
         "Ctrl-C or SIGTERM. Workers are the nodes that offer the jobs' callbacks. A submit's FG returns once the "
@@ -28,21 +30,16 @@ def add_parser(services: Any) -> None:
     parser.add_argument(
         "--concurrency", type=int, default=CONCURRENCY, help=f"jobs one worker runs at once (default: {CONCURRENCY})"
     )
-    parser.add_argument("--prefix", default="jobs", help="the callbacks' prefix (default: jobs, as Jobs(g) calls)")
-    add_node_arguments(parser)
-    parser.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace) -> int:
     """Open the job table, then serve it; options that cannot work end the command at once."""
     if options.concurrency < 1:
-        print(f"mesh serve jobs: --concurrency must be 1 or more, not {options.concurrency}", file=sys.stderr)
-        return 2
+        return refused("jobs", f"--concurrency must be 1 or more, not {options.concurrency}", 2)
     try:
         store = open_store(options.path, options.redis)
     except (OSError, ImportError) as exc:
-        print(f"mesh serve jobs: {exc}", file=sys.stderr)
-        return 1
+        return refused("jobs", exc, 1)
     return serve(
         options,
         "jobs",

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from mesh import UsageError
 
-from .._serving import add_node_arguments, serve
+from .._serving import refused, serve, service_parser
 from ._service import KVService
 from .backends import open_backend
 
 
 def add_parser(services: Any) -> None:
     """Add ``kv`` to the subcommands of ``mesh serve``."""
-    parser: argparse.ArgumentParser = services.add_parser(
+    parser = service_parser(
+        services,
         "kv",
+        run,
+        "KV",
         help="serve the key-value store (SQLite file or Redis) until Ctrl-C",
         description="Run a node that offers the kv service (kv.set, kv.get, ...) to the mesh until Ctrl-C "
         "or SIGTERM. A write's FG returns once it is durable.",
@@ -28,9 +30,6 @@ def add_parser(services: Any) -> None:
         metavar="URL",
         help="a Redis server that holds the keys (redis://host:port/db); needs grpcmesh[redis]",
     )
-    parser.add_argument("--prefix", default="kv", help="the callbacks' prefix (default: kv, as KV(g) calls)")
-    add_node_arguments(parser)
-    parser.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace) -> int:
@@ -38,8 +37,7 @@ def run(options: argparse.Namespace) -> int:
     try:
         backend = open_backend(options.path, options.redis)
     except (UsageError, ConnectionError, ImportError) as exc:
-        print(f"mesh serve kv: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, UsageError) else 1
+        return refused("kv", exc, 2 if isinstance(exc, UsageError) else 1)
     service = KVService(backend)
     return serve(
         options,

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from mesh import UsageError
 
-from .._serving import add_node_arguments, serve
+from .._serving import refused, serve, service_parser
 from ._service import serve_storage
 from .backends import Backend, LocalBackend, MemoryBackend, S3Backend, parse_s3_url
 
 
 def add_parser(services: Any) -> None:
     """Add ``storage`` to the subcommands of ``mesh serve``."""
-    parser: argparse.ArgumentParser = services.add_parser(
+    parser = service_parser(
+        services,
         "storage",
+        run,
+        "Storage",
         help="serve objects under paths (a local directory, S3, or memory) until Ctrl-C",
         description="Run a node that offers the storage service (storage.put, storage.get, ...) to the mesh "
         "until Ctrl-C or SIGTERM. A put's FG returns once the object is whole where it is kept.",
@@ -28,9 +30,6 @@ def add_parser(services: Any) -> None:
     )
     where.add_argument("--memory", action="store_true", help="keep them in this process's memory (for tests)")
     parser.add_argument("--s3-region", help="the bucket's region (default: us-east-1)")
-    parser.add_argument("--prefix", default="storage", help="the callbacks' prefix (default: storage)")
-    add_node_arguments(parser)
-    parser.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace) -> int:
@@ -43,8 +42,7 @@ def run(options: argparse.Namespace) -> int:
         else:
             backend = MemoryBackend() if options.memory else LocalBackend(options.root)
     except (UsageError, OSError) as exc:
-        print(f"mesh serve storage: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, UsageError) else 1
+        return refused("storage", exc, 2 if isinstance(exc, UsageError) else 1)
     return serve(
         options,
         "storage",
