@@ -113,6 +113,7 @@ def seen(path: Path) -> list[tuple[int, str, int]]:
     return [(int(offset), publisher.decode(), int(number)) for offset, publisher, number in map(bytes.split, lines)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_a_group_consumer_sigkilled_and_restarted_sees_every_offset_in_order(
     spawn: Spawn, client: tuple[Global, int], tmp_path: Path, request: pytest.FixtureRequest, backend: str

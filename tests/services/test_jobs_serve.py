@@ -150,6 +150,7 @@ def test_a_redis_that_does_not_answer_is_named_at_start() -> None:
     assert f"jobs: the store redis {down}/0 does not answer" in done.stderr, done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_10000_jobs_over_3_workers_one_sigkilled_halfway_all_done_and_correct(
