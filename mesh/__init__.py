@@ -43,6 +43,7 @@ from .errors import (
     UnknownCallback,
     UsageError,
 )
+from .node._flow import Batch
 from .node._registry import callback
 from .node._reply import AsyncResult
 from .node._schedule import ScheduledCall
@@ -61,6 +62,7 @@ __all__ = [
     "AsyncResult",
     "AuthenticationError",
     "BadArguments",
+    "Batch",
     "BroadcastError",
     "CallCancelled",
     "CallTimeout",

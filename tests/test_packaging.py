@@ -20,6 +20,7 @@ DOCUMENTED = {
     "AddressInUse",
     "AsyncResult",
     "AuthenticationError",
+    "Batch",
     "BG",
     "BROADCAST",
     "BadArguments",

@@ -18,6 +18,7 @@ from mesh import (
     NO_RETURN,
     PERIOD,
     STREAM,
+    Batch,
     Global,
     SerializationError,
     Stream,
@@ -137,6 +138,29 @@ def test_streamed_arguments(pair: Global) -> None:
     assert list(g.call.adoubled(stream(range(50))) & STREAM) == [2 * i for i in range(50)]
 
 
+def test_batches_come_out_as_their_items(pair: Global) -> None:
+    """A generator that yields Batch(items), or an iterable given to stream() that does, sends several
+    items in one message; the receiving loop sees the items, one by one, never the Batch."""
+    g = pair
+    assert list(g.call.batched(10, 3) & STREAM) == list(range(10))
+    assert list(g.call.abatched(10_000, 1000) & STREAM(window=2)) == list(range(10_000))
+    got = []
+    with pytest.raises(Refused, match="no 7"):
+        for item in g.call.batched(10, 3, fail_at=7) & STREAM:
+            got.append(item)
+    assert got == list(range(6))
+    batches = (Batch(range(first, first + 100)) for first in range(0, 10_000, 100))
+    assert g.call.total(stream(batches, window=4)) & FG == sum(range(10_000))
+    assert g.call.atotal(stream([Batch([1, 2]), 3, Batch([]), Batch([4])])) & FG == 10
+    assert list(g.call.doubled(stream([Batch([1, 2]), 3])) & STREAM) == [2, 4, 6]
+
+    async def scenario() -> None:
+        assert [x async for x in g.call.batched(5, 2) & STREAM] == [0, 1, 2, 3, 4]
+
+    asyncio.run(scenario())
+    assert repr(Batch(range(3))) == "Batch(<3 items>)"
+
+
 def test_a_streamed_argument_stays_within_its_window(pair: Global) -> None:
     """The callee takes nothing for a while: the caller's generator is not drawn more than ``window`` ahead."""
     g = pair
@@ -189,6 +213,12 @@ async def acountdown(n: int) -> AsyncIterator[int]:
 
 
 @callback
+def chunked(n: int) -> Iterator[Batch]:
+    yield Batch(range(n // 2))
+    yield Batch(range(n // 2, n))
+
+
+@callback
 def summed(items: Any) -> int:
     return sum(items)
 
@@ -205,6 +235,8 @@ def test_streams_with_the_node_itself() -> None:
         assert list(g.call.acountdown(3) & STREAM) == [3, 2, 1]
         assert g.call.summed(stream(range(1000))) & FG == sum(range(1000))
         assert g.call.asummed(stream(range(1000))) & FG == sum(range(1000))
+        assert g.call.asummed(stream([Batch(range(500)), Batch(range(500, 1000))])) & FG == sum(range(1000))
+        assert list(g.call.chunked(5) & STREAM) == [0, 1, 2, 3, 4]
         items = g.call.countdown(10**9) & STREAM(window=4)
         assert next(iter(items)) == 10**9
         items.close()

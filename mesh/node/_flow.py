@@ -16,7 +16,7 @@ import asyncio
 import collections
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._reply import wake_soon
@@ -134,6 +134,27 @@ class StreamEnded(Exception):
 _ENDED: Any = object()
 
 
+class Batch:
+    """Several items of a stream sent as one: a generator (or a streamed argument's iterable) that
+    yields ``Batch(items)`` sends ``items`` in one message, and the receiver's loop sees them one by
+    one, as if each had been yielded. It counts as one item of the stream's window.
+
+    Batching pays where items are small and many: a message costs a few microseconds whatever it
+    holds, an item inside a batch only its pickling.
+    """
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = list(items)
+
+    def __repr__(self) -> str:
+        return f"Batch(<{len(self.items)} items>)"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Batch, (self.items,))
+
+
 class Inlet:
     """The receiving end of a stream: a queue that the node's loop (or a local sender) fills, and a
     consumer thread or coroutine empties, granting credit back through ``credit(items, nbytes)``.
@@ -152,6 +173,7 @@ class Inlet:
         "_items",
         "_taken",
         "_taken_bytes",
+        "_unbatched",
         "_unpack",
         "_unpack_end",
         "_wakeups",
@@ -168,6 +190,8 @@ class Inlet:
     ) -> None:
         self._credit = credit
         self._items: collections.deque[tuple[Any, int]] = collections.deque()
+        # The items of a Batch taken, still to give out one by one (the consumer's side only).
+        self._unbatched: collections.deque[Any] = collections.deque()
         self._wakeups = Wakeups()
         self._end: Any = None
         self._unpack = unpack
@@ -222,29 +246,41 @@ class Inlet:
             Exception: what the stream ended with, once its items are taken.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._wakeups.condition:
-            while not self._items and not self.finished:
-                if not self._wakeups.wait(deadline):
-                    raise TimeoutError
-            entry, grant = self._taken_entry()
-        if grant is not None:
-            self._credit(*grant)
-        return self._unpacked(entry)
+        while not self._unbatched:
+            with self._wakeups.condition:
+                while not self._items and not self.finished:
+                    if not self._wakeups.wait(deadline):
+                        raise TimeoutError
+                entry, grant = self._taken_entry()
+            if grant is not None:
+                self._credit(*grant)
+            item = self._unpacked(entry)
+            if type(item) is not Batch:
+                return item
+            self._unbatched.extend(item.items)
+        return self._unbatched.popleft()
 
     async def take_async(self, timeout: float | None = None) -> Any:
         """Like :meth:`take`, awaited on any loop."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+        while not self._unbatched:
             with self._wakeups.condition:
-                if self._items or self.finished:
+                ready = bool(self._items) or self.finished
+                if ready:
                     entry, grant = self._taken_entry()
-                    break
-                future = self._wakeups.future()
-            if not await _wait_async(future, deadline):
-                raise TimeoutError
-        if grant is not None:
-            self._credit(*grant)
-        return self._unpacked(entry)
+                else:
+                    future = self._wakeups.future()
+            if not ready:
+                if not await _wait_async(future, deadline):
+                    raise TimeoutError
+                continue
+            if grant is not None:
+                self._credit(*grant)
+            item = self._unpacked(entry)
+            if type(item) is not Batch:
+                return item
+            self._unbatched.extend(item.items)
+        return self._unbatched.popleft()
 
     def _taken_entry(self) -> tuple[tuple[Any, int] | None, tuple[int, int] | None]:
         """The next queued item (None at the end), and the credit to give back now if a batch is

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from mesh import Global, TLSConfig, callback
+from mesh import Batch, Global, TLSConfig, callback
 from mesh.node._event_loop import loop_name
 from mesh.node._registry import REGISTRY
 from tests._support.procinfo import rss
@@ -296,6 +296,24 @@ def doubled(items: Iterable[int]) -> Iterator[int]:
 async def adoubled(items: AsyncIterable[int]) -> AsyncIterator[int]:
     async for item in items:
         yield 2 * item
+
+
+@callback
+def batched(n: int, size: int, fail_at: int | None = None) -> Iterator[Batch]:
+    """0 .. n-1 in Batches of ``size`` (and an empty one first); raise Refused instead of the batch
+    holding ``fail_at``."""
+    yield Batch([])
+    for first in range(0, n, size):
+        if fail_at is not None and first <= fail_at < first + size:
+            raise Refused(f"no {fail_at}")
+        yield Batch(range(first, min(first + size, n)))
+
+
+@callback
+async def abatched(n: int, size: int) -> AsyncIterator[Batch]:
+    for first in range(0, n, size):
+        await asyncio.sleep(0)
+        yield Batch(range(first, min(first + size, n)))
 
 
 @callback
