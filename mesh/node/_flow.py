@@ -16,7 +16,7 @@ import asyncio
 import collections
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from ._reply import wake_soon
@@ -146,7 +146,8 @@ class Batch:
     __slots__ = ("items",)
 
     def __init__(self, items: Iterable[Any]) -> None:
-        self.items = list(items)
+        # A collection is kept as it is, so that one with a compact pickle of its own travels as that.
+        self.items: Collection[Any] = items if isinstance(items, Collection) else list(items)
 
     def __repr__(self) -> str:
         return f"Batch(<{len(self.items)} items>)"

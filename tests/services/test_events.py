@@ -47,6 +47,33 @@ def test_offsets_increase_per_topic_and_read_gives_the_events_in_order(events_me
     assert ev.topics() & FG == {"orders": 3, "refunds": 1}
 
 
+def test_the_node_hosting_the_service_reads_and_subscribes_as_any_other(tmp_path: Path) -> None:
+    """A call to a callback of this very node is not encoded: the events still come as Events with
+    their payloads, not as the service's stored form."""
+    with Global(process_name="events", init_controller=True) as g:
+        served = serve_events(g, EventLog(tmp_path / "log"))
+        try:
+            ev = Events(g)
+            ev.publish("t", {"n": 1}) & FG
+            events = list(ev.read("t") & STREAM)
+            assert events == [Event("t", 0, events[0].time, {"n": 1})]
+            got: list[Event] = []
+            with ev.subscribe("t", got.append, group="g"):
+                wait_until(lambda: len(got) == 1, 5, "the subscriber on the service's node to get the event")
+            assert got[0].payload == {"n": 1}
+        finally:
+            served.close()
+
+
+def test_an_event_is_read_only_and_loads_its_payload_when_read() -> None:
+    event = Event.stored("t", 3, 1.5, b"not a pickle")
+    assert (event.topic, event.offset, event.time) == ("t", 3, 1.5)
+    with pytest.raises(SerializationError, match="event 3 of 't': cannot load its payload here"):
+        event.payload  # noqa: B018
+    with pytest.raises(AttributeError):
+        event.offset = 4  # type: ignore[misc]
+
+
 def test_every_modifier_applies(events_mesh: Make, store: EventStore) -> None:
     _, ev = events_mesh(store)
     pending = [ev.publish("t", n) & BG for n in range(50)]

@@ -27,7 +27,7 @@ from typing import Any
 
 from mesh import FG, Global, NodeStopped, PeerUnavailable, UnknownCallback
 
-from ._event import StoredEvent
+from ._event import EventRows
 from ._topics import matches
 
 BATCH = 100
@@ -36,7 +36,7 @@ HANDLER_RETRY_AFTER = 1.0
 
 _log = logging.getLogger("mesh.services.events")
 
-Read = Callable[[str, int], Awaitable[list[StoredEvent]]]
+Read = Callable[[str, int], Awaitable[EventRows]]
 
 
 @dataclass(eq=False)
@@ -57,7 +57,7 @@ class Batch:
     topic: str
     start: int
     end: int
-    events: list[StoredEvent] = field(repr=False)
+    events: EventRows = field(repr=False)
 
 
 class Group:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ._event import StoredEvent
+from ._event import EventRows
 
 FILE_NAME = "events.sqlite3"
 
@@ -64,7 +64,7 @@ class EventStore(Protocol):
     def write(
         self, events: Iterable[tuple[str, bytes]], commits: Iterable[tuple[str, str, int]] = ()
     ) -> list[tuple[int, float]]: ...
-    def read(self, topic: str, start: int, limit: int) -> list[StoredEvent]: ...
+    def read(self, topic: str, start: int, limit: int) -> EventRows: ...
     def committed(self, group: str) -> dict[str, int]: ...
     def subscriptions(self) -> list[tuple[str, str, str, str | None]]: ...
     def save_subscription(self, node: str, handler: str, pattern: str, group: str | None) -> None: ...
@@ -137,14 +137,14 @@ class EventLog:
             self._bytes[topic] = self._bytes.get(topic, 0) + size
         return placed
 
-    def read(self, topic: str, start: int, limit: int) -> list[StoredEvent]:
+    def read(self, topic: str, start: int, limit: int) -> EventRows:
         """Up to ``limit`` events of ``topic`` from offset ``start`` on, in offset order."""
         with self._second_lock:
             rows = self._second.execute(
                 "SELECT offset, time, data FROM events WHERE topic = ? AND offset >= ? ORDER BY offset LIMIT ?",
                 (topic, start, limit),
             ).fetchall()
-        return [StoredEvent(topic, offset, at, data) for offset, at, data in rows]
+        return EventRows(topic, rows)
 
     def committed(self, group: str) -> dict[str, int]:
         """``group``'s committed position in each topic it has read: the first offset it has not finished."""

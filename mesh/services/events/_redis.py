@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._event import StoredEvent
+from ._event import EventRows
 from ._log import Retention
 
 try:
@@ -83,13 +83,13 @@ class RedisLog:
         self._next.update(touched)
         return placed
 
-    def read(self, topic: str, start: int, limit: int) -> list[StoredEvent]:
+    def read(self, topic: str, start: int, limit: int) -> EventRows:
         """Up to ``limit`` events of ``topic`` from offset ``start`` on, in offset order."""
         entries = self._run(self._client.xrange, self._key(f"topic:{topic}"), min=f"0-{start + 1}", count=limit)
-        return [
-            StoredEvent(topic, int(entry_id.split(b"-")[1]) - 1, float(fields[b"t"]), fields[b"d"])
-            for entry_id, fields in entries
-        ]
+        return EventRows(
+            topic,
+            [(int(entry_id.split(b"-")[1]) - 1, float(fields[b"t"]), fields[b"d"]) for entry_id, fields in entries],
+        )
 
     def committed(self, group: str) -> dict[str, int]:
         """``group``'s committed position in each topic it has read."""

@@ -15,9 +15,9 @@ import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from mesh import FG, Global, NodeStopped, UsageError
+from mesh import FG, Batch, Global, NodeStopped, UsageError
 
-from ._event import StoredEvent
+from ._event import EventRows
 from ._groups import BATCH, Group, Member
 from ._log import EventStore
 from ._topics import check_pattern, check_topic
@@ -104,7 +104,7 @@ class EventsService:
         self._ring()
         return offset
 
-    async def read(self, topic: str, from_offset: int = 0, follow: bool = False) -> AsyncIterator[StoredEvent]:
+    async def read(self, topic: str, from_offset: int = 0, follow: bool = False) -> AsyncIterator[Batch]:
         """The events of ``topic`` from ``from_offset`` on (from the oldest kept, if retention dropped it),
         in order; with ``follow``, then each new one as it is written, until the caller stops."""
         check_topic(topic)
@@ -117,9 +117,8 @@ class EventsService:
             while True:
                 new_events.clear()
                 events = await asyncio.to_thread(self._log.read, topic, at, READ_BATCH)
-                for event in events:
-                    yield event
                 if events:
+                    yield Batch(events)
                     at = events[-1].offset + 1
                     continue
                 if not follow:
@@ -216,7 +215,7 @@ class EventsService:
         self._solo.pop((member.node, member.handler), None)
         await asyncio.to_thread(self._log.drop_subscriptions, member.node, member.handler)
 
-    async def _read_batch(self, topic: str, start: int) -> list[StoredEvent]:
+    async def _read_batch(self, topic: str, start: int) -> EventRows:
         return await asyncio.to_thread(self._log.read, topic, start, BATCH)
 
     def _ring(self) -> None:
