@@ -86,6 +86,24 @@ def test_every_modifier_applies(events_mesh: Make, store: EventStore) -> None:
     assert payloads[50:] == ["fire and forget", "named"]
 
 
+def test_publish_many_writes_its_events_together_in_order(events_mesh: Make, store: EventStore) -> None:
+    _, ev = events_mesh(store)
+    ev.publish("t", "before") & FG
+    pending = [ev.publish_many("t", [(batch, n) for n in range(100)]) & BG for batch in range(5)]
+    ev.publish("t", "alone") & NO_RETURN
+    offsets = [p.get(timeout=10) for p in pending]
+    for batch in offsets:
+        assert batch == list(range(batch[0], batch[0] + 100)), "one call's events are consecutive"
+    assert sorted(o for batch in offsets for o in batch) == sorted(set(o for batch in offsets for o in batch))
+    assert ev.publish_many("t", []) & FG == []
+    wait_until(lambda: (ev.topics() & FG)["t"] == 502, 5, "every event to land")
+    payloads = {e.offset: e.payload for e in ev.read("t") & STREAM}
+    for number, batch in enumerate(offsets):
+        assert [payloads[o] for o in batch] == [(number, n) for n in range(100)]
+    with pytest.raises(SerializationError, match=r"publish to 't': cannot pickle the payload, a generator"):
+        ev.publish_many("t", [1, (n for n in range(3))])
+
+
 def test_payloads_of_any_kind_and_size(events_mesh: Make) -> None:
     _, ev = events_mesh()
     big = bytes(range(256)) * 4096

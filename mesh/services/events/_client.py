@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from mesh import FG, Global, RemoteCall, UsageError
@@ -40,6 +40,20 @@ class Events:
             SerializationError: ``payload`` cannot be pickled.
         """
         call: RemoteCall = self._remote.publish(check_topic(topic), encode_payload(topic, payload))
+        return call
+
+    def publish_many(self, topic: str, payloads: Iterable[Any]) -> RemoteCall:
+        """Append every one of ``payloads`` to ``topic``, in order, in one call and one durable
+        transaction; the call's result is their offsets, consecutive. Many small events go faster
+        this way than one call each, as a Redis pipeline does.
+
+        Raises:
+            UsageError: ``topic`` is not a topic name.
+            SerializationError: a payload cannot be pickled.
+        """
+        call: RemoteCall = self._remote.publish_many(
+            check_topic(topic), [encode_payload(topic, payload) for payload in payloads]
+        )
         return call
 
     def read(self, topic: str, from_offset: int = 0, follow: bool = False) -> RemoteCall:

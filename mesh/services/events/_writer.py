@@ -27,21 +27,23 @@ class Writer:
         self._log = log
         self._wake = threading.Condition()
         self._events: list[tuple[str, bytes]] = []
-        self._futures: list[asyncio.Future[int]] = []
+        # Each append's future and how many of the events waiting are its own.
+        self._futures: list[tuple[asyncio.Future[list[int]], int]] = []
         self._commits: dict[tuple[str, str], int] = {}
         self._closing = False
         self._trims = log.retention.max_bytes is not None or log.retention.max_age is not None
         self._thread = threading.Thread(target=self._run, name="mesh-events-writer", daemon=True)
         self._thread.start()
 
-    def append(self, topic: str, data: bytes) -> asyncio.Future[int]:
-        """A future of the event's offset, set once the event is durable; called on the loop that awaits it."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    def append(self, events: list[tuple[str, bytes]]) -> asyncio.Future[list[int]]:
+        """A future of the offsets of ``events`` (topic, payload bytes), in order, set once they are
+        durable (in one transaction); called on the loop that awaits it."""
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         with self._wake:
             if self._closing:
                 raise RuntimeError("the events service is closed")
-            self._events.append((topic, data))
-            self._futures.append(future)
+            self._events += events
+            self._futures.append((future, len(events)))
             self._wake.notify()
         return future
 
@@ -72,7 +74,7 @@ class Writer:
     def _write(
         self,
         events: list[tuple[str, bytes]],
-        futures: list[asyncio.Future[int]],
+        futures: list[tuple[asyncio.Future[list[int]], int]],
         commits: dict[tuple[str, str], int],
     ) -> None:
         outcome: list[tuple[int, float]] | Exception
@@ -83,7 +85,7 @@ class Writer:
             outcome = exc
         if futures:
             # One hand-over to the loop for the whole batch, not one per publish.
-            futures[0].get_loop().call_soon_threadsafe(_settle, futures, outcome)
+            futures[0][0].get_loop().call_soon_threadsafe(_settle, futures, outcome)
 
     def close(self) -> None:
         """Write what is waiting, then stop the thread."""
@@ -93,11 +95,12 @@ class Writer:
         self._thread.join()
 
 
-def _settle(futures: list[asyncio.Future[int]], outcome: list[tuple[int, float]] | Exception) -> None:
-    for number, future in enumerate(futures):
-        if future.done():  # the publish was cancelled
-            continue
-        if isinstance(outcome, Exception):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome[number][0])
+def _settle(futures: list[tuple[asyncio.Future[list[int]], int]], outcome: list[tuple[int, float]] | Exception) -> None:
+    first = 0
+    for future, count in futures:
+        if not future.done():  # done: the publish was cancelled
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result([offset for offset, _ in outcome[first : first + count]])
+        first += count
