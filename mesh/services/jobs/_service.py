@@ -100,10 +100,10 @@ class JobsService:
             return self._keys[key]
         payload = dumps((args, kwargs))  # what cannot be kept is refused here, not when the job runs
         job = self._new_job(name, args, kwargs, retries, backoff, timeout, at, key, payload=payload)
-        try:
-            await self._store.committed()
-        finally:
-            runner.enqueue(job)  # a failed commit raises to the caller, yet the job is kept and may run
+        # The job may start while its record is being written: the worker's round trip overlaps the
+        # fsync. A failed write raises to the caller, yet the job is kept and may run (at-least-once).
+        runner.enqueue(job)
+        await self._store.committed()
         return job.id
 
     async def status(self, job_id: str) -> JobStatus:
