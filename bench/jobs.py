@@ -8,19 +8,30 @@ processes offering a trivial ``double(x)``, all on loopback, and from this proce
   result is in (each ``result`` is asked as soon as its submit returned);
 - one job's round trip: ``submit & FG`` then ``result & FG``, sequential, the median of 200.
 
-A fresh job table each run; the medians over ``--runs`` are printed last.
+Then, in each run, the same with each of Celery, RQ, Dramatiq and Huey that is installed (none is a
+dependency: ``pip install celery rq 'dramatiq[redis]' huey``), on a redis-server of their own that
+this script starts (Debian: ``apt-get install redis-server``), ``--workers`` worker processes each
+(``bench/job_peers/``): all jobs submitted, then each result awaited in order; the round trip is
+submit then a blocking wait for the result, the median of 200.
+
+A fresh job table each run; the medians over ``--runs`` are printed last, as ratios of grpcmesh's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from _redis_server import missing, redis_server
+from job_peers.peers import PEERS, Peer, measure
 
 from mesh import BG, FG, Global
 from mesh.services import Jobs
@@ -85,28 +96,60 @@ def one_run(jobs_count: int, workers: int, folder: Path, redis_url: str | None) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--redis", metavar="URL", help="keep the jobs in this Redis server instead of SQLite")
+    parser.add_argument(
+        "--peers", default=",".join(p.name.split()[0].lower() for p in PEERS),
+        help="the peer job systems to compare with, when installed (default: all); '' for none",
+    )  # fmt: skip
     options = parser.parse_args()
-    rates, trips = [], []
-    for run in range(options.runs):
-        if options.redis is not None:
-            import redis
-
-            redis.Redis.from_url(options.redis).delete("mesh:jobs:jobs", "mesh:jobs:schedules")
-        with tempfile.TemporaryDirectory() as folder:
-            rate, trip = one_run(options.jobs, options.workers, Path(folder), options.redis)
-        rates.append(rate)
-        trips.append(trip)
-        print(f"run {run + 1}: {rate:,.0f} jobs/s submit to done, one job's round trip {trip * 1e3:.2f} ms", flush=True)
+    chosen = [p for p in PEERS if p.name.split()[0].lower() in options.peers.lower().split(",")]
+    table: dict[str, list[tuple[float, float]]] = {}
     store = "SQLite synchronous=FULL" if options.redis is None else "Redis"
-    print(
-        f"median of {options.runs}: {statistics.median(rates):,.0f} jobs/s ({options.jobs} jobs, {options.workers} "
-        f"workers, {store}), round trip {statistics.median(trips) * 1e3:.2f} ms"
-    )
+    mesh_row = f"grpcmesh jobs ({store})"
+    with _redis(chosen) as url:
+        for run in range(options.runs):
+            if options.redis is not None:
+                import redis
+
+                redis.Redis.from_url(options.redis).delete("mesh:jobs:jobs", "mesh:jobs:schedules")
+            with tempfile.TemporaryDirectory() as folder:
+                mesh_run = one_run(options.jobs, options.workers, Path(folder), options.redis)
+            table.setdefault(mesh_row, []).append(mesh_run)
+            if url is not None:
+                for peer in chosen:
+                    if peer.missing() is None:
+                        table.setdefault(peer.name, []).append(measure(peer, url, options.jobs, options.workers))
+            print(f"run {run + 1}: " + "; ".join(
+                f"{name} {runs[-1][0]:,.0f} jobs/s, {runs[-1][1] * 1e3:.2f} ms" for name, runs in table.items()
+            ), flush=True)  # fmt: skip
+    for peer in chosen:
+        if (why := peer.missing()) is not None:
+            print(f"left out: {why}")
+    print(f"\nmedians of {options.runs} runs, {options.jobs:,} jobs over {options.workers} worker processes:")
+    print(f"{'':<40} {'jobs/s':>10} {'vs grpcmesh':>12} {'round trip':>11}")
+    mesh_rate = statistics.median(rate for rate, _ in table[mesh_row])
+    for name, runs in table.items():
+        rate = statistics.median(r for r, _ in runs)
+        trip = statistics.median(t for _, t in runs)
+        print(f"{name:<40} {rate:>10,.0f} {rate / mesh_rate:>11.2f}x {trip * 1e3:>8.2f} ms")
+
+
+@contextlib.contextmanager
+def _redis(peers: list[Peer]) -> Iterator[str | None]:
+    """A Redis server of the peers' own, started here (emptied before each of them), or None when no
+    peer is wanted or Redis is missing."""
+    if not peers:
+        yield None
+    elif (why := missing()) is not None:
+        print(f"no peer comparison: {why}", flush=True)
+        yield None
+    else:
+        with redis_server(appendonly=False) as started:
+            yield started
 
 
 if __name__ == "__main__":

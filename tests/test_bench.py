@@ -6,7 +6,9 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -228,3 +230,30 @@ def test_service_rows_run_against_their_backends_used_directly_in_the_same_run()
     rss = [line for line in done.stdout.splitlines() if line.startswith("|   peak RSS over idle, ")]
     assert len(rss) == 4 * len(stores), done.stdout
     assert all(0 <= _number(line.split(" | ")[1]) < 1024 for line in rss), done.stdout
+
+
+BENCH_SCRIPTS = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_the_services_bench_scripts_run_and_compare_with_redis() -> None:
+    """bench/events.py and bench/jobs.py, tiny, print their medians; with a redis-server here, the events
+    script prints its ratios to redis-py's in the same run."""
+    events = subprocess.run(
+        [sys.executable, str(BENCH_SCRIPTS / "events.py"), "--runs", "1", "--events", "400", "--publishers", "2",
+         "--batch", "50"],
+        capture_output=True, text=True, timeout=200,
+    )  # fmt: skip
+    assert events.returncode == 0, events.stderr
+    for row in ("publish FG", "publish BG", "publish_many by 50", "replay"):
+        assert f"  {row} " in events.stdout, events.stdout
+    if shutil.which("redis-server") and importlib.util.find_spec("redis"):
+        assert "publish_many by 50 / XADD pipelined by 50: " in events.stdout, events.stdout
+        assert "replay / XRANGE replay: " in events.stdout, events.stdout
+    jobs = subprocess.run(
+        [sys.executable, str(BENCH_SCRIPTS / "jobs.py"), "--runs", "1", "--jobs", "100", "--peers", ""],
+        capture_output=True, text=True, timeout=200,
+    )  # fmt: skip
+    assert jobs.returncode == 0, jobs.stderr
+    assert "grpcmesh jobs (SQLite synchronous=FULL)" in jobs.stdout.split("medians of 1 runs")[1], jobs.stdout
