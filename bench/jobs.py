@@ -6,6 +6,7 @@ processes offering a trivial ``double(x)``, all on loopback, and from this proce
 
 - jobs/s: ``--jobs`` submissions with 1,000 in flight (``& BG``), from the first submit until every
   result is in (each ``result`` is asked as soon as its submit returned);
+- the same with ``submit_many`` of 100 jobs a call, 10 calls in flight, and ``results`` of each batch;
 - one job's round trip: ``submit & FG`` then ``result & FG``, sequential, the median of 200.
 
 Then, in each run, the same with each of Celery, RQ, Dramatiq and Huey that is installed (none is a
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import socket
 import statistics
 import subprocess
@@ -35,6 +37,9 @@ from job_peers.peers import PEERS, Peer, measure
 
 from mesh import BG, FG, Global
 from mesh.services import Jobs
+
+BATCH = 100
+"""Jobs a ``submit_many`` call in the batched row."""
 
 WORKER = """
 from mesh import Global
@@ -62,7 +67,7 @@ def start(args: list[str], ready: str) -> subprocess.Popen[str]:
     raise RuntimeError(f"{args} ended before {ready!r}")
 
 
-def one_run(jobs_count: int, workers: int, folder: Path, redis_url: str | None) -> tuple[float, float]:
+def one_run(jobs_count: int, workers: int, folder: Path, redis_url: str | None) -> tuple[float, float, float]:
     port = free_port()
     mesh = str(Path(sys.executable).parent / "mesh")
     procs = [start([sys.executable, "-m", "controller", "--host", "127.0.0.1", "--port", str(port)], "controller")]
@@ -83,12 +88,22 @@ def one_run(jobs_count: int, workers: int, folder: Path, redis_url: str | None) 
                 pending += [jobs.result(r.get(60)) & BG(timeout=120) for r in submitted]
             assert [r.get(120) for r in pending] == [2 * n for n in range(jobs_count)]
             rate = jobs_count / (time.perf_counter() - began)
+            began = time.perf_counter()
+            pending = []
+            for first in range(0, jobs_count, BATCH * 10):
+                submitted = [
+                    jobs.submit_many("double", [(n,) for n in range(at, min(at + BATCH, jobs_count))]) & BG
+                    for at in range(first, min(first + BATCH * 10, jobs_count), BATCH)
+                ]
+                pending += [jobs.results(r.get(60)) & BG(timeout=120) for r in submitted]
+            assert [x for r in pending for x in r.get(120)] == [2 * n for n in range(jobs_count)]
+            batched = jobs_count / (time.perf_counter() - began)
             trips = []
             for n in range(200):
                 t = time.perf_counter()
                 jobs.result(jobs.submit("double", n) & FG) & FG
                 trips.append(time.perf_counter() - t)
-            return rate, statistics.median(trips)
+            return rate, batched, statistics.median(trips)
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -117,14 +132,15 @@ def main() -> None:
 
                 redis.Redis.from_url(options.redis).delete("mesh:jobs:jobs", "mesh:jobs:schedules")
             with tempfile.TemporaryDirectory() as folder:
-                mesh_run = one_run(options.jobs, options.workers, Path(folder), options.redis)
-            table.setdefault(mesh_row, []).append(mesh_run)
+                rate, batched, trip = one_run(options.jobs, options.workers, Path(folder), options.redis)
+            table.setdefault(mesh_row, []).append((rate, trip))
+            table.setdefault(f"grpcmesh jobs, submit_many by {BATCH}", []).append((batched, math.nan))
             if url is not None:
                 for peer in chosen:
                     if peer.missing() is None:
                         table.setdefault(peer.name, []).append(measure(peer, url, options.jobs, options.workers))
             print(f"run {run + 1}: " + "; ".join(
-                f"{name} {runs[-1][0]:,.0f} jobs/s, {runs[-1][1] * 1e3:.2f} ms" for name, runs in table.items()
+                f"{name} {runs[-1][0]:,.0f} jobs/s, {_ms(runs[-1][1])}" for name, runs in table.items()
             ), flush=True)  # fmt: skip
     for peer in chosen:
         if (why := peer.missing()) is not None:
@@ -135,7 +151,11 @@ def main() -> None:
     for name, runs in table.items():
         rate = statistics.median(r for r, _ in runs)
         trip = statistics.median(t for _, t in runs)
-        print(f"{name:<40} {rate:>10,.0f} {rate / mesh_rate:>11.2f}x {trip * 1e3:>8.2f} ms")
+        print(f"{name:<40} {rate:>10,.0f} {rate / mesh_rate:>11.2f}x {_ms(trip):>11}")
+
+
+def _ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1e3:.2f} ms"
 
 
 @contextlib.contextmanager

@@ -156,6 +156,30 @@ def test_bad_submissions_say_what_is_wrong(jobs_mesh: Callable[..., Any]) -> Non
     assert jobs.list() & FG == []
 
 
+def test_submit_many_keeps_a_job_for_each_argument_tuple_and_results_gives_their_values(
+    jobs_mesh: Callable[..., Any],
+) -> None:
+    _, jobs = jobs_mesh({"add": add, "boom": boom})
+    ids = jobs.submit_many("add", [(n, n) for n in range(50)]) & FG
+    assert len(set(ids)) == 50
+    assert jobs.results(ids) & FG == [2 * n for n in range(50)]
+    assert [s.id for s in jobs.list(name="add") & FG] == ids
+    assert jobs.submit_many("add", []) & FG == []
+    assert jobs.results([]) & FG == []
+    failing = jobs.submit_many("boom", [("first",), ("second",)]) & FG
+    with pytest.raises(Flaky, match="first"):
+        jobs.results(failing) & FG
+    with pytest.raises(UnknownCallback, match=r"'ad' \(the workers offer: "):
+        jobs.submit_many("ad", [(1, 2)]) & FG
+    with pytest.raises(SerializationError, match="cannot be pickled"):
+        jobs.submit_many("add", [(1, 2), (Unpicklable(), 1)]) & FG
+    assert len(jobs.list(name="add") & FG) == 50, "a batch with an argument that cannot be kept keeps no job"
+    with pytest.raises(UsageError, match="submit_many takes an iterable of argument tuples"):
+        jobs.submit_many("add", [1, 2])
+    with pytest.raises(KeyError, match="no job 'nope'"):
+        jobs.results([ids[0], "nope"]) & FG
+
+
 def test_the_same_key_makes_one_job(jobs_mesh: Callable[..., Any]) -> None:
     _, jobs = jobs_mesh({"add": add})
     first = jobs.submit("add", 1, 1, key="order-7") & FG

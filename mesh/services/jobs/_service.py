@@ -92,9 +92,8 @@ class JobsService:
         submitted returns the id of that job instead."""
         runner = self._running()
         check_submission(name, retries, backoff, timeout, key)
-        if key not in self._keys and not await self._offered(name):
-            offered = self._workers.offered()
-            raise UnknownCallback(name, "the workers offer: " + (", ".join(offered) or "nothing yet"), offered)
+        if key not in self._keys:
+            await self._check_offered(name)
         if key is not None and key in self._keys:  # submitted before, or while this call waited for a worker
             await self._store.committed()
             return self._keys[key]
@@ -105,6 +104,27 @@ class JobsService:
         runner.enqueue(job)
         await self._store.committed()
         return job.id
+
+    async def submit_many(
+        self, name: str, arguments: builtins.list[tuple[Any, ...]], retries: int = 0, backoff: float = 1.0,
+        timeout: float | None = None, at: float | None = None,
+    ) -> builtins.list[str]:  # fmt: skip
+        """Keep one job of callback ``name`` for each tuple of positional ``arguments`` and return their
+        ids, in order, once all are on disk (in one commit). Nothing is kept if one cannot be."""
+        runner = self._running()
+        check_submission(name, retries, backoff, timeout, None)
+        if not isinstance(arguments, builtins.list) or not all(isinstance(a, tuple) for a in arguments):
+            raise UsageError("submit_many takes a list of argument tuples, one for each job")
+        await self._check_offered(name)
+        payloads = [dumps((args, {})) for args in arguments]
+        jobs = [
+            self._new_job(name, args, {}, retries, backoff, timeout, at, None, payload=payload)
+            for args, payload in zip(arguments, payloads, strict=True)
+        ]
+        for job in jobs:
+            runner.enqueue(job)
+        await self._store.committed()
+        return [job.id for job in jobs]
 
     async def status(self, job_id: str) -> JobStatus:
         """Where the job stands: its state, attempts, last error and progress."""
@@ -133,6 +153,22 @@ class JobsService:
         if job.state != DONE:
             raise job.outcome
         return job.outcome
+
+    async def results(self, job_ids: builtins.list[str], timeout: float | None = None) -> builtins.list[Any]:
+        """The values of the jobs ``job_ids``, in order, once all are done; the first failure, in that
+        order, raised as :meth:`result` raises it; ``TimeoutError`` if they have not all ended within
+        ``timeout`` seconds."""
+        self._running()
+        if not isinstance(job_ids, builtins.list):
+            raise UsageError(f"results takes a list of job ids, not {type(job_ids).__name__}")
+        for job_id in job_ids:
+            self._job(job_id)
+        deadline = None if timeout is None else time.monotonic() + seconds("timeout", timeout)
+        values = []
+        for job_id in job_ids:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            values.append(await self.result(job_id, left))
+        return values
 
     async def cancel(self, job_id: str) -> JobStatus:
         """Cancel the job: a queued one will not run, a running one is asked to stop (the worker's call is
@@ -235,6 +271,11 @@ class JobsService:
         for schedule_id, spec in self._store.schedules():
             self._schedules[schedule_id] = loads(spec)
         self._runner.schedules = self._schedules
+
+    async def _check_offered(self, name: str) -> None:
+        if not await self._offered(name):
+            offered = self._workers.offered()
+            raise UnknownCallback(name, "the workers offer: " + (", ".join(offered) or "nothing yet"), offered)
 
     async def _offered(self, name: str) -> bool:
         """Whether a node offers ``name``, waiting up to :data:`OFFER_GRACE` for one that just joined."""
