@@ -134,6 +134,10 @@ class StreamEnded(Exception):
 _ENDED: Any = object()
 
 
+# What Inlet._given returns for a Batch: its items are queued, none is taken yet.
+_UNBATCHED: Any = object()
+
+
 class Batch:
     """Several items of a stream sent as one: a generator (or a streamed argument's iterable) that
     yields ``Batch(items)`` sends ``items`` in one message, and the receiver's loop sees them one by
@@ -253,12 +257,9 @@ class Inlet:
                     if not self._wakeups.wait(deadline):
                         raise TimeoutError
                 entry, grant = self._taken_entry()
-            if grant is not None:
-                self._credit(*grant)
-            item = self._unpacked(entry)
-            if type(item) is not Batch:
+            item = self._given(entry, grant)
+            if item is not _UNBATCHED:
                 return item
-            self._unbatched.extend(item.items)
         return self._unbatched.popleft()
 
     async def take_async(self, timeout: float | None = None) -> Any:
@@ -275,13 +276,21 @@ class Inlet:
                 if not await _wait_async(future, deadline):
                     raise TimeoutError
                 continue
-            if grant is not None:
-                self._credit(*grant)
-            item = self._unpacked(entry)
-            if type(item) is not Batch:
+            item = self._given(entry, grant)
+            if item is not _UNBATCHED:
                 return item
-            self._unbatched.extend(item.items)
         return self._unbatched.popleft()
+
+    def _given(self, entry: tuple[Any, int] | None, grant: tuple[int, int] | None) -> Any:
+        """The item of ``entry`` taken (``grant`` given back), or :data:`_UNBATCHED` when it was a Batch,
+        whose items are then queued to be given out one by one."""
+        if grant is not None:
+            self._credit(*grant)
+        item = self._unpacked(entry)
+        if type(item) is not Batch:
+            return item
+        self._unbatched.extend(item.items)
+        return _UNBATCHED
 
     def _taken_entry(self) -> tuple[tuple[Any, int] | None, tuple[int, int] | None]:
         """The next queued item (None at the end), and the credit to give back now if a batch is
