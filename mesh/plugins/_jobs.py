@@ -24,7 +24,7 @@ def _shared_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(thread_name_prefix="mesh-plugins-job")
+            _pool = ThreadPoolExecutor(thread_name_prefix="plugins-job")
         return _pool
 
 

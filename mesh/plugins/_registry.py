@@ -92,7 +92,7 @@ class PluginFactory:
             return sorted(_plugins[interface])
 
     @staticmethod
-    def plugin(interface: type, name: str) -> type:
+    def plugin(interface: type, name: str, /) -> type:
         """The class registered as ``interface``'s plugin ``name``.
 
         Raises:
@@ -111,7 +111,7 @@ class PluginFactory:
         return found
 
     @staticmethod
-    def get(interface: type, name: str, **config: Any) -> Any:
+    def get(interface: type, name: str, /, **config: Any) -> Any:
         """A new instance of ``interface``'s plugin ``name``, made with ``config`` as keyword arguments.
 
         Raises:

@@ -61,7 +61,7 @@ class Task:
         self.fn = fn
         self._steps: list[tuple[type, str, dict[str, Any]]] = []
 
-    def add_behavior(self, interface: type, plugin: str, **config: Any) -> Task:
+    def add_behavior(self, interface: type, /, plugin: str, **config: Any) -> Task:
         """Add the behaviour ``plugin`` of ``interface`` (:class:`Behavior` or a subclass), configured
         with ``config``, after those added before; returns the task.
 
