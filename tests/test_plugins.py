@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import mesh.plugins
 from mesh import BadArguments, UsageError
 from mesh.plugins import (
     ENTRY_POINT_GROUP,
@@ -57,6 +58,15 @@ def test_seed_example_stores_then_schedules_then_finalizes(tmp_path: Path) -> No
         "SUCCESS: Background processing for 'uploads/file.bin' is complete.",
     ]
     assert re.fullmatch(r"ANSWER 200 \{'scheduled': True, 'job_id': '[0-9a-f-]{36}'\}", lines[3])
+
+
+def test_every_public_name_is_sorted_documented_and_has_a_docstring() -> None:
+    names = mesh.plugins.__all__
+    assert names == sorted(names, key=lambda n: (not n.isupper(), n))
+    reference = (ROOT / "docs" / "plugins.md").read_text()
+    for name in names:
+        assert getattr(mesh.plugins, name).__doc__, f"mesh.plugins.{name} has no docstring"
+        assert re.search(rf"`[^`]*\b{name}\b", reference), f"mesh.plugins.{name} is missing from docs/plugins.md"
 
 
 # The registry
@@ -161,6 +171,12 @@ def test_local_storage_then_in_memory_job(tmp_path: Path) -> None:
     assert jobs.result(answer["job_id"], timeout=10) == {"read": b"payload"}
     assert jobs.status(answer["job_id"]) == "done"
     assert (tmp_path / "up" / "a.bin").read_bytes() == b"payload"
+
+
+def test_local_storage_refuses_a_path_out_of_its_root(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"storage path '../x' leads out of the root"):
+        PluginFactory.get(StorageInterface, "local", root=tmp_path / "root").write_file("../x", b"x")
+    assert not (tmp_path / "x").exists()
 
 
 def test_in_memory_job_keeps_its_error_and_unknown_ids_raise() -> None:
