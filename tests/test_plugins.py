@@ -231,7 +231,13 @@ class Shouting(StorageInterface):
 """
 
 USE_IT = """
+from mesh import UsageError
 from mesh.plugins import PluginFactory, StorageInterface
+for _ in range(2):
+    try:
+        PluginFactory.names(StorageInterface)
+    except UsageError as error:
+        print("REFUSED", error)
 print(PluginFactory.names(StorageInterface))
 store = PluginFactory.get(StorageInterface, "shouting")
 store.write_file("a", b"quiet")
@@ -257,7 +263,9 @@ def test_an_entry_point_that_fails_to_load_is_named(tmp_path: Path) -> None:
     _distribution(tmp_path, "raise RuntimeError('half installed')\n")
     done = _run(USE_IT, tmp_path)
     assert done.returncode == 1
-    assert (
-        "UsageError: the plugin entry point shouting = shouting_storage (of shouting-storage) failed to load: "
-        "RuntimeError('half installed')" in done.stderr
+    refused = (
+        "REFUSED the plugin entry point shouting = shouting_storage (of shouting-storage) failed to load: "
+        "RuntimeError('half installed')"
     )
+    assert done.stdout.splitlines() == [refused, refused]  # each lookup says so, none goes on without it
+    assert "UsageError: the plugin entry point shouting" in done.stderr

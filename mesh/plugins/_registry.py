@@ -19,6 +19,7 @@ C = TypeVar("C", bound=type)
 _plugins: dict[type, dict[str, type]] = {}
 _lock = threading.Lock()
 _entry_points_loaded = False
+_loading = threading.Lock()
 
 
 def define_interface(cls: C) -> C:
@@ -60,24 +61,26 @@ def _check_interface(interface: object) -> None:
 
 
 def load_entry_points() -> None:
-    """Import the modules of the ``grpcmesh.plugins`` entry points (once per process): their
-    ``@register_plugin`` classes join the registry.
+    """Import the modules of the ``grpcmesh.plugins`` entry points (once per process, after they all
+    loaded): their ``@register_plugin`` classes join the registry.
 
     Raises:
-        UsageError: an entry point failed to load, naming it and its distribution (the cause chained).
+        UsageError: an entry point failed to load, naming it and its distribution (the cause chained);
+            raised again at each lookup until it loads.
     """
     global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            point.load()
-        except Exception as error:
-            owner = point.dist.name if point.dist is not None else "an unknown distribution"
-            raise UsageError(
-                f"the plugin entry point {point.name} = {point.value} (of {owner}) failed to load: {error!r}"
-            ) from error
+    with _loading:
+        if _entry_points_loaded:
+            return
+        for point in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                point.load()
+            except Exception as error:
+                owner = point.dist.name if point.dist is not None else "an unknown distribution"
+                raise UsageError(
+                    f"the plugin entry point {point.name} = {point.value} (of {owner}) failed to load: {error!r}"
+                ) from error
+        _entry_points_loaded = True
 
 
 class PluginFactory:
