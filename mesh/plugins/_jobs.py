@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mesh import FG, Global
+from mesh import FG, Global, UnknownCallback
 from mesh.services import Jobs
 
 from ._interfaces import JobInterface
@@ -88,8 +88,13 @@ class MeshJobs(JobInterface):
         options: dict[str, Any] = {"retries": self.retries, "timeout": self.timeout}
         if isinstance(fn, str):
             job_id = self.jobs.submit(fn, *args, **options, **kwargs) & FG
-        else:
+            return str(job_id)
+        try:
             job_id = self.jobs.submit(RUNNER, fn, args, kwargs, **options) & FG
+        except UnknownCallback as error:
+            if error.name != RUNNER:
+                raise
+            raise UnknownCallback(RUNNER, "no worker node ran mesh.plugins.serve_tasks(g) to run tasks") from error
         return str(job_id)
 
     def status(self, job_id: str) -> str:

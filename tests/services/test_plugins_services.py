@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mesh import BadArguments, Global, callback
+from mesh import BadArguments, Global, UnknownCallback, callback
 from mesh.plugins import Behavior, EventBusInterface, JobInterface, PluginFactory, StorageInterface, Task, serve_tasks
 from mesh.services import Events, Storage
 from mesh.services.jobs import SQLiteJobStore, serve_jobs
@@ -120,6 +120,16 @@ def test_mesh_jobs_schedule_a_callback_by_name_and_keep_failures(jobs_mesh: Jobs
     assert jobs.status(failing) == "failed"
     with pytest.raises(KeyError):
         jobs.status("no-such-job")
+
+
+def test_a_task_for_the_mesh_without_a_worker_says_to_start_one(tmp_path: Path) -> None:
+    store = SQLiteJobStore(str(tmp_path / "jobs.sqlite"))
+    with Global(process_name="jobs", init_controller=True) as host:
+        serve_jobs(host, store)
+        jobs = PluginFactory.get(JobInterface, "mesh", g=host)
+        with pytest.raises(UnknownCallback, match=r"'plugins.run' \(no worker node ran mesh.plugins.serve_tasks"):
+            jobs.schedule(len, "abc")
+    store.close()
 
 
 def _collect(bus: Any, topic: str) -> tuple[list[Any], Callable[[], None]]:
