@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mesh import FG, Global, UsageError
@@ -49,17 +50,30 @@ class RedisEventBus(EventBusInterface):
             raise UsageError("the redis event bus needs redis-py: pip install 'grpcmesh[redis]'") from error
         self.url = url
         self.key_prefix = key_prefix
-        self._client: Any = redis.Redis.from_url(url, socket_timeout=5)
+        self._client: Any = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._down = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        """A server that does not answer, as ``ConnectionError`` naming it."""
+        try:
+            yield
+        except self._down as error:
+            where = self._client.get_connection_kwargs()
+            address = f"{where.get('host')}:{where.get('port')}/{where.get('db')}"
+            raise ConnectionError(f"the redis event bus at {address} does not answer: {error}") from error
 
     def publish(self, topic: str, payload: Any) -> None:
-        """``XADD`` the pickled payload, once the server has it."""
-        self._client.xadd(self.key_prefix + topic, {"payload": pickle.dumps(payload)})
+        """``XADD`` the pickled payload, once the server has it; ``ConnectionError`` when it does not answer."""
+        with self._answering():
+            self._client.xadd(self.key_prefix + topic, {"payload": pickle.dumps(payload)})
 
     def subscribe(self, topic: str, handler: Callable[[Any], Any]) -> Callable[[], None]:
         """A thread reading the stream (``XREAD``) from its last entry now, calling ``handler(payload)``
         in order; the function returned stops it and waits for it."""
         key = self.key_prefix + topic
-        last = self._client.xrevrange(key, count=1)
+        with self._answering():
+            last = self._client.xrevrange(key, count=1)
         reader = _StreamReader(self._client, key, last[0][0] if last else b"0-0", handler)
         reader.start()
         return reader.stop

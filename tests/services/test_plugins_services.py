@@ -15,6 +15,7 @@ from mesh.plugins import Behavior, EventBusInterface, JobInterface, PluginFactor
 from mesh.services import Events, Storage
 from mesh.services.jobs import SQLiteJobStore, serve_jobs
 from mesh.services.storage import LocalBackend, MemoryBackend, serve_storage
+from tests._support.proc import free_port
 from tests._support.redis_server import RedisServer
 from tests._support.s3 import MotoServer
 from tests._support.workers import wait_until
@@ -167,3 +168,13 @@ def test_redis_event_bus_delivers_what_is_published_after_it_subscribed(
     wait_until(lambda: len(got) == 5, 10, "the five events")
     stop()
     assert got == [("after", n) for n in range(5)]
+
+
+def test_redis_event_bus_names_a_server_that_does_not_answer() -> None:
+    pytest.importorskip("redis", reason="redis-py is missing: pip install 'grpcmesh[redis]'")
+    port = free_port()  # nothing listens there
+    bus = PluginFactory.get(EventBusInterface, "redis", url=f"redis://127.0.0.1:{port}/0")
+    with pytest.raises(ConnectionError, match=rf"the redis event bus at 127.0.0.1:{port}/0 does not answer"):
+        bus.publish("uploads", "x")
+    with pytest.raises(ConnectionError, match=rf"the redis event bus at 127.0.0.1:{port}/0 does not answer"):
+        bus.subscribe("uploads", print)
