@@ -216,7 +216,9 @@ def _distribution(folder: Path, module_text: str) -> None:
 
 
 PLUGIN_MODULE = """
-from mesh.plugins import StorageInterface, register_plugin
+from mesh.plugins import PluginFactory, StorageInterface, register_plugin
+
+BUILT_IN = PluginFactory.names(StorageInterface)  # a lookup while the entry points load: no deadlock
 
 @register_plugin(StorageInterface, name="shouting")
 class Shouting(StorageInterface):

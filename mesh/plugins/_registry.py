@@ -13,13 +13,15 @@ from typing import Any, TypeVar
 from mesh import BadArguments, UsageError
 
 ENTRY_POINT_GROUP = "grpcmesh.plugins"
+"""The entry-point group whose modules are imported for their plugins."""
 
 C = TypeVar("C", bound=type)
 
 _plugins: dict[type, dict[str, type]] = {}
 _lock = threading.Lock()
 _entry_points_loaded = False
-_loading = threading.Lock()
+# Re-entrant: a plugin module may look plugins up while it is imported.
+_loading = threading.RLock()
 
 
 def define_interface(cls: C) -> C:
