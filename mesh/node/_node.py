@@ -19,6 +19,7 @@ from ..membership._departures import Departures
 from ..membership._membership import CONTROLLER, SELF, Member, Membership
 from ..wire import _frames, _interfaces, _transport
 from ..wire._closing import close_server, keep_from_program_end, start_server
+from ..wire._health import NODE_SERVICE, Health
 from ..wire._link import PeerLink
 from ._config import NodeConfig
 from ._deadlines import Deadlines
@@ -74,6 +75,7 @@ class Node(Calling, Serving, Linking):
         self._channels: dict[PeerLink, grpc.aio.Channel] = {}
         self.workers = WorkerPool(config.max_workers, f"mesh-{config.name}", self.loop)
         self._server: grpc.aio.Server | None = None
+        self._health: Health | None = None
         self._controller: ControllerClient | None = None
         self.departures = Departures(self, lambda: self._controller is not None and self._controller.connected)
         self._discovery: NodeDiscovery | None = None
@@ -84,6 +86,7 @@ class Node(Calling, Serving, Linking):
         tune_malloc()
         server = grpc.aio.server(options=_transport.server_options(self.config.max_message_size))
         server.add_generic_rpc_handlers((_frames.connect_handler(self._serve_link),))
+        self._health = Health(server, NODE_SERVICE)
         self.address = _transport.bind(
             server, self.config.listen, f"node {self.name!r}", self.config.secret, self.config.tls
         )
@@ -91,6 +94,7 @@ class Node(Calling, Serving, Linking):
         self.address = self.addresses[0]
         await start_server(server)
         self._server = server
+        await self._health.serving()
         try:
             await self._join()
         except BaseException:
@@ -145,6 +149,8 @@ class Node(Calling, Serving, Linking):
         if self.stopping:
             return
         self.stopping = True
+        if self._health is not None:
+            await self._health.stopping()
         self.registry.remove_listener(self._registry_changed)
         Schedule.cancel_all_local(self)
         self._end_streams()
