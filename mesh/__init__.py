@@ -47,6 +47,7 @@ from .node._registry import callback
 from .node._reply import AsyncResult
 from .node._schedule import ScheduledCall
 from .wire._security import TLSConfig
+from .wire._tracing import disable_tracing, enable_tracing
 
 __version__ = "0.1.0"
 
@@ -81,5 +82,7 @@ __all__ = [
     "UnknownCallback",
     "UsageError",
     "callback",
+    "disable_tracing",
+    "enable_tracing",
     "stream",
 ]

@@ -47,6 +47,8 @@ DOCUMENTED = {
     "UnknownCallback",
     "UsageError",
     "callback",
+    "disable_tracing",
+    "enable_tracing",
     "stream",
 }
 

@@ -17,7 +17,7 @@ import grpc
 from ..errors import NodeStopped
 from ..membership._departures import Departures
 from ..membership._membership import CONTROLLER, SELF, Member, Membership
-from ..wire import _frames, _interfaces, _transport
+from ..wire import _frames, _interfaces, _tracing, _transport
 from ..wire._closing import close_server, keep_from_program_end, start_server
 from ..wire._health import NODE_SERVICE, Health
 from ..wire._link import PeerLink
@@ -84,6 +84,7 @@ class Node(Calling, Serving, Linking):
     async def start(self) -> None:
         """Serve the node's endpoint, join the controller or peers."""
         tune_malloc()
+        _tracing.enable_from_environment()
         server = grpc.aio.server(options=_transport.server_options(self.config.max_message_size))
         server.add_generic_rpc_handlers((_frames.connect_handler(self._serve_link),))
         self._health = Health(server, NODE_SERVICE)
