@@ -43,6 +43,7 @@ from .errors import (
     UnknownCallback,
     UsageError,
 )
+from .node._logs import configure_logging
 from .node._registry import callback
 from .node._reply import AsyncResult
 from .node._schedule import ScheduledCall
@@ -82,6 +83,7 @@ __all__ = [
     "UnknownCallback",
     "UsageError",
     "callback",
+    "configure_logging",
     "disable_tracing",
     "enable_tracing",
     "stream",

@@ -47,6 +47,7 @@ DOCUMENTED = {
     "UnknownCallback",
     "UsageError",
     "callback",
+    "configure_logging",
     "disable_tracing",
     "enable_tracing",
     "stream",

@@ -21,6 +21,7 @@ from ..wire import _frames, _interfaces, _tracing, _transport
 from ..wire._closing import close_server, keep_from_program_end, start_server
 from ..wire._health import NODE_SERVICE, Health
 from ..wire._link import PeerLink
+from . import _logs
 from ._config import NodeConfig
 from ._deadlines import Deadlines
 from ._handoff import Handoff
@@ -95,6 +96,7 @@ class Node(Calling, Serving, Linking):
         self.address = self.addresses[0]
         await start_server(server)
         self._server = server
+        _logs.running.append(self.name)
         await self._health.serving()
         try:
             await self._join()
@@ -185,6 +187,8 @@ class Node(Calling, Serving, Linking):
             await close_server(server, None, self.address)
         _transport.remove_unix_socket(self.address)
         self.workers.shutdown(wait=False, cancel_futures=True)
+        if self.name in _logs.running:
+            _logs.running.remove(self.name)
 
     def _end_streams(self) -> None:
         """End the STREAM calls this node made, now: only their consumers end them, so they would hold the
@@ -213,11 +217,11 @@ class Node(Calling, Serving, Linking):
 
     def _member_added(self, member: Member) -> None:
         if member.node_id != self.node_id:
-            logger.debug("node %s: member %s joined", self.name, member.name)
+            logger.info("node %s: member %s joined", self.name, member.name)
             self.member_hooks.fire(self.member_hooks.join, member.name, self)
 
     def _member_removed(self, member: Member) -> None:
-        logger.debug("node %s: member %s left", self.name, member.name)
+        logger.info("node %s: member %s left", self.name, member.name)
         if not self.stopping:
             self.member_hooks.fire(self.member_hooks.leave, member.name, self)
 
