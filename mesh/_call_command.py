@@ -24,10 +24,10 @@ from .services import Jobs
 from .services._serving import add_node_arguments, node_settings
 
 # Exit codes: 0 the result was printed.
-FAILED = 1  # the callback raised
-BAD_USAGE = 2  # bad options, ARGS not JSON, arguments that do not fit the callback
-UNKNOWN = 3  # no node offers the callback (or not the --receiver)
-UNREACHABLE = 4  # the controller, the peer or the reply did not come (gone, unreachable, timed out)
+EXIT_RAISED = 1  # the callback raised
+EXIT_USAGE = 2  # bad options, ARGS not JSON, arguments that do not fit the callback
+EXIT_UNKNOWN = 3  # no node offers the callback (or not the --receiver)
+EXIT_UNREACHABLE = 4  # the controller, the peer or the reply did not come (gone, unreachable, timed out)
 
 EPILOG = (
     "ARGS is JSON: a list is the positional arguments, an object the keyword arguments, anything else "
@@ -93,7 +93,7 @@ def run(options: argparse.Namespace) -> int:
     except Exception as exc:
         # Not the mesh's: the callback raised it, and it came back as its own type.
         print(f"mesh call {options.callback}: the callback raised {type(exc).__name__}: {exc}", file=sys.stderr)
-        return FAILED
+        return EXIT_RAISED
     return 0
 
 
@@ -116,9 +116,9 @@ def _failed(callback: str, exc: MeshError) -> int:
     """Say why the call failed, on stderr; the exit code."""
     print(f"mesh call {callback}: {type(exc).__name__}: {exc}", file=sys.stderr)
     if isinstance(exc, BadArguments | UsageError):
-        return BAD_USAGE
+        return EXIT_USAGE
     if isinstance(exc, UnknownCallback):
-        return UNKNOWN
+        return EXIT_UNKNOWN
     if isinstance(exc, TransportError | CallTimeout | NodeStopped):
-        return UNREACHABLE
-    return FAILED
+        return EXIT_UNREACHABLE
+    return EXIT_RAISED

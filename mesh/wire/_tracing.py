@@ -138,10 +138,15 @@ class ServerTrace:
         return outcome
 
     async def run_async(self, serving: Coroutine[Any, Any, OutcomeT]) -> OutcomeT:
-        """Await ``serving`` with the span current (in this task); the span ends with its outcome."""
+        """Await ``serving`` with the span current (in this task); the span ends with its outcome, or
+        failed when the call is cancelled (its caller went, or the node stops)."""
         token = self._attach()
         try:
             outcome = await serving
+        except BaseException as exc:
+            _failed(self.span, f"{type(exc).__name__}: {exc}")
+            self.span.end()
+            raise
         finally:
             _detach(token)
         self.end(outcome)
