@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,3 +76,32 @@ def test_a_chain_of_calls_across_three_nodes_is_one_trace(
     # The failure shows on every call span of the chain, from C back to A.
     assert [s["status"]["status_code"] for s in failed[1:]] == ["ERROR"] * 4
     assert "leaf refuses -1" in failed[4]["status"]["description"]
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.timeout(60)
+def test_off_a_node_and_its_calls_do_not_even_import_opentelemetry() -> None:
+    code = (
+        "import sys\n"
+        "from mesh import FG, Global, callback\n"
+        "@callback\n"
+        "def add(a, b):\n"
+        "    return a + b\n"
+        "with Global(process_name='untraced', init_controller=True) as g:\n"
+        "    assert g.call.add(1, 2) & FG == 3\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+    )
+    done = _python(code)
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
+
+
+@pytest.mark.timeout(60)
+def test_enabling_without_opentelemetry_says_which_extra_to_install() -> None:
+    # None in sys.modules makes the import fail as if the package were not installed.
+    code = "import sys; sys.modules['opentelemetry'] = None\nimport mesh\nmesh.enable_tracing()\n"
+    done = _python(code)
+    assert done.returncode == 1
+    assert "UsageError: tracing needs OpenTelemetry: pip install 'grpcmesh[tracing]'" in done.stderr, done.stderr
