@@ -44,10 +44,12 @@ from .errors import (
     UsageError,
 )
 from .node._flow import Batch
+from .node._logs import configure_logging
 from .node._registry import callback
 from .node._reply import AsyncResult
 from .node._schedule import ScheduledCall
 from .wire._security import TLSConfig
+from .wire._tracing import disable_tracing, enable_tracing
 
 __version__ = "0.1.0"
 
@@ -83,5 +85,8 @@ __all__ = [
     "UnknownCallback",
     "UsageError",
     "callback",
+    "configure_logging",
+    "disable_tracing",
+    "enable_tracing",
     "stream",
 ]

@@ -1,4 +1,4 @@
-"""The ``mesh`` command: ``mesh demo``, ``mesh controller``, ``mesh ls``, ``mesh serve``, ``mesh bench``."""
+"""The ``mesh`` command: ``mesh demo``, ``controller``, ``ls``, ``serve``, ``call``, ``bench``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import MeshError, UsageError
 from .membership._placement import mesh_name_or_default
+from .node._logs import configure_logging
 from .wire._interfaces import default_listen
 from .wire._security import TLSConfig, resolve_secret
 from .wire._transport import default_controller_address, tcp_address
@@ -62,7 +63,9 @@ async def serve_controller(
 
 
 def _cmd_controller(options: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO if options.verbose else logging.WARNING, format="%(asctime)s %(message)s")
+    configure_logging(
+        logging.INFO if options.verbose else logging.WARNING, json_lines=options.log_json, node="controller"
+    )
     try:
         tls = _tls(options)
         announce_to = mesh_name_or_default(options.mesh) if options.discovery else None
@@ -220,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     ctl = commands.add_parser("controller", help="run a standalone controller until Ctrl-C")
     ctl.add_argument("--host", help="host to listen on (default: a UNIX socket under the temp dir)")
     ctl.add_argument("--port", type=int, help="port to listen on (0: any free port)")
-    ctl.add_argument("-v", "--verbose", action="store_true", help="log joins and leaves")
+    ctl.add_argument("-v", "--verbose", action="store_true", help="a live log on stderr: joins and leaves")
+    ctl.add_argument("--log-json", action="store_true", help="log one JSON object a line")
     _add_security_arguments(ctl)
     ctl.add_argument(
         "--discovery",
@@ -259,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_kv(services)
     add_events(services)
     add_jobs(services)
+
+    from ._call_command import add_parser as add_call
+
+    add_call(commands)
 
     from .pipelines._show import add_parser as add_pipeline
 

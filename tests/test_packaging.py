@@ -48,6 +48,9 @@ DOCUMENTED = {
     "UnknownCallback",
     "UsageError",
     "callback",
+    "configure_logging",
+    "disable_tracing",
+    "enable_tracing",
     "stream",
 }
 

@@ -16,6 +16,7 @@ import grpc
 
 from ..wire import _handshake, _transport
 from ..wire._closing import accept_rpc, close_server, keep_from_program_end, start_server
+from ..wire._health import CONTROLLER_SERVICE, Health
 from ..wire._proto import mesh_pb2 as pb
 from ..wire._proto import mesh_pb2_grpc as pb_grpc
 from ..wire._security import TLSConfig, resolve_secret
@@ -150,19 +151,24 @@ class ControllerServer:
         self.service = ControllerService(self.secret)
         self._max_message_size = max_message_size
         self._server: grpc.aio.Server | None = None
+        self._health: Health | None = None
 
     async def start(self) -> None:
         server = grpc.aio.server(options=_transport.server_options(self._max_message_size))
         pb_grpc.add_ControllerServicer_to_server(self.service, server)
+        health = Health(server, CONTROLLER_SERVICE)
         self.address = _transport.bind(server, self.requested, "controller", self.secret, self.tls)
         await start_server(server)
-        self._server = server
+        self._server, self._health = server, health
+        await health.serving()
         # Debug: `mesh controller` prints this line itself.
         logger.debug("controller listening on %s", self.address)
 
     async def stop(self, grace: float | None = None) -> None:
         if self._server is not None:
             server, self._server = self._server, None
+            if self._health is not None:
+                await self._health.stopping()
             for joined in self.service.members.values():
                 joined.events.put_nowait(None)
             for events in self.service.observers:

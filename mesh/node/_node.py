@@ -17,9 +17,11 @@ import grpc
 from ..errors import NodeStopped
 from ..membership._departures import Departures
 from ..membership._membership import CONTROLLER, SELF, Member, Membership
-from ..wire import _frames, _interfaces, _transport
+from ..wire import _frames, _interfaces, _tracing, _transport
 from ..wire._closing import close_server, keep_from_program_end, start_server
+from ..wire._health import NODE_SERVICE, Health
 from ..wire._link import PeerLink
+from . import _logs
 from ._config import NodeConfig
 from ._deadlines import Deadlines
 from ._handoff import Handoff
@@ -74,6 +76,7 @@ class Node(Calling, Serving, Linking):
         self._channels: dict[PeerLink, grpc.aio.Channel] = {}
         self.workers = WorkerPool(config.max_workers, f"mesh-{config.name}", self.loop)
         self._server: grpc.aio.Server | None = None
+        self._health: Health | None = None
         self._controller: ControllerClient | None = None
         self.departures = Departures(self, lambda: self._controller is not None and self._controller.connected)
         self._discovery: NodeDiscovery | None = None
@@ -82,8 +85,10 @@ class Node(Calling, Serving, Linking):
     async def start(self) -> None:
         """Serve the node's endpoint, join the controller or peers."""
         tune_malloc()
+        _tracing.enable_from_environment()
         server = grpc.aio.server(options=_transport.server_options(self.config.max_message_size))
         server.add_generic_rpc_handlers((_frames.connect_handler(self._serve_link),))
+        self._health = Health(server, NODE_SERVICE)
         self.address = _transport.bind(
             server, self.config.listen, f"node {self.name!r}", self.config.secret, self.config.tls
         )
@@ -91,6 +96,8 @@ class Node(Calling, Serving, Linking):
         self.address = self.addresses[0]
         await start_server(server)
         self._server = server
+        _logs.running.append(self.name)
+        await self._health.serving()
         try:
             await self._join()
         except BaseException:
@@ -145,6 +152,8 @@ class Node(Calling, Serving, Linking):
         if self.stopping:
             return
         self.stopping = True
+        if self._health is not None:
+            await self._health.stopping()
         self.registry.remove_listener(self._registry_changed)
         Schedule.cancel_all_local(self)
         self._end_streams()
@@ -178,6 +187,8 @@ class Node(Calling, Serving, Linking):
             await close_server(server, None, self.address)
         _transport.remove_unix_socket(self.address)
         self.workers.shutdown(wait=False, cancel_futures=True)
+        if self.name in _logs.running:
+            _logs.running.remove(self.name)
 
     def _end_streams(self) -> None:
         """End the STREAM calls this node made, now: only their consumers end them, so they would hold the
@@ -206,11 +217,11 @@ class Node(Calling, Serving, Linking):
 
     def _member_added(self, member: Member) -> None:
         if member.node_id != self.node_id:
-            logger.debug("node %s: member %s joined", self.name, member.name)
+            logger.info("node %s: member %s joined", self.name, member.name)
             self.member_hooks.fire(self.member_hooks.join, member.name, self)
 
     def _member_removed(self, member: Member) -> None:
-        logger.debug("node %s: member %s left", self.name, member.name)
+        logger.info("node %s: member %s left", self.name, member.name)
         if not self.stopping:
             self.member_hooks.fire(self.member_hooks.leave, member.name, self)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..errors import BadArguments, BroadcastError, NodeStopped, PeerUnavailable, UnknownCallback, UsageError
 from ..membership._membership import Member, Membership
+from ..wire import _tracing
 from ..wire._codec import RUN_HERE, Encoded, Outgoing, encode_args
 from ..wire._link import PeerLink
 from ..wire._outcome import value_of
@@ -92,7 +93,10 @@ class Calling:
         member = self.choose(name) if receiver is None else self.receiver_member(receiver, name)
         if member.node_id == self.node_id:
             return member, RUN_HERE
-        return member, self.encode_args(name, args, kwargs)
+        encoded = self.encode_args(name, args, kwargs)
+        if _tracing.tracer is not None:
+            encoded.trace = _tracing.ClientTrace(name, member.name)
+        return member, encoded
 
     def choose(self, name: str) -> Member:
         """The node offering ``name`` with the fewest calls in flight on its link (ties at random), or one at
@@ -152,6 +156,8 @@ class Calling:
         (awaited on the loop)."""
         member, encoded = self.prepare(name, args, kwargs, receiver)
         reply = LoopReply(self.loop, name, timeout)
+        if encoded is not RUN_HERE and encoded.trace is not None:
+            encoded.trace.end_with(reply)
         # Sent at once, not through the hand-off, which would only run it at once here too.
         self.start_call(member, name, args, kwargs, encoded, reply, receiver is None)
         return await reply.outcome_async()
@@ -175,6 +181,8 @@ class Calling:
         """
         member, encoded = self.prepare(name, args, kwargs, receiver)
         reply = target(self.loop, name, timeout)
+        if encoded is not RUN_HERE and encoded.trace is not None:
+            encoded.trace.end_with(reply)
         self.handoff(Calling.start_call, self, member, name, args, kwargs, encoded, reply, receiver is None)
         return reply
 
@@ -367,7 +375,11 @@ class Calling:
         assert encoded is not RUN_HERE
         call_id, future = link.send_call(name, encoded, 0, None, plan)
         assert future is not None
-        value_of(await future, name, link.peer_name)
+        try:
+            value_of(await future, name, link.peer_name)
+        finally:
+            if encoded.trace is not None:
+                encoded.trace.end()
         return link, call_id
 
     def cancel_schedule(self, link: PeerLink | None, key: int) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CallCancelled, CallTimeout, NodeStopped, UsageError
 from ..wire._outcome import value_of
+from ..wire._proto import mesh_pb2 as pb
 from ._handoff import running_loop
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class CallTarget:
 
         def set_exception(self, exception: Any) -> None: ...
 
+        def raw_outcome(self) -> Any: ...
+
     def _decoded(self, reply: Any) -> Any:
         """The value of ``reply``: a reply envelope from the link, or a value the long way settled."""
         if self._settled:
@@ -91,6 +94,16 @@ class CallTarget:
             if value is not SENT and not self.done():
                 self._settled = True
                 self.set_result(value)
+
+    def failure(self) -> str | None:
+        """What the finished call failed with, in words (for its span), or None when it did not fail."""
+        try:
+            reply = self.raw_outcome()
+        except BaseException as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if not self._settled and isinstance(reply, tuple) and isinstance(reply[0], pb.Error):
+            return f"{reply[0].type}: {reply[0].message}"
+        return None
 
     def forget(self) -> None:
         """Stop the call on the loop: its long way, or its wait on the link (the callee is asked to stop)."""
@@ -146,6 +159,10 @@ class LoopReply(CallTarget, asyncio.Future[Any]):
         if self.deadline is not None:
             self.deadline.pop(self, None)
         return self._decoded(self.result())
+
+    def raw_outcome(self) -> Any:
+        """The reply as it came (undecoded), or the error raised; the call is done."""
+        return self.result()
 
     def abandon(self) -> None:
         """Stop the call if it has no outcome, or its wait was cancelled (the callee is asked to stop
@@ -286,6 +303,14 @@ class ReplyFuture(CallTarget):
             return value
         assert self.link is not None
         return value_of(value, self.name, self.link.peer_name)
+
+    def raw_outcome(self) -> Any:
+        """The reply as it came (undecoded), or the error raised; the call is done."""
+        if self._state == _CANCELLED:
+            raise CallCancelled(f"call of {self.name!r} was cancelled")
+        if self._state == _ERROR:
+            raise self._value
+        return self._value
 
     def outcome(self, timeout: float | None = None, what: str = "") -> Any:
         """Wait up to ``timeout`` seconds (None: no limit) in this thread and return the outcome. A wait

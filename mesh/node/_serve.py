@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import NodeStopped, SerializationError, UsageError
@@ -26,6 +26,7 @@ from ._workers import Job, WorkerPool
 if TYPE_CHECKING:
     from ..wire._frames import Buffers
     from ..wire._link import PeerLink
+    from ..wire._tracing import ServerTrace
     from ._handoff import Handoff
     from ._registry import LocalCallback
 
@@ -56,7 +57,19 @@ class IncomingCall(Job):
     queued at once is what the garbage collector walks over again and again.
     """
 
-    __slots__ = ("buffers", "call_id", "callback", "data", "dill", "inlets", "link", "max_size", "node", "outlet")
+    __slots__ = (
+        "buffers",
+        "call_id",
+        "callback",
+        "data",
+        "dill",
+        "inlets",
+        "link",
+        "max_size",
+        "node",
+        "outlet",
+        "trace",
+    )
 
     def __init__(
         self,
@@ -83,6 +96,8 @@ class IncomingCall(Job):
         # A STREAM call's outlet for the items it yields, and the inlets of its streamed arguments.
         self.outlet: Outlet | None = None
         self.inlets: list[Inlet] | None = None
+        # The call's SERVER span when this node traces and the caller sent its trace context.
+        self.trace: ServerTrace | None = None
 
     def __repr__(self) -> str:
         return f"<call {self.call_id} of {self.callback.name!r} from {self.link.peer_name!r}>"
@@ -91,8 +106,12 @@ class IncomingCall(Job):
         """Answer the call once the task that served it is done. On the loop."""
         self.node.reply(self, task)
 
-    def _call(self) -> Outcome:
-        return serve_sync(self) if self.outlet is None else serve_stream_sync(self)
+    def serve_here(self) -> Outcome:
+        """Serve the call of a sync callback in this thread (a worker's, or the loop's for an inline one)."""
+        serve = serve_sync if self.outlet is None else serve_stream_sync
+        return serve(self) if self.trace is None else self.trace.run(serve, self)
+
+    _call = serve_here
 
     def _then(self) -> None:
         if self.max_size is not None:
@@ -111,6 +130,13 @@ class IncomingCall(Job):
     def _reply(self) -> None:
         """Answer the call with this job's outcome; handed to the loop by the worker thread that ran it."""
         self.node.reply(self, self)
+
+
+def serving(
+    call: IncomingCall, serve: Callable[[IncomingCall], Coroutine[Any, Any, Outcome]]
+) -> Coroutine[Any, Any, Outcome]:
+    """What serves ``call`` of an async callback on the loop: ``serve(call)``, inside its span if it has one."""
+    return serve(call) if call.trace is None else call.trace.run_async(serve(call))
 
 
 def _arguments(call: IncomingCall) -> Arguments | Outcome:

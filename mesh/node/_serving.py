@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadArguments
+from ..wire import _tracing
 from ..wire._codec import Encoded, encode
 from ..wire._frames import Buffers
 from ..wire._link import PeerLink
@@ -27,7 +28,7 @@ from ._serve import (
     outcome_of,
     serve_async,
     serve_stream_async,
-    serve_sync,
+    serving,
 )
 from ._streams import LinkOutlet, argument_inlets, local_arguments
 from ._workers import Job, WorkerPool
@@ -122,14 +123,16 @@ class Serving:
             buffers,
             None if no_return else self.config.max_message_size,
         )
+        if _tracing.tracer is not None and call.traceparent and not call.HasField("schedule"):
+            incoming.trace = _tracing.ServerTrace(name, call, link.peer_name)
         if flags & pb.CALL_FLAG_STREAM or call.streamed_args:
             self._serve_streams(incoming, call)
         elif call.HasField("schedule"):
             self._start_schedule(incoming, call.schedule)
         elif callback.inline and not callback.is_async:
-            self._send_outcome(incoming, serve_sync(incoming))
+            self._send_outcome(incoming, incoming.serve_here())
         elif callback.is_async:
-            task = self.loop.create_task(serve_async(incoming))
+            task = self.loop.create_task(serving(incoming, serve_async))
             link.incoming[call_id] = task
             task.add_done_callback(incoming.task_done)
         elif no_return:
@@ -151,13 +154,13 @@ class Serving:
             incoming.outlet = LinkOutlet(self.handoff, link, call_id, 0, callback.name, window)
             link.result_outlets[call_id] = incoming.outlet
             if callback.is_async or callback.yields_async:
-                task = self.loop.create_task(serve_stream_async(incoming))
+                task = self.loop.create_task(serving(incoming, serve_stream_async))
                 link.incoming[call_id] = task
                 task.add_done_callback(incoming.task_done)
             else:
                 link.incoming[call_id] = self.workers.start_job(incoming)
         elif callback.is_async:
-            task = self.loop.create_task(serve_async(incoming))
+            task = self.loop.create_task(serving(incoming, serve_async))
             link.incoming[call_id] = task
             task.add_done_callback(incoming.task_done)
         else:

@@ -1,4 +1,4 @@
-"""``mesh serve NAME``: a node that offers one service until Ctrl-C or SIGTERM.
+"""``mesh serve NAME``: a node that offers one service until Ctrl-C or SIGTERM (``mesh call`` takes its node options).
 
 Each service's command adds its own options to the parser :func:`add_node_arguments` fills with
 those of the node (how it joins the mesh), opens its backend, and hands :func:`serve` the function
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from mesh import Global, MeshError, TLSConfig, UsageError
+from mesh import Global, MeshError, TLSConfig, UsageError, configure_logging
 
 
 def service_parser(
@@ -54,6 +54,14 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-cert", help="mutual TLS: this node's certificate (PEM file)")
     parser.add_argument("--tls-key", help="the private key of --tls-cert (PEM file)")
     parser.add_argument("--tls-ca", help="the CA certificate that signs every certificate of the mesh (PEM file)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="a live log on stderr, each line with the node name (-vv: debug)",
+    )
+    parser.add_argument("--log-json", action="store_true", help="with -v: one JSON object a line")
 
 
 def serve(
@@ -75,9 +83,11 @@ def serve(
         stop.set()
 
     previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    if options.verbose:
+        configure_logging("DEBUG" if options.verbose > 1 else "INFO", json_lines=options.log_json)
     try:
         try:
-            g = _join(options, service)
+            g = Global(options.name or f"{service}-{secrets.token_hex(3)}", **node_settings(options))
         except MeshError as exc:
             return refused(service, exc, 2 if isinstance(exc, UsageError) else 1)
         try:
@@ -96,19 +106,19 @@ def serve(
     return 0
 
 
-def _join(options: argparse.Namespace, service: str) -> Global:
+def node_settings(options: argparse.Namespace) -> dict[str, Any]:
+    """``Global``'s arguments (but the name) from the options of :func:`add_node_arguments`."""
     discovery = True if options.mesh is not None and options.host is None and options.port is None else None
-    return Global(
-        options.name or f"{service}-{secrets.token_hex(3)}",
-        host=options.host,
-        port=options.port,
-        listen=options.listen,
-        mesh_name=options.mesh,
-        discovery=discovery,
-        interfaces=options.interfaces,
-        secret=options.secret,
-        tls=_tls(options),
-    )
+    return {
+        "host": options.host,
+        "port": options.port,
+        "listen": options.listen,
+        "mesh_name": options.mesh,
+        "discovery": discovery,
+        "interfaces": options.interfaces,
+        "secret": options.secret,
+        "tls": _tls(options),
+    }
 
 
 def _tls(options: argparse.Namespace) -> TLSConfig | None:

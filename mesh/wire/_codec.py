@@ -13,11 +13,14 @@ import pickle
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import dill
 
 from ..errors import PayloadTooLarge, SerializationError
+
+if TYPE_CHECKING:
+    from ._tracing import ClientTrace
 
 PROTOCOL = 5
 OUT_OF_BAND_MIN = 64 * 1024
@@ -48,6 +51,8 @@ class Encoded:
     size: int
     # The streamed arguments (mesh.node._streams.Streamed) it refers to, by slot: slot k is streams[k - 1].
     streams: Sequence[Any] = ()
+    # The CLIENT span of the call these arguments are sent with, when tracing is on (mesh.wire._tracing).
+    trace: ClientTrace | None = None
 
 
 class Here(enum.Enum):

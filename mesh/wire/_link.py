@@ -166,7 +166,11 @@ class PeerLink(LinkStreams):
             call.window, call.window_bytes = window
         if streamed_args:
             call.streamed_args = streamed_args
+        if encoded.trace is not None:
+            encoded.trace.write(call)
         if flags & pb.CALL_FLAG_NO_RETURN:
+            if encoded.trace is not None:
+                encoded.trace.end()
             return call_id, None
         if waiter is not None:
             self._pending[call_id] = waiter

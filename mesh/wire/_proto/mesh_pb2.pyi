@@ -124,7 +124,7 @@ class Schedule(_message.Message):
     def __init__(self, at_time: _Optional[_Iterable[float]] = ..., period: _Optional[float] = ...) -> None: ...
 
 class Call(_message.Message):
-    __slots__ = ("name", "args", "buffer_count", "flags", "timeout", "schedule", "window", "window_bytes", "streamed_args")
+    __slots__ = ("name", "args", "buffer_count", "flags", "timeout", "schedule", "window", "window_bytes", "streamed_args", "traceparent", "tracestate")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     BUFFER_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +134,8 @@ class Call(_message.Message):
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     WINDOW_BYTES_FIELD_NUMBER: _ClassVar[int]
     STREAMED_ARGS_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    TRACESTATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     args: bytes
     buffer_count: int
@@ -143,7 +145,9 @@ class Call(_message.Message):
     window: int
     window_bytes: int
     streamed_args: int
-    def __init__(self, name: _Optional[str] = ..., args: _Optional[bytes] = ..., buffer_count: _Optional[int] = ..., flags: _Optional[int] = ..., timeout: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., window: _Optional[int] = ..., window_bytes: _Optional[int] = ..., streamed_args: _Optional[int] = ...) -> None: ...
+    traceparent: str
+    tracestate: str
+    def __init__(self, name: _Optional[str] = ..., args: _Optional[bytes] = ..., buffer_count: _Optional[int] = ..., flags: _Optional[int] = ..., timeout: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., window: _Optional[int] = ..., window_bytes: _Optional[int] = ..., streamed_args: _Optional[int] = ..., traceparent: _Optional[str] = ..., tracestate: _Optional[str] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("value", "buffer_count", "dill")
