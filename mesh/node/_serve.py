@@ -12,6 +12,7 @@ import asyncio
 import logging
 import types
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import NodeStopped, SerializationError, UsageError
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from ..wire._link import PeerLink
     from ._handoff import Handoff
     from ._registry import LocalCallback
+    from ._stats import NodeStats
 
 logger = logging.getLogger("mesh")
 
@@ -42,6 +44,7 @@ class ServeHost(Protocol):
     name: str
     handoff: Handoff
     workers: WorkerPool
+    stats: NodeStats
     # The serving node's Global, for the callbacks that ask for it (mesh.node._inject).
     owner: Callable[[], Any]
 
@@ -56,7 +59,19 @@ class IncomingCall(Job):
     queued at once is what the garbage collector walks over again and again.
     """
 
-    __slots__ = ("buffers", "call_id", "callback", "data", "dill", "inlets", "link", "max_size", "node", "outlet")
+    __slots__ = (
+        "buffers",
+        "call_id",
+        "callback",
+        "data",
+        "dill",
+        "inlets",
+        "link",
+        "max_size",
+        "node",
+        "outlet",
+        "started",
+    )
 
     def __init__(
         self,
@@ -83,6 +98,7 @@ class IncomingCall(Job):
         # A STREAM call's outlet for the items it yields, and the inlets of its streamed arguments.
         self.outlet: Outlet | None = None
         self.inlets: list[Inlet] | None = None
+        self.started = perf_counter()
 
     def __repr__(self) -> str:
         return f"<call {self.call_id} of {self.callback.name!r} from {self.link.peer_name!r}>"
@@ -103,10 +119,17 @@ class IncomingCall(Job):
                 pass  # the node stopped, and the link with it: no one to answer
             return
         if self._value is None and self._error is None:
+            self.count(True)
             return  # a NO_RETURN call that ran well: nothing to report
         outcome = outcome_of(self)
+        self.count(not isinstance(outcome, pb.Error))
         if isinstance(outcome, pb.Error):
             log_no_return_failure(self.node.name, self.link, outcome)
+
+    def count(self, ok: bool) -> None:
+        """Count this call, served now, in the node's statistics."""
+        kind = "no_return" if self.max_size is None else "reply" if self.outlet is None else "stream"
+        self.node.stats.served(self.callback.name, kind, ok, perf_counter() - self.started)
 
     def _reply(self) -> None:
         """Answer the call with this job's outcome; handed to the loop by the worker thread that ran it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadArguments
@@ -29,6 +30,7 @@ from ._serve import (
     serve_stream_async,
     serve_sync,
 )
+from ._stats import NodeStats
 from ._streams import LinkOutlet, argument_inlets, local_arguments
 from ._workers import Job, WorkerPool
 
@@ -51,6 +53,7 @@ class Serving:
     stopping: bool
     workers: WorkerPool
     local_calls: int
+    stats: NodeStats
     owner: Callable[[], Any]
 
     if TYPE_CHECKING:
@@ -67,14 +70,19 @@ class Serving:
         callback = self._local(name)
         args, kwargs, arg_outlets = local_arguments(args, kwargs, self.loop)
         self.local_calls += 1
+        started = perf_counter()
+        ok = False
         try:
-            return await self.run_callback(callback, args, kwargs)
+            value = await self.run_callback(callback, args, kwargs)
+            ok = True
+            return value
         except TypeError as exc:
             problem = callback.arguments_error(args, kwargs)
             if problem is not None:
                 raise BadArguments(problem) from exc
             raise
         finally:
+            self.stats.served(name, "local", ok, perf_counter() - started)
             self.local_calls -= 1
             for outlet in arg_outlets:
                 outlet.close()
@@ -177,7 +185,9 @@ class Serving:
         A NO_RETURN call sends nothing and logs its failure (None: a NO_RETURN call that served well).
         """
         if outcome is None:
+            call.count(True)
             return
+        call.count(isinstance(outcome, Encoded))
         # An Encoded is checked for first: isinstance against a protobuf message class is slow.
         if isinstance(outcome, Encoded):
             if call.max_size is not None:
