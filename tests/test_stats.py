@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mesh import BG, BROADCAST, FG, NO_RETURN, STREAM, Global
-from mesh.node._stats import BUCKETS, NodeStats, percentile
+from mesh.node._stats import BUCKETS, REPLY, NodeStats, percentile
 from tests._support.main_node import main_node
 from tests._support.proc import Proc
 from tests._support.workers import wait_until
@@ -64,9 +64,9 @@ def test_peer_counts_what_it_served_and_its_links(peer: Callable[..., tuple[Proc
 def test_percentiles_and_gauges() -> None:
     stats = NodeStats()
     for _ in range(90):
-        stats.served("f", "reply", True, 0.001)
+        stats.served("f", REPLY, True, 0.001)
     for _ in range(10):
-        stats.served("f", "reply", False, 1.0)
+        stats.served("f", REPLY, False, 1.0)
     stats.add_gauges(lambda: [("mesh_jobs", {"state": "queued"}, 3.0)])
     snapshot = stats.snapshot()
     buckets = snapshot["served"]["f"]["buckets"]

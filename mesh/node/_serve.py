@@ -21,6 +21,7 @@ from ..wire._outcome import error_reply, exception_reply
 from ..wire._proto import mesh_pb2 as pb
 from ._flow import Inlet
 from ._inject import with_global
+from ._stats import NO_RETURN, REPLY, STREAM
 from ._streams import Outlet, produce_async, produce_sync, receiving
 from ._workers import Job, WorkerPool
 
@@ -128,7 +129,7 @@ class IncomingCall(Job):
 
     def count(self, ok: bool) -> None:
         """Count this call, served now, in the node's statistics."""
-        kind = "no_return" if self.max_size is None else "reply" if self.outlet is None else "stream"
+        kind = NO_RETURN if self.max_size is None else REPLY if self.outlet is None else STREAM
         self.node.stats.served(self.callback.name, kind, ok, perf_counter() - self.started)
 
     def _reply(self) -> None:

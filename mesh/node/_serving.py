@@ -30,7 +30,7 @@ from ._serve import (
     serve_stream_async,
     serve_sync,
 )
-from ._stats import NodeStats
+from ._stats import LOCAL, NodeStats
 from ._streams import LinkOutlet, argument_inlets, local_arguments
 from ._workers import Job, WorkerPool
 
@@ -82,7 +82,7 @@ class Serving:
                 raise BadArguments(problem) from exc
             raise
         finally:
-            self.stats.served(name, "local", ok, perf_counter() - started)
+            self.stats.served(name, LOCAL, ok, perf_counter() - started)
             self.local_calls -= 1
             for outlet in arg_outlets:
                 outlet.close()
