@@ -98,7 +98,7 @@ def _rate(count: int, elapsed: float) -> float:
 
 
 def _links(snapshots: Mapping[str, Snapshot], shown: Callable[[str], bool]) -> list[dict[str, Any]]:
-    """Each link once (the pair's names in order), with the bytes each side has sent."""
+    """Each link once (the pair's names in order), with the bytes sent each way."""
     links: dict[tuple[str, str], dict[str, Any]] = {}
     for name, snapshot in sorted(snapshots.items()):
         for link in snapshot["links"]:
@@ -107,7 +107,10 @@ def _links(snapshots: Mapping[str, Snapshot], shown: Callable[[str], bool]) -> l
                 continue
             a, b = sorted((name, peer))
             row = links.setdefault((a, b), {"a": a, "b": b, "a_to_b": 0, "b_to_a": 0, "in_flight": 0})
-            row["a_to_b" if name == a else "b_to_a"] = link["bytes_out"]
+            out, back = ("a_to_b", "b_to_a") if name == a else ("b_to_a", "a_to_b")
+            # What one side read is exact, what the other queued its own reckoning: the larger of the two.
+            row[out] = max(row[out], link["bytes_out"])
+            row[back] = max(row[back], link["bytes_in"])
             row["in_flight"] = max(row["in_flight"], link["in_flight"])
     return list(links.values())
 
