@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from mesh import FG, Global
+from tests._support.lan import unique
 from tests._support.proc import MESH_COMMAND, Proc
 
 pytestmark = pytest.mark.timeout(90)
@@ -45,3 +46,22 @@ def test_top_shows_the_nodes_and_their_callbacks(
 def test_top_refuses_a_bad_iterations() -> None:
     done = subprocess.run([MESH_COMMAND, "top", "--iterations", "0"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "--iterations must be 1 or more" in done.stderr
+
+
+def test_top_finds_the_nodes_by_discovery_without_a_controller(spawn: Callable[..., Proc]) -> None:
+    mesh = unique("top")
+    node = spawn(
+        "--name", "w1", "--mesh", mesh, "--interfaces", "127.0.0.1", "--listen", "127.0.0.1:0",
+        module="tests._support.lan_node",
+    )  # fmt: skip
+    node.wait_line("READY")
+    done = subprocess.run(
+        [MESH_COMMAND, "top", "--mesh", mesh, "--interfaces", "127.0.0.1", "--iterations", "3", "--interval", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.rsplit("nodes", 1)[1]
+    assert "│ w1 " in last and " up " in last, done.stdout
