@@ -4,20 +4,24 @@ rules: loopback unless the mesh is protected, and the token the page asks for wi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import ssl
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from mesh import FG, Global, UsageError
+from mesh import FG, Global, TLSConfig, UsageError
 from mesh.dashboard import Collector, DashboardServer, page_token
 from mesh.services import Events, Jobs
 from tests._support.browser import CHROMIUM, chromium_page
+from tests._support.certs import Authority
 from tests._support.dashboard import fetch, start_dashboard, view
 from tests._support.proc import Proc
 from tests._support.serve import mesh_serve
@@ -127,5 +131,31 @@ def test_beyond_loopback_only_with_a_secret_or_tls() -> None:
         server = DashboardServer(collector, host="0.0.0.0", secret=b"s")
         try:
             assert server.token is not None and server.url.endswith(f"?token={server.token}")
+        finally:
+            server.close()
+
+
+@pytest.mark.timeout(60)
+def test_under_tls_the_page_is_https_and_asks_for_a_certificate_of_the_mesh(tmp_path: Path) -> None:
+    authority, stranger = Authority.create("mesh-ca"), Authority.create("another-ca")
+    server_tls = authority.tls("dashboard", tmp_path / "server")
+    with Global(process_name="alone", init_controller=True) as g:
+        server = DashboardServer(Collector(g), host="0.0.0.0", tls=server_tls)
+        try:
+            assert server.url.startswith("https://") and server.token is None
+            url = f"https://127.0.0.1:{server.port}/view.json"
+
+            def get(client: TLSConfig | None) -> bytes:
+                context = ssl.create_default_context(cafile=str(tmp_path / "server" / "ca.crt"))
+                if client is not None:
+                    context.load_cert_chain(str(client.cert), str(client.key))
+                with urllib.request.urlopen(url, context=context, timeout=10) as response:
+                    body: bytes = response.read()
+                    return body
+
+            assert json.loads(get(authority.tls("browser", tmp_path / "ours")))["nodes"] == []
+            for client in (None, stranger.tls("browser", tmp_path / "theirs")):
+                with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+                    get(client)
         finally:
             server.close()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import ssl
 import tempfile
 import threading
@@ -30,6 +31,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..wire._security import TLSConfig, check_listen_address
 from ._collector import Collector
+
+logger = logging.getLogger("mesh")
 
 # How often an idle event stream sends a comment, so that a closed browser is noticed.
 KEEPALIVE = 15.0
@@ -59,11 +62,15 @@ class DashboardServer:
         check_listen_address(host, secret, tls, "dashboard", f"{host}:{port}")
         self.collector = collector
         self.token = None if secret is None else page_token(secret)
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler(self))
         self.scheme = "http"
         if tls is not None:
-            self._server.socket = _tls_context(tls).wrap_socket(self._server.socket, server_side=True)
+            # The handshake happens in the request's thread, so a client that never completes it holds
+            # up no one else.
+            context = _tls_context(tls)
+            self._server.socket = context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
             self.scheme = "https"
         self.host = host
         self.port: int = self._server.server_address[1]
@@ -84,6 +91,14 @@ class DashboardServer:
             self._server.shutdown()
             self._thread.join()
         self._server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that goes, or a client refused by TLS: a line in the debug log, not a traceback.
+        logger.debug("dashboard: a request from %s failed", client_address, exc_info=True)
 
 
 def _tls_context(tls: TLSConfig) -> ssl.SSLContext:
