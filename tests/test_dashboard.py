@@ -49,8 +49,10 @@ def test_the_page_shows_nodes_come_and_go_and_errors(
     peer("--name", "w1", *joins)
     mesh_serve(spawn, "jobs", port, "--path", str(tmp_path / "jobs.db"), name="jobs")
     mesh_serve(spawn, "events", port, "--path", str(tmp_path / "events"), name="events")
+    (tmp_path / "my_pipeline.py").write_text(PIPELINE)
     # The default poll, once a second: what a user gets.
-    _, url = start_dashboard(spawn, port, "--interval", "1")
+    pipeline = ("--pipeline", "my_pipeline:plumber")
+    _, url = start_dashboard(spawn, port, "--interval", "1", *pipeline, extra_env={"PYTHONPATH": str(tmp_path)})
     with Global(process_name="main", host="127.0.0.1", port=port) as g, chromium_page() as page:
         page.goto(url)
         page.locator('#members tr[data-key="w1"]').wait_for(timeout=10_000)
@@ -71,6 +73,7 @@ def test_the_page_shows_nodes_come_and_go_and_errors(
         assert page.locator('#links tr[data-key="main|w1"]').count() == 1
         page.locator('#jobs tr[data-key="queued"] td:nth-child(2)').filter(has_text="1").wait_for(timeout=10_000)
         page.locator('#events tr[data-key="orders"] td:nth-child(2)').filter(has_text="2").wait_for(timeout=10_000)
+        assert page.locator("#pipelines pre").inner_text().strip() == "graph LR;\n    a((a))-->b((b));"
         folder = screenshots(tmp_path)
         folder.mkdir(exist_ok=True)
         page.screenshot(path=str(folder / "dashboard.png"), full_page=True)
@@ -79,6 +82,13 @@ def test_the_page_shows_nodes_come_and_go_and_errors(
         page.locator('#members tr[data-key="w2"]').wait_for(state="detached", timeout=15_000)
         assert page.locator('#members tr[data-key="w1"]').count() == 1
         page.screenshot(path=str(folder / "after-sigkill.png"), full_page=True)
+
+
+PIPELINE = """
+from mesh.pipelines import Plumber
+async def f(self, q): pass
+plumber = Plumber({'nodes': {'a': {'coro': f}, 'b': {'coro': f}}, 'graph': {'a': ('b',), 'b': None}})
+"""
 
 
 def make_calls(g: Global) -> None:
@@ -93,6 +103,13 @@ def make_calls(g: Global) -> None:
     Jobs(g).submit("add", 1, 2, eta=3600) & FG
     for n in range(2):
         Events(g).publish("orders", n) & FG
+
+
+@pytest.mark.timeout(60)
+def test_a_pipeline_that_cannot_be_drawn_is_named(spawn: Callable[..., Proc]) -> None:
+    proc = spawn("dashboard", "--pipeline", "nowhere:x", module="mesh")
+    assert proc.wait_or_dump(30) == 2
+    assert "mesh dashboard: cannot import 'nowhere'" in proc.text()
 
 
 @pytest.mark.timeout(60)

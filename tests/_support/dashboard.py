@@ -14,12 +14,14 @@ from tests._support.proc import Proc
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def start_dashboard(spawn: Callable[..., Proc], port: int, *options: str) -> tuple[Proc, str]:
+def start_dashboard(
+    spawn: Callable[..., Proc], port: int, *options: str, extra_env: dict[str, str] | None = None
+) -> tuple[Proc, str]:
     """``mesh dashboard`` joined to the controller at 127.0.0.1:``port``, polling twice a second, on a
     free loopback port; the process and the page's URL."""
     proc = spawn(
         "dashboard", "--host", "127.0.0.1", "--port", str(port), "--http-port", "0", "--interval", "0.5", *options,
-        module="mesh",
+        module="mesh", extra_env=extra_env,
     )  # fmt: skip
     return proc, proc.wait_line("dashboard on").split()[-1]
 
