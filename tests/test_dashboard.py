@@ -23,7 +23,7 @@ from mesh.services import Events, Jobs
 from tests._support.browser import CHROMIUM, chromium_page
 from tests._support.certs import Authority
 from tests._support.dashboard import fetch, start_dashboard, view
-from tests._support.proc import Proc
+from tests._support.proc import Proc, free_port
 from tests._support.serve import mesh_serve
 from tests._support.workers import wait_until
 
@@ -131,8 +131,6 @@ def test_with_a_secret_the_page_needs_its_token(
 
 
 def controller_with_secret(spawn: Callable[..., Proc], secret: str) -> tuple[Proc, int]:
-    from tests._support.proc import free_port
-
     port = free_port()
     proc = spawn("--host", "127.0.0.1", "--port", str(port), "--secret", secret, module="controller")
     proc.wait_line("controller listening")
