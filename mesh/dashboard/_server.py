@@ -19,11 +19,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import ssl
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -31,8 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..wire._security import TLSConfig, check_listen_address
 from ._collector import Collector
-
-logger = logging.getLogger("mesh")
+from ._http import HTTPThread, reply
 
 # How often an idle event stream sends a comment, so that a closed browser is noticed.
 KEEPALIVE = 15.0
@@ -62,43 +59,21 @@ class DashboardServer:
         check_listen_address(host, secret, tls, "dashboard", f"{host}:{port}")
         self.collector = collector
         self.token = None if secret is None else page_token(secret)
-        self._server = _Server((host, port), _handler(self))
-        self.scheme = "http"
-        if tls is not None:
-            # The handshake happens in the request's thread, so a client that never completes it holds
-            # up no one else.
-            context = _tls_context(tls)
-            self._server.socket = context.wrap_socket(
-                self._server.socket, server_side=True, do_handshake_on_connect=False
-            )
-            self.scheme = "https"
+        context = None if tls is None else _tls_context(tls)
+        self._http = HTTPThread(_handler(self), host, port, "mesh-dashboard", context)
+        self.scheme = self._http.scheme
         self.host = host
-        self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mesh-dashboard", daemon=True)
-        self._thread.start()
+        self.port = self._http.port
 
     @property
     def url(self) -> str:
         """The page's address, with its token when there is one."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        query = "" if self.token is None else f"?token={self.token}"
-        return f"{self.scheme}://{host}:{self.port}/{query}"
+        return self._http.url("/" if self.token is None else f"/?token={self.token}")
 
     def close(self) -> None:
         """Stop serving (open event streams end); idempotent."""
         self.collector.stop()
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A browser that goes, or a client refused by TLS: a line in the debug log, not a traceback.
-        logger.debug("dashboard: a request from %s failed", client_address, exc_info=True)
+        self._http.close()
 
 
 def _tls_context(tls: TLSConfig) -> ssl.SSLContext:
@@ -137,30 +112,21 @@ def _handler(dashboard: DashboardServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _reply(handler: BaseHTTPRequestHandler, body: bytes, content_type: str) -> None:
-    handler.send_response(200)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.send_header("Cache-Control", "no-store")
-    handler.end_headers()
-    handler.wfile.write(body)
-
-
 def _page(handler: BaseHTTPRequestHandler, dashboard: DashboardServer) -> None:
-    _reply(handler, files(__package__).joinpath("page.html").read_bytes(), "text/html; charset=utf-8")
+    reply(handler, files(__package__).joinpath("page.html").read_bytes(), "text/html; charset=utf-8")
 
 
 def _view(handler: BaseHTTPRequestHandler, dashboard: DashboardServer) -> None:
-    _reply(handler, json.dumps(dashboard.collector.view).encode(), "application/json")
+    reply(handler, json.dumps(dashboard.collector.view).encode(), "application/json")
 
 
 def _metrics(handler: BaseHTTPRequestHandler, dashboard: DashboardServer) -> None:
     try:
-        from ..metrics import render
+        from ..metrics._render import CONTENT_TYPE, render
     except ImportError:
         handler.send_error(501, "metrics need prometheus-client: pip install 'grpcmesh[metrics]'")
         return
-    _reply(handler, render(dashboard.collector.snapshots), "text/plain; version=0.0.4; charset=utf-8")
+    reply(handler, render(dashboard.collector.snapshots), CONTENT_TYPE)
 
 
 def _events(handler: BaseHTTPRequestHandler, dashboard: DashboardServer) -> None:

@@ -15,6 +15,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from ..node._stats import BUCKETS
 
 Snapshot = dict[str, Any]
+# The Prometheus text format's content type.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _GAUGE_HELP = "Reported by a service on this node (Global.add_gauges)"
 
 

@@ -2,42 +2,33 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from mesh import FG, Global
 
+from ..dashboard._http import HTTPThread, reply
 from ..wire._security import check_listen_address
-from ._render import render
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from ._render import CONTENT_TYPE, render
 
 
 class MetricsServer:
     """An HTTP server answering ``GET /metrics`` with the Prometheus text of ``scrape()``; :meth:`close` it."""
 
     def __init__(self, scrape: Callable[[], bytes], host: str, port: int) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler(scrape))
-        self._server.daemon_threads = True
+        self._http = HTTPThread(_handler(scrape), host, port, "mesh-metrics", None)
         self.host = host
-        self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mesh-metrics", daemon=True)
-        self._thread.start()
+        self.port = self._http.port
 
     @property
     def url(self) -> str:
         """Where Prometheus scrapes it."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/metrics"
+        return self._http.url("/metrics")
 
     def close(self) -> None:
         """Stop serving; idempotent."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
+        self._http.close()
 
     def __enter__(self) -> MetricsServer:
         return self
@@ -72,12 +63,7 @@ def _handler(scrape: Callable[[], bytes]) -> type[BaseHTTPRequestHandler]:
             if self.path.split("?")[0] != "/metrics":
                 self.send_error(404, "only /metrics is here")
                 return
-            body = scrape()
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply(self, scrape(), CONTENT_TYPE)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
