@@ -106,8 +106,12 @@ def _cmd_dashboard(options: argparse.Namespace) -> int:
 def _cmd_top(options: argparse.Namespace) -> int:
     from .cli import _tls
     from .dashboard import Collector
-    from .dashboard._top import run_top
 
+    try:
+        from .dashboard._top import run_top
+    except ImportError as exc:
+        print(f"mesh top needs rich ({exc}): pip install 'grpcmesh[top]'", file=sys.stderr)
+        return 2
     if options.iterations is not None and options.iterations < 1:
         print(f"mesh top: --iterations must be 1 or more, not {options.iterations}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ every node's at the dashboard's ``/metrics``, with the jobs and events services'
 from __future__ import annotations
 
 import threading
+import urllib.error
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from mesh import FG, Global, UsageError
 from mesh.metrics import serve_metrics
 from mesh.services import Events, Jobs
-from tests._support.dashboard import sample, scrape, start_dashboard
+from tests._support.dashboard import sample, scrape, start_dashboard, view
 from tests._support.proc import Proc
 from tests._support.serve import mesh_serve
 from tests._support.workers import wait_until
@@ -94,3 +95,16 @@ def test_jobs_by_state_and_consumer_lag(
 def test_metrics_beyond_loopback_need_a_protected_mesh() -> None:
     with Global(process_name="open", init_controller=True) as g, pytest.raises(UsageError, match="metrics"):
         serve_metrics(g, host="0.0.0.0")
+
+
+def test_the_dashboard_without_prometheus_client_says_which_extra_to_install(
+    spawn: Callable[..., Proc], controller: Callable[[], tuple[Proc, int]], tmp_path: Path
+) -> None:
+    (tmp_path / "prometheus_client").mkdir()
+    (tmp_path / "prometheus_client" / "__init__.py").write_text("raise ImportError('not installed here')\n")
+    _, port = controller()
+    _, dashboard = start_dashboard(spawn, port, extra_env={"PYTHONPATH": str(tmp_path)})
+    assert view(dashboard)["nodes"] == []
+    with pytest.raises(urllib.error.HTTPError, match="501") as refused:
+        scrape(f"{dashboard}metrics")
+    assert "grpcmesh[metrics]" in refused.value.read().decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,17 @@ def test_top_finds_the_nodes_by_discovery_without_a_controller(spawn: Callable[.
     assert done.returncode == 0, done.stderr
     last = done.stdout.rsplit("nodes", 1)[1]
     assert "│ w1 " in last and " up " in last, done.stdout
+
+
+def test_top_without_rich_says_which_extra_to_install(tmp_path: Path) -> None:
+    (tmp_path / "rich").mkdir()
+    (tmp_path / "rich" / "__init__.py").write_text("raise ImportError('rich is not installed here')\n")
+    done = subprocess.run(
+        [MESH_COMMAND, "top", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert done.returncode == 2
+    assert "pip install 'grpcmesh[top]'" in done.stderr
