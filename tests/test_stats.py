@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mesh import BG, BROADCAST, FG, NO_RETURN, STREAM, Global
+from mesh import BG, BROADCAST, FG, NO_RETURN, STREAM, CallTimeout, Global
 from mesh.node._stats import BUCKETS, REPLY, NodeStats, percentile
 from tests._support.main_node import main_node
 from tests._support.proc import Proc
@@ -30,12 +30,14 @@ def test_peer_counts_what_it_served_and_its_links(peer: Callable[..., tuple[Proc
         g.call.note("x") & NO_RETURN
         assert list(g.call.numbers(3) & STREAM) == [0, 1, 2]
         assert g.call.echo(b"z" * 100_000) & FG == b"z" * 100_000
+        with pytest.raises(CallTimeout):
+            g.call.async_sleep(30) & FG(timeout=0.2)
 
         def stats() -> dict[str, Any]:
             snapshot: dict[str, Any] = g.call.mesh.stats() & FG(receiver="w1", timeout=10)
             return snapshot
 
-        wait_until(lambda: "note" in stats()["served"], 10, "the NO_RETURN call counted")
+        wait_until(lambda: {"note", "async_sleep"} <= set(stats()["served"]), 10, "the NO_RETURN and cancelled calls")
         snapshot = stats()
         assert snapshot["name"] == "w1"
         assert "add" in snapshot["callbacks"] and not any(n.startswith("mesh.") for n in snapshot["callbacks"])
@@ -44,6 +46,8 @@ def test_peer_counts_what_it_served_and_its_links(peer: Callable[..., tuple[Proc
         assert served["refuse"]["counts"] == {"reply/error": 1}
         assert served["note"]["counts"] == {"no_return/ok": 1}
         assert served["numbers"]["counts"] == {"stream/ok": 1}
+        # Cancelled when its caller's timeout passed.
+        assert served["async_sleep"]["counts"] == {"reply/error": 1}
         assert "mesh.stats" not in served
         assert sum(served["add"]["buckets"]) == 21
         assert percentile(served["add"]["buckets"], 0.5) is not None

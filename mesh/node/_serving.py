@@ -177,6 +177,10 @@ class Serving:
         call.link.incoming.pop(call.call_id, None)
         if call.outlet is not None or call.inlets is not None:
             call.link.end_callee_streams(call.call_id)
+        if done.cancelled():
+            # Stopped by its caller (a timeout, a cancel): nothing goes back, and it did not serve well.
+            call.count(False)
+            return
         self._send_outcome(call, outcome_of(done))
 
     def _send_outcome(self, call: IncomingCall, outcome: Outcome) -> None:
