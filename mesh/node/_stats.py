@@ -18,7 +18,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-# Upper bounds of the latency buckets, in seconds: 100 us, doubling, to about 52 s; one more above.
+# Upper bounds of the latency buckets, in seconds: a tenth of a millisecond, doubling, to about 52 s;
+# one more above.
 BUCKETS: tuple[float, ...] = tuple(0.0001 * 2**i for i in range(20))
 
 # One gauge row: metric name, labels, value.
