@@ -1,4 +1,5 @@
-"""The ``mesh`` command: ``mesh demo``, ``controller``, ``ls``, ``serve``, ``call``, ``bench``."""
+"""The ``mesh`` command: ``mesh demo``, ``controller``, ``ls``, ``serve``, ``call``, ``bench``;
+``mesh dashboard`` and ``mesh top`` (mesh/_watch_cli.py)."""
 
 from __future__ import annotations
 
@@ -271,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .pipelines._show import add_parser as add_pipeline
 
     add_pipeline(commands)
+
+    from ._watch_cli import add_parsers as add_watch
+
+    add_watch(commands)
 
     # The benchmark's options (its --help too) are left to its own parser (see _parse_args), so that
     # building this parser imports no part of the benchmark.

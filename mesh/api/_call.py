@@ -191,6 +191,7 @@ class RemoteCall:
         carry_out = _CARRY_OUT.get(type(modifier))
         if carry_out is None:
             raise UsageError(f"unknown modifier {modifier!r}")
+        self._session.stats.sent(self.name, type(modifier).__name__)
         return carry_out(self, modifier, async_face)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import atexit
 import secrets
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..errors import UsageError
@@ -180,6 +180,12 @@ class Global:
         return node.address if node is not None else ""
 
     @property
+    def protected(self) -> bool:
+        """Whether this node asks its peers for the mesh secret or a TLS certificate: what it may serve
+        beyond loopback (its metrics, the dashboard) depends on it."""
+        return self._hosting.config.secret is not None or self._hosting.config.tls is not None
+
+    @property
     def controller_address(self) -> str:
         """The controller's address."""
         return self._hosting.controller_address
@@ -316,6 +322,20 @@ class Global:
         """Counters of this node: members, links, calls in flight."""
         node = self._session.ready_node()
         return {} if node is None else node.statistics()
+
+    def add_gauges(self, source: Callable[[], Iterable[tuple[str, dict[str, str], float]]]) -> None:
+        """Report the gauges ``source()`` gives (rows of metric name, labels, value) with this node's
+        statistics: the ``mesh.stats`` snapshot, the dashboard and the Prometheus metrics read them.
+
+        ``source`` is called on the node's loop each time a snapshot is taken, so it must be quick and
+        must not block; the jobs service reports its jobs by state this way, the events service its
+        consumer lag.
+        """
+        self._session.stats.add_gauges(source)
+
+    def remove_gauges(self, source: Callable[[], Iterable[tuple[str, dict[str, str], float]]]) -> None:
+        """Stop reporting the gauges of ``source`` (see :meth:`add_gauges`); nothing happens if it was not added."""
+        self._session.stats.remove_gauges(source)
 
     def __repr__(self) -> str:
         return f"<Global {self.process_name!r} address={self.address!r}>"

@@ -12,16 +12,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..errors import NodeStopped
 from ..node._config import NodeConfig
 from ..node._loop_thread import AppLoop, LoopThread, Portal
 from ..node._member_hooks import MemberHooks
 from ..node._node import Node
 from ..node._node_callbacks import NodeCallbacks
 from ..node._registry import REGISTRY
+from ..node._stats import STATS_CALLBACK
 from ..wire import _stale_sockets, _transport
 from ._session import Session, run_blocking, run_on
 
@@ -56,6 +59,7 @@ class Hosting:
         self.stop_grace = stop_grace
         # This Global's own callbacks (g.register), over the process's: there before the node starts.
         self.callbacks = NodeCallbacks(REGISTRY)
+        self.callbacks.register(STATS_CALLBACK, self._snapshot, inline=True)
         self.controller: ControllerServer | None = None
         self._controller_mdns: MdnsEndpoint | None = None
         self._stopping = False
@@ -134,6 +138,7 @@ class Hosting:
                 node = Node(config, self.callbacks)
                 node.owner = self.owner
                 node.member_hooks = self.member_hooks
+                node.stats = self.session.stats
                 await node.start()
                 self.session.node = node
             self.session.started.set_result(self.session.node)
@@ -146,6 +151,13 @@ class Hosting:
             self._stopping = True
             self._mark_stopped()
             raise
+
+    def _snapshot(self) -> dict[str, Any]:
+        """The answer of this node's ``mesh.stats``: :meth:`Node.snapshot`, with the time it was taken."""
+        node = self.session.node
+        if node is None:
+            raise NodeStopped(f"node {self.config.name!r} has not started")
+        return {**node.snapshot(), "time": time.time()}
 
     async def shutdown(self) -> None:
         """Stop the node, then the controller, once (on the node's loop); later calls wait for that stop."""

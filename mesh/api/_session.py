@@ -17,6 +17,7 @@ from ..node._handoff import running_loop
 from ..node._loop_thread import Portal
 from ..node._node import Node
 from ..node._reply import ReplyFuture
+from ..node._stats import NodeStats
 
 _CONTROLLER_ONLY = "this Global runs only a controller (init_node=False): it cannot make calls"
 
@@ -49,7 +50,7 @@ class Session:
     """A Global's node as its calls see it: the loop it runs on (:attr:`portal`), the node once it has
     started (:attr:`node`), whether it stopped, and the process name."""
 
-    __slots__ = ("loop", "name", "node", "portal", "runs_node", "started", "stopped")
+    __slots__ = ("loop", "name", "node", "portal", "runs_node", "started", "stats", "stopped")
 
     def __init__(self, name: str, portal: Portal, started: asyncio.Future[Node | None], runs_node: bool) -> None:
         self.name = name
@@ -60,6 +61,8 @@ class Session:
         self.stopped = threading.Event()
         self.node: Node | None = None
         self.runs_node = runs_node
+        # The node's statistics, there before the node: the calls made count in from the first.
+        self.stats = NodeStats()
 
     def ready_node(self) -> Node | None:
         """The node, or None while it starts. Any thread.

@@ -33,6 +33,7 @@ from ._outgoing import Calling
 from ._registry import REGISTRY, CallbackRegistry
 from ._schedule import Schedule
 from ._serving import Serving
+from ._stats import INTERNAL_PREFIX, NodeStats
 from ._streams import StreamReply
 from ._workers import WorkerPool
 
@@ -70,6 +71,8 @@ class Node(Calling, Serving, Linking):
         self.links: dict[str, PeerLink] = {}
         self.stopping = False
         self.local_calls = 0
+        # Its call statistics; the Global that runs it hands over its own, which its calls count in too.
+        self.stats = NodeStats()
         self.local_streams: set[StreamReply] = set()
         self._all_links: set[PeerLink] = set()
         self._dials: dict[str, asyncio.Task[PeerLink]] = {}
@@ -258,6 +261,33 @@ class Node(Calling, Serving, Linking):
             "workers": self.workers.threads,
         }
 
+    def snapshot(self) -> dict[str, Any]:
+        """What the ``mesh.stats`` callback answers: this node (name, id, address, callbacks, uptime), its
+        links (peer, bytes in and out, calls in flight) and its call statistics (:meth:`NodeStats.snapshot`).
+        On the loop."""
+        live = sorted(self.links.values(), key=lambda link: link.peer_name)
+        links = [
+            {
+                "peer": link.peer_name,
+                "peer_id": link.peer_id,
+                "bytes_in": link.bytes_in,
+                "bytes_out": link.bytes_out,
+                "in_flight": link.in_flight,
+            }
+            for link in live
+        ]
+        callbacks = [name for name in self.registry.names() if not name.startswith(INTERNAL_PREFIX)]
+        return {
+            "name": self.name,
+            "node_id": self.node_id,
+            "address": self.address,
+            "callbacks": callbacks,
+            "links": links,
+            "in_flight": sum(link.in_flight for link in live) + self.local_calls,
+            "workers": self.workers.threads,
+            **self.stats.snapshot(),
+        }
+
 
 def _nobody() -> Any:
     return None
@@ -266,6 +296,11 @@ def _nobody() -> Any:
 def member_list(members: Iterable[Member]) -> list[dict[str, Any]]:
     """Members as plain dicts, for display."""
     return [
-        {"name": m.name, "node_id": m.node_id, "address": m.address, "callbacks": sorted(m.callbacks)}
+        {
+            "name": m.name,
+            "node_id": m.node_id,
+            "address": m.address,
+            "callbacks": sorted(name for name in m.callbacks if not name.startswith(INTERNAL_PREFIX)),
+        }
         for m in sorted(members, key=lambda m: m.name)
     ]

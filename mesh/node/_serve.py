@@ -12,6 +12,7 @@ import asyncio
 import logging
 import types
 from collections.abc import Callable, Coroutine
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import NodeStopped, SerializationError, UsageError
@@ -20,6 +21,7 @@ from ..wire._outcome import error_reply, exception_reply
 from ..wire._proto import mesh_pb2 as pb
 from ._flow import Inlet
 from ._inject import with_global
+from ._stats import NO_RETURN, REPLY, STREAM
 from ._streams import Outlet, produce_async, produce_sync, receiving
 from ._workers import Job, WorkerPool
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from ..wire._tracing import ServerTrace
     from ._handoff import Handoff
     from ._registry import LocalCallback
+    from ._stats import NodeStats
 
 logger = logging.getLogger("mesh")
 
@@ -43,6 +46,7 @@ class ServeHost(Protocol):
     name: str
     handoff: Handoff
     workers: WorkerPool
+    stats: NodeStats
     # The serving node's Global, for the callbacks that ask for it (mesh.node._inject).
     owner: Callable[[], Any]
 
@@ -68,6 +72,7 @@ class IncomingCall(Job):
         "max_size",
         "node",
         "outlet",
+        "started",
         "trace",
     )
 
@@ -98,6 +103,7 @@ class IncomingCall(Job):
         self.inlets: list[Inlet] | None = None
         # The call's SERVER span when this node traces and the caller sent its trace context.
         self.trace: ServerTrace | None = None
+        self.started = perf_counter()
 
     def __repr__(self) -> str:
         return f"<call {self.call_id} of {self.callback.name!r} from {self.link.peer_name!r}>"
@@ -122,10 +128,17 @@ class IncomingCall(Job):
                 pass  # the node stopped, and the link with it: no one to answer
             return
         if self._value is None and self._error is None:
+            self.count(True)
             return  # a NO_RETURN call that ran well: nothing to report
         outcome = outcome_of(self)
+        self.count(not isinstance(outcome, pb.Error))
         if isinstance(outcome, pb.Error):
             log_no_return_failure(self.node.name, self.link, outcome)
+
+    def count(self, ok: bool) -> None:
+        """Count this call, served now, in the node's statistics."""
+        kind = NO_RETURN if self.max_size is None else REPLY if self.outlet is None else STREAM
+        self.node.stats.served(self.callback.name, kind, ok, perf_counter() - self.started)
 
     def _reply(self) -> None:
         """Answer the call with this job's outcome; handed to the loop by the worker thread that ran it."""

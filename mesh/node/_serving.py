@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadArguments
@@ -30,6 +31,7 @@ from ._serve import (
     serve_stream_async,
     serving,
 )
+from ._stats import LOCAL, NodeStats
 from ._streams import LinkOutlet, argument_inlets, local_arguments
 from ._workers import Job, WorkerPool
 
@@ -52,6 +54,7 @@ class Serving:
     stopping: bool
     workers: WorkerPool
     local_calls: int
+    stats: NodeStats
     owner: Callable[[], Any]
 
     if TYPE_CHECKING:
@@ -68,14 +71,19 @@ class Serving:
         callback = self._local(name)
         args, kwargs, arg_outlets = local_arguments(args, kwargs, self.loop)
         self.local_calls += 1
+        started = perf_counter()
+        ok = False
         try:
-            return await self.run_callback(callback, args, kwargs)
+            value = await self.run_callback(callback, args, kwargs)
+            ok = True
+            return value
         except TypeError as exc:
             problem = callback.arguments_error(args, kwargs)
             if problem is not None:
                 raise BadArguments(problem) from exc
             raise
         finally:
+            self.stats.served(name, LOCAL, ok, perf_counter() - started)
             self.local_calls -= 1
             for outlet in arg_outlets:
                 outlet.close()
@@ -172,6 +180,10 @@ class Serving:
         call.link.incoming.pop(call.call_id, None)
         if call.outlet is not None or call.inlets is not None:
             call.link.end_callee_streams(call.call_id)
+        if done.cancelled():
+            # Stopped by its caller (a timeout, a cancel): nothing goes back, and it did not serve well.
+            call.count(False)
+            return
         self._send_outcome(call, outcome_of(done))
 
     def _send_outcome(self, call: IncomingCall, outcome: Outcome) -> None:
@@ -180,7 +192,9 @@ class Serving:
         A NO_RETURN call sends nothing and logs its failure (None: a NO_RETURN call that served well).
         """
         if outcome is None:
+            call.count(True)
             return
+        call.count(isinstance(outcome, Encoded))
         # An Encoded is checked for first: isinstance against a protobuf message class is slow.
         if isinstance(outcome, Encoded):
             if call.max_size is not None:

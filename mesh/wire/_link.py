@@ -116,6 +116,13 @@ class PeerLink(LinkStreams):
         self._task: asyncio.Task[None] | None = None
         self._close_error: MeshError | None = None
         self._done = asyncio.Event()
+        # The bytes of the gRPC messages read from the peer.
+        self.bytes_in = 0
+
+    @property
+    def bytes_out(self) -> int:
+        """The bytes of the envelopes queued for the peer (their out-of-band buffers included)."""
+        return self._outbox.queued_bytes
 
     @property
     def in_flight(self) -> int:
@@ -235,7 +242,7 @@ class PeerLink(LinkStreams):
         reason = "the peer closed the link"
         try:
             while True:
-                message = await read_frame(self._stream.read)
+                message = await read_frame(self._read)
                 if message is grpc.aio.EOF:
                     break
                 frame, blobs = message
@@ -253,6 +260,12 @@ class PeerLink(LinkStreams):
         finally:
             writer.cancel()
             self._closed(reason)
+
+    async def _read(self) -> Any:
+        data = await self._stream.read()
+        if data is not grpc.aio.EOF:
+            self.bytes_in += len(data)
+        return data
 
     def _writer_done(self, writer: asyncio.Task[None]) -> None:
         if writer.cancelled() or self.closed:

@@ -23,6 +23,8 @@ class Outbox:
         self._frame: pb.Frame
         self._blobs: list[Blob]
         self._frame_bytes = 0
+        # The bytes queued so far (each envelope's size, as its sender reckons it): the link's bytes out.
+        self.queued_bytes = 0
         self._wakeup = asyncio.Event()
         self._new_frame()
 
@@ -38,6 +40,7 @@ class Outbox:
         if self._frame_bytes and self._frame_bytes + size > self.limit:
             self._new_frame()
         self._frame_bytes += size
+        self.queued_bytes += size
         if not self._wakeup.is_set():
             self._wakeup.set()
         if buffers:

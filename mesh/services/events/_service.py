@@ -36,6 +36,7 @@ def serve_events(g: Global, log: EventStore, prefix: str = "events") -> ServedEv
     """
     service = EventsService(g, log)
     g.register(service, prefix=prefix)
+    g.add_gauges(service._gauges)
     g.on_node_join(service._node_joined)
     g.on_node_leave(service._node_left)
     restored = functools.reduce(getattr, prefix.split("."), g.call).restore() & FG(receiver=g.process_name)
@@ -66,6 +67,7 @@ class ServedEvents:
             raise UsageError("ServedEvents.close() would block the node's loop: await served.close_async()")
         with contextlib.suppress(NodeStopped):
             self._g.unregister(self._prefix)
+        self._g.remove_gauges(self.service._gauges)
         self.service._close()
 
     async def close_async(self) -> None:
@@ -74,6 +76,7 @@ class ServedEvents:
             return
         with contextlib.suppress(NodeStopped):
             self._g.unregister(self._prefix)
+        self._g.remove_gauges(self.service._gauges)
         await self.service._close_async()
 
 
@@ -238,6 +241,16 @@ class EventsService:
             new_events.set()
         for group in (*self._groups.values(), *self._solo.values()):
             group.wake()
+
+    def _gauges(self) -> list[tuple[str, dict[str, str], float]]:
+        """Each topic's events, and each group's lag in each topic it reads (the events published and
+        not yet committed), as gauges of the node's statistics (``Global.add_gauges``). On the loop."""
+        rows = [("mesh_events_published", {"topic": topic}, float(n)) for topic, n in sorted(self._next.items())]
+        for name, group in sorted(self._groups.items()):
+            for topic, position in sorted(group.committed().items()):
+                lag = max(self._next.get(topic, 0) - position, 0)
+                rows.append(("mesh_events_lag", {"topic": topic, "group": name}, float(lag)))
+        return rows
 
     def _close(self) -> None:
         self._closed = True

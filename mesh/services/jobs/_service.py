@@ -15,6 +15,7 @@ import itertools
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from mesh import CallCancelled, Global, UnknownCallback, UsageError
@@ -51,7 +52,9 @@ def serve_jobs(g: Global, store: JobStore, prefix: str = "jobs", concurrency: in
         )
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise UsageError(f"concurrency must be an int of 1 or more, not {concurrency!r}")
-    names = g.register(JobsService(g, store, prefix, concurrency), prefix=prefix)
+    service = JobsService(g, store, prefix, concurrency)
+    names = g.register(service, prefix=prefix)
+    g.add_gauges(service._gauges)
     g.wait_function(f"{prefix}.statistics", timeout=10)
     # The first call starts the dispatcher on the node's loop, where every callback runs.
     remote: Any = g.call
@@ -81,6 +84,7 @@ class JobsService:
         self._seq = itertools.count(1)
         self._workers = Workers(g, concurrency, prefix)
         self._runner: Runner | None = None
+        self._prefix = prefix
 
     # ------------------------------------------------------------------ the callbacks
 
@@ -249,6 +253,11 @@ class JobsService:
         return found
 
     # ------------------------------------------------------------------ inside
+
+    def _gauges(self) -> Sequence[tuple[str, dict[str, str], float]]:
+        """The jobs by state, as gauges of the node's statistics (``Global.add_gauges``). On the loop."""
+        states = Counter(job.state for job in self._jobs.values())
+        return [("mesh_jobs", {"service": self._prefix, "state": state}, float(states[state])) for state in STATES]
 
     def _running(self) -> Runner:
         """The runner, started with the jobs and schedules of the store the first time a callback runs."""
