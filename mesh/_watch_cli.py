@@ -74,11 +74,11 @@ def _observer(options: argparse.Namespace, role: str, tls: Any) -> Any:
 def _cmd_dashboard(options: argparse.Namespace) -> int:
     from .cli import _tls
     from .dashboard import Collector, DashboardServer
-    from .pipelines._show import diagram, load
+    from .pipelines._show import drawing, load
     from .wire._security import resolve_secret
 
     try:
-        diagrams = {target: diagram(load(target)) for target in options.pipeline}
+        diagrams = {target: drawing(load(target)) for target in options.pipeline}
         tls = _tls(options)
         g = _observer(options, "dashboard", tls)
     except MeshError as exc:

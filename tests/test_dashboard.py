@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import ssl
 import time
@@ -50,6 +51,8 @@ def test_the_page_shows_nodes_come_and_go_and_errors(
     mesh_serve(spawn, "jobs", port, "--path", str(tmp_path / "jobs.db"), name="jobs")
     mesh_serve(spawn, "events", port, "--path", str(tmp_path / "events"), name="events")
     (tmp_path / "my_pipeline.py").write_text(PIPELINE)
+    running = spawn("-c", LIVE_PIPELINE.replace("PORT", str(port)), module="tests._support.run_code")
+    running.wait_line("PIPELINE RUNNING", timeout=30)
     # The default poll, once a second: what a user gets.
     pipeline = ("--pipeline", "my_pipeline:plumber")
     _, url = start_dashboard(spawn, port, "--interval", "1", *pipeline, extra_env={"PYTHONPATH": str(tmp_path)})
@@ -73,7 +76,23 @@ def test_the_page_shows_nodes_come_and_go_and_errors(
         assert page.locator('#links tr[data-key="main|w1"]').count() == 1
         page.locator('#jobs tr[data-key="queued"] td:nth-child(2)').filter(has_text="1").wait_for(timeout=10_000)
         page.locator('#events tr[data-key="orders"] td:nth-child(2)').filter(has_text="2").wait_for(timeout=10_000)
-        assert page.locator("#pipelines pre").inner_text().strip() == "graph LR;\n    a((a))-->b((b));"
+        given = page.locator('#pipelines [data-pipeline="my_pipeline:plumber"]')
+        assert given.locator("pre").inner_text().strip() == "graph LR;\n    a((a))-->b((b));"
+        assert given.locator("h3").inner_text() == "my_pipeline:plumber · not running"
+        assert sorted(given.locator("g[data-processor] text").all_text_contents()) == ["a", "b"]
+        live = page.locator('#pipelines [data-pipeline="live"]')
+        live.wait_for(timeout=10_000)
+        assert live.locator("h3").inner_text() == "live · running on pipe"
+        assert live.locator("line").count() == 2, "source -> double -> sink"
+        rates = live.locator('g[data-processor="double"] text.rates')
+        wait_until(
+            lambda: (
+                re.fullmatch(r"in [1-9][\d.]*/s · out [1-9][\d.]*/s · queue \d+", rates.text_content() or "")
+                is not None
+            ),
+            10,
+            "double's rates on the page",
+        )
         folder = screenshots(tmp_path)
         folder.mkdir(exist_ok=True)
         page.screenshot(path=str(folder / "dashboard.png"), full_page=True)
@@ -88,6 +107,34 @@ PIPELINE = """
 from mesh.pipelines import Plumber
 async def f(self, q): pass
 plumber = Plumber({'nodes': {'a': {'coro': f}, 'b': {'coro': f}}, 'graph': {'a': ('b',), 'b': None}})
+"""
+
+
+LIVE_PIPELINE = """
+import anyio
+from mesh import Global
+from mesh.pipelines import Plumber
+
+async def source(self, output_q):
+    n = 0
+    while True:
+        await output_q.put(n)
+        n += 1
+        await anyio.sleep(0.01)
+
+async def double(self, q_elt):
+    return 2 * q_elt[0]
+
+async def sink(self, q_elt):
+    return None
+
+graph = {
+    "nodes": {"source": {"coro": source}, "double": {"coro": double}, "sink": {"coro": sink}},
+    "graph": {"source": ("double",), "double": ("sink",), "sink": None},
+}
+with Global("pipe", host="127.0.0.1", port=PORT) as g:
+    print("PIPELINE RUNNING", flush=True)
+    anyio.run(Plumber(graph, g=g, name="live").run)
 """
 
 

@@ -20,7 +20,9 @@ class Collector:
     """Polls ``g``'s mesh every ``interval`` seconds in a thread of its own (:meth:`start`), or once
     per :meth:`poll`; :meth:`wait_view` waits for a view newer than the one a reader has."""
 
-    def __init__(self, g: Global, interval: float = 1.0, diagrams: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, g: Global, interval: float = 1.0, diagrams: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> None:
         self.g = g
         self.interval = interval
         self.diagrams = dict(diagrams or {})

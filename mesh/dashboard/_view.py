@@ -23,13 +23,14 @@ def build_view(
     now: Mapping[str, Snapshot | BaseException],
     before: Mapping[str, Snapshot],
     hidden: str = "",
-    diagrams: Mapping[str, str] | None = None,
+    diagrams: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The view of the mesh: nodes, links, callbacks, jobs, event topics and pipelines.
 
     ``members`` are the known members (``Global.members()``), ``now`` each node's snapshot (or the
     error its ``mesh.stats`` call gave), ``before`` the previous round's; ``hidden`` is the name of
-    the node that looks, left out as every :data:`OBSERVERS` is; ``diagrams`` pipelines' mermaid text by name.
+    the node that looks, left out as every :data:`OBSERVERS` is; ``diagrams`` the pipelines given by
+    name (``mesh dashboard --pipeline``), each ``{"mermaid": text, "edges": [[source, target], ...]}``.
     """
 
     def shown(name: str) -> bool:
@@ -69,7 +70,7 @@ def build_view(
         "callbacks": _callbacks(snapshots, before),
         "jobs": _gauge_sums(snapshots, "mesh_jobs", "state"),
         "events": _events(snapshots),
-        "pipelines": [{"name": n, "mermaid": text} for n, text in sorted((diagrams or {}).items())],
+        "pipelines": _pipelines(snapshots, before, diagrams or {}),
     }
 
 
@@ -176,3 +177,50 @@ def _events(snapshots: Mapping[str, Snapshot]) -> list[dict[str, Any]]:
                 row = topics.setdefault(labels["topic"], {"topic": labels["topic"], "published": 0, "lag": {}})
                 row["lag"][labels["group"]] = gauge["value"]
     return [topics[name] for name in sorted(topics)]
+
+
+def _pipelines(
+    snapshots: Mapping[str, Snapshot], before: Mapping[str, Snapshot], given: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each pipeline: those running now, reported by their nodes (``mesh_pipeline_*`` gauges), with each
+    processor's counters and rates; then those given by name, drawn but not running."""
+    running: dict[str, dict[str, Any]] = {}
+    for node, snapshot in sorted(snapshots.items()):
+        previous = _pipeline_counters(before.get(node))
+        elapsed = _elapsed(snapshot, before.get(node))
+        for (pipeline, processor), counters in _pipeline_counters(snapshot).items():
+            row = running.setdefault(pipeline, {"name": pipeline, "node": node, "processors": {}, "edges": []})
+            old = previous.get((pipeline, processor), counters)
+            row["processors"][processor] = {
+                **counters,
+                "in_per_s": _rate(int(counters["items_in"] - old["items_in"]), elapsed),
+                "out_per_s": _rate(int(counters["items_out"] - old["items_out"]), elapsed),
+            }
+        for gauge in snapshot["gauges"]:
+            if gauge["name"] == "mesh_pipeline_edge" and gauge["labels"]["pipeline"] in running:
+                labels = gauge["labels"]
+                running[labels["pipeline"]]["edges"].append([labels["source"], labels["target"]])
+    shown = [running[name] for name in sorted(running)]
+    shown += [
+        {"name": name, "node": None, "processors": {}, "edges": drawn["edges"], "mermaid": drawn["mermaid"]}
+        for name, drawn in sorted(given.items())
+    ]
+    return shown
+
+
+_PIPELINE_COUNTERS = {
+    "mesh_pipeline_items_in": "items_in",
+    "mesh_pipeline_items_out": "items_out",
+    "mesh_pipeline_queue_depth": "queue_depth",
+}
+
+
+def _pipeline_counters(snapshot: Snapshot | None) -> dict[tuple[str, str], dict[str, float]]:
+    """``{(pipeline, processor): {"items_in", "items_out", "queue_depth"}}`` from a node's gauges."""
+    counters: dict[tuple[str, str], dict[str, float]] = {}
+    for gauge in [] if snapshot is None else snapshot["gauges"]:
+        field = _PIPELINE_COUNTERS.get(gauge["name"])
+        if field is not None:
+            labels = gauge["labels"]
+            counters.setdefault((labels["pipeline"], labels["processor"]), {})[field] = gauge["value"]
+    return counters

@@ -8,6 +8,7 @@ the processor; cancelling the run (Ctrl-C in ``asyncio.run``) cancels every proc
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from typing import Any
@@ -21,6 +22,7 @@ from ._graph import NodeSpec, read_graph
 from ._mermaid import mermaid
 from ._processor import Processor, ProcessorStatistics
 from ._remote import RemoteProcessor
+from ._report import pipeline_gauges
 
 DEFAULT_BUFFER = 16
 
@@ -35,6 +37,9 @@ class Plumber:
     :param buffer_size: how many items each edge holds before its sender waits.
     :param g: the mesh node that calls the processors of nodes with a ``'node'`` entry.
     :param window: the ``window`` of the streams to and from those processors (default: the mesh's).
+    :param name: what the pipeline is called where it is reported: with ``g``, its processors'
+        counters and its edges are reported on ``g``'s node while it runs (``mesh dashboard`` shows
+        them, with rates; the Prometheus metrics carry them). Default: ``pipeline-`` and 8 hex digits.
     :raises UsageError: the dict is malformed, names unknown nodes, has a cycle, or a ``coro`` does
         not map to a callable; a node names a mesh node and ``g`` is not given.
     """
@@ -47,9 +52,13 @@ class Plumber:
         buffer_size: int = DEFAULT_BUFFER,
         g: Global | None = None,
         window: int | None = None,
+        name: str | None = None,
     ) -> None:
         if buffer_size < 1:
             raise UsageError(f"buffer_size must be at least 1, not {buffer_size}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise UsageError(f"a pipeline's name is a non-empty str, not {name!r}")
+        self.name = name or f"pipeline-{uuid.uuid4().hex[:8]}"
         self._specs = read_graph(input_d)
         self._buffer = buffer_size
         self._started = False
@@ -66,6 +75,11 @@ class Plumber:
         """Each processor's counters, by node name."""
         return {p.name: p.statistics() for p in self._processors}
 
+    @property
+    def specs(self) -> list[NodeSpec]:
+        """The graph's nodes as read from ``input_d``, in its order."""
+        return list(self._specs)
+
     def mermaid(self) -> str:
         """The pipeline as a mermaid flowchart, drawn as the seed's README draws it."""
         return mermaid(self._specs)
@@ -81,9 +95,16 @@ class Plumber:
         self._started = True
         self._connect()
         failures: list[Exception] = []
-        async with anyio.create_task_group() as group:
-            for processor in self._processors:
-                group.start_soon(_run_or_stop_all, processor, failures, group.cancel_scope, name=processor.name)
+        node, gauges = self._g, pipeline_gauges(self.name, self._specs, self.statistics)
+        if node is not None:
+            node.add_gauges(gauges)
+        try:
+            async with anyio.create_task_group() as group:
+                for processor in self._processors:
+                    group.start_soon(_run_or_stop_all, processor, failures, group.cancel_scope, name=processor.name)
+        finally:
+            if node is not None:
+                node.remove_gauges(gauges)
         if failures:
             raise failures[0]
 

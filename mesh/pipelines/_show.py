@@ -14,9 +14,10 @@ from typing import Any
 
 from mesh import UsageError
 
-from ._graph import read_graph
+from ._graph import NodeSpec, read_graph
 from ._mermaid import mermaid
 from ._plumber import Plumber
+from ._report import edges_of
 
 
 def add_parser(commands: Any) -> None:
@@ -60,8 +61,19 @@ def load(target: str) -> Any:
 
 def diagram(obj: Any) -> str:
     """The mermaid diagram of a Plumber or a graph dict."""
+    return mermaid(_specs_of(obj))
+
+
+def drawing(obj: Any) -> dict[str, Any]:
+    """What ``mesh dashboard --pipeline`` shows of a Plumber or a graph dict: its mermaid text and
+    its edges (``[source, target]`` pairs)."""
+    specs = _specs_of(obj)
+    return {"mermaid": mermaid(specs), "edges": [list(edge) for edge in edges_of(specs)]}
+
+
+def _specs_of(obj: Any) -> list[NodeSpec]:
     if isinstance(obj, Plumber):
-        return obj.mermaid()
+        return obj.specs
     if isinstance(obj, Mapping):
-        return mermaid(read_graph(obj))
+        return read_graph(obj)
     raise UsageError(f"a {type(obj).__name__} is neither a Plumber nor a pipeline's graph dict")
