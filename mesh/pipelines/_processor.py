@@ -116,14 +116,17 @@ class Processor:
             async with AsyncExitStack() as streams:
                 for stream in (*self._inputs, *self._outputs):
                     await streams.enter_async_context(stream)
-                if not self._inputs:
-                    await self._coro(self, self._output_q, **self._args)
-                else:
-                    await self._process()
+                await self._work()
         except Exception as exc:
             if sys.version_info >= (3, 11):
                 exc.add_note(f"raised in pipeline processor {self._name!r}")
             raise
+
+    async def _work(self) -> None:
+        if not self._inputs:
+            await self._coro(self, self._output_q, **self._args)
+        else:
+            await self._process()
 
     async def _process(self) -> None:
         while True:
@@ -162,3 +165,14 @@ class Processor:
                 "an aggregated node takes one item from each source, so each must send as many "
                 "(or set 'properties': {'aggregate_inputs': False})"
             )
+
+
+async def run_or_stop_all(
+    run: Callable[[], Awaitable[None]], failures: list[Exception], scope: anyio.CancelScope
+) -> None:
+    """Await ``run()``; if it raises, keep the error and cancel ``scope`` (every task beside it)."""
+    try:
+        await run()
+    except Exception as exc:
+        failures.append(exc)
+        scope.cancel()

@@ -1,7 +1,9 @@
 """A mesh node that serves pipeline processors, run as ``python -m tests._support.pipeline_worker --name N``.
 
 It serves ``reverse`` (the seed's, answering with this process's PID beside the result),
-``failing`` (raises on the item ``"boom"``) and ``slow`` (2 ms an item), prints ``READY <address>``
+``failing`` (raises on the item ``"boom"``), ``slow`` (2 ms an item), ``mark`` (wraps an item in
+a :class:`~tests._support.marked.Marked`) and ``unmark`` (reverses a marked item, with the PID), and the callback
+``pipelines.open_edges`` (how many direct edges the node keeps now), prints ``READY <address>``
 once joined, and serves until stopped.
 """
 
@@ -15,10 +17,20 @@ from typing import Any
 
 from mesh import Global
 from mesh.pipelines import RemoteSelf, serve_processor
+from mesh.pipelines._direct import edges_of
+from tests._support.marked import Marked
 
 
 async def reverse(self: RemoteSelf, q_elt: tuple[Any, ...]) -> tuple[str, int]:
     return q_elt[0][::-1], os.getpid()
+
+
+async def mark(self: RemoteSelf, q_elt: tuple[Any, ...]) -> Marked:
+    return Marked(q_elt[0])
+
+
+async def unmark(self: RemoteSelf, q_elt: tuple[Any, ...]) -> tuple[str, int]:
+    return q_elt[0].value[::-1], os.getpid()
 
 
 async def failing(self: RemoteSelf, q_elt: tuple[Any, ...]) -> Any:
@@ -43,6 +55,10 @@ def main() -> None:
     serve_processor(g, reverse, "pipelines.reverse")
     serve_processor(g, failing, "pipelines.failing")
     serve_processor(g, slow, "pipelines.slow")
+    serve_processor(g, mark, "pipelines.mark")
+    serve_processor(g, unmark, "pipelines.unmark")
+    edges = edges_of(g)
+    g.register(lambda: len(edges), name="pipelines.open_edges")
     print(f"READY {g.address}", flush=True)
     g.join()
 

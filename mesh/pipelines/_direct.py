@@ -1,0 +1,155 @@
+"""Direct edges: items that go from a processor on one mesh node to a processor on another, not through the builder.
+
+::
+
+    node X (sender)                                         node Y (receiver)
+    processor ──> Edges[(session, edge)] (bounded) ──>  mesh_direct.pull(session, edge) & STREAM(receiver=X)
+                                                         ──> processor
+
+The sending node keeps each edge as a bounded memory stream under ``(session, edge)``; the receiving
+node pulls it with a STREAM call aimed at the sending node, in batches of what is waiting (at most
+:data:`BATCH` items a message). The STREAM's window and the edge's bound keep backpressure end to end.
+
+Only the builder (the process that started the pipeline or flow) decides that a run failed: it hears
+every processor's error from that processor's own call. So an edge whose sender failed, or whose
+receiver went away, is not ended: its other side waits until the builder cancels the run (which
+closes every call of it, and so every pull), and the error the builder raises is the first cause,
+not a consequence of it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from mesh import STREAM, Global, Stream
+
+PULL = "mesh_direct.pull"
+BATCH = 64
+VIEW_WAIT = 10.0
+"""The most items one stream message of an edge carries."""
+
+
+@dataclass
+class Edge:
+    """One direct edge on its sending node: a bounded stream, and whether its sender ended well."""
+
+    send: MemoryObjectSendStream[Any]
+    receive: MemoryObjectReceiveStream[Any]
+    drained: anyio.Event = field(default_factory=anyio.Event)
+    failed: bool = False
+
+    def end(self, *, failed: bool) -> None:
+        """The sender is done; ``failed``: its receiver then waits to be cancelled instead of ending."""
+        self.failed = failed
+        self.send.close()
+
+
+class Edges:
+    """The direct edges of one node, by ``(session, edge)``: made by whichever side comes first."""
+
+    def __init__(self) -> None:
+        self._edges: dict[tuple[str, str], Edge] = {}
+
+    def get(self, session: str, edge: str, buffer: int) -> Edge:
+        """The edge, made with room for ``buffer`` items if neither side asked for it yet."""
+        key = (session, edge)
+        found = self._edges.get(key)
+        if found is None:
+            send, receive = anyio.create_memory_object_stream[Any](buffer)
+            found = self._edges[key] = Edge(send, receive)
+        return found
+
+    def drop(self, session: str, edge: str, entry: Edge) -> None:
+        """Forget ``entry`` (if it is still the edge of that name)."""
+        if self._edges.get((session, edge)) is entry:
+            del self._edges[(session, edge)]
+
+    def __len__(self) -> int:
+        return len(self._edges)
+
+
+_TABLES: weakref.WeakKeyDictionary[Global, Edges] = weakref.WeakKeyDictionary()
+
+
+def edges_of(g: Global) -> Edges:
+    """``g``'s node's direct edges; the first call offers :data:`PULL` there."""
+    table = _TABLES.get(g)
+    if table is None:
+        table = _TABLES[g] = Edges()
+        g.register(_puller(table), name=PULL)
+    return table
+
+
+def _puller(table: Edges) -> Any:
+    async def pull(session: str, edge: str, buffer: int) -> AsyncIterator[list[Any]]:
+        entry = table.get(session, edge, buffer)
+        drained = False
+        try:
+            async for batch in batches(entry.receive):
+                yield batch
+            if entry.failed:
+                await anyio.sleep_forever()  # the builder hears the sender's error and cancels this call
+            drained = True
+        finally:
+            if drained:
+                entry.drained.set()
+            table.drop(session, edge, entry)
+
+    return pull
+
+
+async def pull(g: Global, node: str, session: str, edge: str, buffer: int, window: int | None) -> Stream:
+    """The STREAM call that takes the edge ``edge`` of ``session`` from ``node``, in batches."""
+    await in_view(g, node, PULL)
+    call: Any = reduce(getattr, PULL.split("."), g.call)
+    return call(session, edge, buffer) & STREAM(receiver=node, **windowed(window))  # type: ignore[no-any-return]
+
+
+async def in_view(g: Global, node: str, callback: str) -> None:
+    """Wait up to :data:`VIEW_WAIT` seconds until ``g`` sees ``node`` offer ``callback``.
+
+    The nodes of a run may have joined a moment ago: the builder may reach a node that another
+    does not see yet. Past the wait, the call fails as calls do (``UnknownCallback``).
+    """
+    for _ in range(int(VIEW_WAIT / 0.02)):
+        if any(m["name"] == node and callback in m["callbacks"] for m in g.members()):
+            return
+        await anyio.sleep(0.02)
+
+
+def windowed(window: int | None) -> dict[str, int]:
+    """The ``window`` keyword of the streams of a run, if it set one."""
+    return {} if window is None else {"window": window}
+
+
+async def batches(receive: MemoryObjectReceiveStream[Any], most: int = BATCH) -> AsyncIterator[list[Any]]:
+    """The items of ``receive`` as lists: each takes what is waiting (at least one, at most ``most``)."""
+    async for first in receive:
+        batch = [first]
+        while len(batch) < most:
+            try:
+                batch.append(receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+        yield batch
+
+
+async def unbatch(source: Any, send: MemoryObjectSendStream[Any]) -> None:
+    """Send each item of each batch of the async iterable ``source`` to ``send``, and close ``send`` at
+    the end. When ``source`` raises, ``send`` is left open (its reader waits to be cancelled rather than
+    take the error for an end); its owner closes it once the run has stopped. A reader that stops
+    reading ends the pump: whatever stopped it is the run's outcome."""
+    try:
+        async for batch in source:
+            for item in batch:
+                await send.send(item)
+    except anyio.BrokenResourceError:
+        return
+    send.close()
