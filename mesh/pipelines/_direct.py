@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
@@ -28,9 +29,10 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from mesh import STREAM, Global, Stream
+from mesh import FG, STREAM, Global, MeshError, Stream
 
 PULL = "mesh_direct.pull"
+LEAVE = "mesh_direct.leave"
 BATCH = 64
 VIEW_WAIT = 10.0
 """The most items one stream message of an edge carries."""
@@ -44,6 +46,11 @@ class Edge:
     receive: MemoryObjectReceiveStream[Any]
     drained: anyio.Event = field(default_factory=anyio.Event)
     failed: bool = False
+
+    def leave(self) -> None:
+        """Its receiver is gone: what is sent from now on is refused, and the sender need not wait."""
+        self.receive.close()
+        self.drained.set()
 
     def end(self, *, failed: bool) -> None:
         """The sender is done; ``failed``: its receiver then waits to be cancelled instead of ending."""
@@ -66,6 +73,10 @@ class Edges:
             found = self._edges[key] = Edge(send, receive)
         return found
 
+    def find(self, session: str, edge: str) -> Edge | None:
+        """The edge, if a side asked for it and it is not dropped yet."""
+        return self._edges.get((session, edge))
+
     def drop(self, session: str, edge: str, entry: Edge) -> None:
         """Forget ``entry`` (if it is still the edge of that name)."""
         if self._edges.get((session, edge)) is entry:
@@ -79,16 +90,17 @@ _TABLES: weakref.WeakKeyDictionary[Global, Edges] = weakref.WeakKeyDictionary()
 
 
 def edges_of(g: Global) -> Edges:
-    """``g``'s node's direct edges; the first call offers :data:`PULL` there."""
+    """``g``'s node's direct edges; the first call offers :data:`PULL` and :data:`LEAVE` there."""
     table = _TABLES.get(g)
     if table is None:
         table = _TABLES[g] = Edges()
         g.register(_puller(table), name=PULL)
+        g.register(_leaver(table), name=LEAVE)
     return table
 
 
 def _puller(table: Edges) -> Any:
-    async def pull(session: str, edge: str, buffer: int) -> AsyncIterator[list[Any]]:
+    async def pull(session: str, edge: str, buffer: int, keep: bool) -> AsyncIterator[list[Any]]:
         entry = table.get(session, edge, buffer)
         drained = False
         try:
@@ -98,18 +110,38 @@ def _puller(table: Edges) -> Any:
                 await anyio.sleep_forever()  # the builder hears the sender's error and cancels this call
             drained = True
         finally:
-            if drained:
-                entry.drained.set()
+            if drained or not keep:
+                entry.leave()
             table.drop(session, edge, entry)
 
     return pull
 
 
-async def pull(g: Global, node: str, session: str, edge: str, buffer: int, window: int | None) -> Stream:
-    """The STREAM call that takes the edge ``edge`` of ``session`` from ``node``, in batches."""
+def _leaver(table: Edges) -> Any:
+    def leave(session: str, edge: str) -> None:
+        entry = table.find(session, edge)
+        if entry is not None:
+            entry.leave()
+
+    return leave
+
+
+async def pull(g: Global, node: str, session: str, edge: str, buffer: int, window: int | None, *, keep: bool) -> Stream:
+    """The STREAM call that takes the edge ``edge`` of ``session`` from ``node``, in batches.
+
+    ``keep``: a receiver that goes before the end leaves the sender waiting (to be cancelled with the
+    run, as a pipeline's are), instead of dropping it as a reader that stopped (as a flow's are).
+    """
     await in_view(g, node, PULL)
     call: Any = reduce(getattr, PULL.split("."), g.call)
-    return call(session, edge, buffer) & STREAM(receiver=node, **windowed(window))  # type: ignore[no-any-return]
+    return call(session, edge, buffer, keep) & STREAM(receiver=node, **windowed(window))  # type: ignore[no-any-return]
+
+
+async def leave(g: Global, node: str, session: str, edge: str) -> None:
+    """Tell ``node`` that nobody will pull ``edge`` of ``session`` (any more); a dead node is let be."""
+    call: Any = reduce(getattr, LEAVE.split("."), g.call)
+    with anyio.CancelScope(shield=True), suppress(MeshError):
+        await (call(session, edge) & FG(receiver=node, timeout=5))
 
 
 async def in_view(g: Global, node: str, callback: str) -> None:

@@ -168,7 +168,8 @@ class _Run:
         node, edge = where
 
         async def pulled() -> None:
-            items = await pull(self._g, node, self._session, edge, self._plan["buffer"], self._plan["window"])
+            plan = self._plan
+            items = await pull(self._g, node, self._session, edge, plan["buffer"], plan["window"], keep=True)
             async with items:
                 await unbatch(items, send)
 
