@@ -4,6 +4,7 @@ to the other directly, never through the builder; errors, a dead node and cancel
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ import anyio
 import pytest
 
 from mesh import FG, Global, PeerUnavailable
+from mesh.bench._rss import PeakRss
 from mesh.pipelines import Plumber, Processor
 from tests._support import marked
 from tests._support.main_node import main_node
@@ -21,6 +23,7 @@ from tests._support.proc import Proc
 from tests._support.workers import wait_until
 
 pytestmark = pytest.mark.timeout(90)
+MiB = 1024 * 1024
 
 
 @pytest.fixture
@@ -156,3 +159,33 @@ def test_cancelling_a_pipeline_with_a_direct_edge_stops_both_nodes_and_leaves_no
 
     anyio.run(main)
     no_edges_left(g)
+
+
+@pytest.mark.timeout(180)
+def test_a_slow_remote_sink_holds_every_processs_memory_flat(mesh3: tuple[Global, Proc, Proc]) -> None:
+    """A fast source here pushes 256 KiB items through n1 (w1) to a slow sink (n2 on w2): 300 MiB in
+    all, while no process's peak memory grows by 50 MiB."""
+    g, w1, w2 = mesh3
+    size, count = 256 * 1024, 1200
+
+    async def flood(self: Processor, output_q: Any) -> None:
+        for _ in range(count):
+            await output_q.put(b"x" * size)
+
+    graph = {
+        "nodes": {
+            "inp": {"coro": flood},
+            "n1": {"coro": "pipelines.same", "node": "w1"},
+            "n2": {"coro": "pipelines.slow", "node": "w2"},
+        },
+        "graph": {"inp": ("n1",), "n1": ("n2",), "n2": None},
+    }
+    # Each process holds at most its edges' buffers (16 items each) and its streams' windows (8
+    # messages; with the mesh's default of 256, up to 8 MiB of encoded items per stream instead).
+    plumber = Plumber(graph, g=g, window=8)
+    with PeakRss([os.getpid(), w1.pid, w2.pid]) as peak:
+        anyio.run(plumber.run)
+    assert plumber.statistics()["n2"].items_in == count
+    assert size * count > 250 * MiB
+    assert len(peak.growth) == 3, peak.growth
+    assert max(peak.growth.values()) < 50 * MiB, {pid: round(grown / MiB) for pid, grown in peak.growth.items()}

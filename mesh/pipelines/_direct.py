@@ -19,12 +19,13 @@ not a consequence of it.
 
 from __future__ import annotations
 
+import pickle
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any
+from typing import Any, SupportsIndex
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -35,6 +36,8 @@ PULL = "mesh_direct.pull"
 LEAVE = "mesh_direct.leave"
 BATCH = 64
 VIEW_WAIT = 10.0
+LARGE = 64 * 1024
+"""A ``bytes`` item this long or longer travels alone and out of band."""
 """The most items one stream message of an edge carries."""
 
 
@@ -162,15 +165,35 @@ def windowed(window: int | None) -> dict[str, int]:
 
 
 async def batches(receive: MemoryObjectReceiveStream[Any], most: int = BATCH) -> AsyncIterator[list[Any]]:
-    """The items of ``receive`` as lists: each takes what is waiting (at least one, at most ``most``)."""
+    """The items of ``receive`` as lists: each takes what is waiting (at least one, at most ``most``).
+
+    A large ``bytes`` item ends its batch and goes out of band (as the mesh sends a large ``bytes``
+    item of a stream): a batch of them would be copied into one pickle.
+    """
     async for first in receive:
-        batch = [first]
-        while len(batch) < most:
+        batch = [_out_of_band(first)]
+        while len(batch) < most and not isinstance(batch[-1], _Large):
             try:
-                batch.append(receive.receive_nowait())
+                batch.append(_out_of_band(receive.receive_nowait()))
             except (anyio.WouldBlock, anyio.EndOfStream):
                 break
         yield batch
+
+
+class _Large:
+    """A large ``bytes`` that pickles as an out-of-band buffer and loads back as ``bytes``."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
+        return (bytes, (pickle.PickleBuffer(self.data),))
+
+
+def _out_of_band(item: Any) -> Any:
+    return _Large(item) if type(item) is bytes and len(item) >= LARGE else item
 
 
 async def unbatch(source: Any, send: MemoryObjectSendStream[Any]) -> None:

@@ -1,9 +1,10 @@
 """A mesh node that serves pipeline processors, run as ``python -m tests._support.pipeline_worker --name N``.
 
 It serves ``reverse`` (the seed's, answering with this process's PID beside the result),
-``failing`` (raises on the item ``"boom"``), ``slow`` (2 ms an item), ``mark`` (wraps an item in
-a :class:`~tests._support.marked.Marked`) and ``unmark`` (reverses a marked item, with the PID), and the callback
-``pipelines.open_edges`` (how many direct edges the node keeps now), prints ``READY <address>``
+``failing`` (raises on the item ``"boom"``), ``slow`` (2 ms an item), ``same`` (passes items
+on), ``mark`` (wraps an item in a :class:`~tests._support.marked.Marked`) and ``unmark``
+(reverses a marked item, with the PID), and the callback ``pipelines.open_edges`` (how many
+direct edges the node keeps now); prints ``READY <address>``
 once joined, and serves until stopped.
 """
 
@@ -39,6 +40,10 @@ async def failing(self: RemoteSelf, q_elt: tuple[Any, ...]) -> Any:
     return q_elt[0]
 
 
+async def same(self: RemoteSelf, q_elt: tuple[Any, ...]) -> Any:
+    return q_elt[0]
+
+
 async def slow(self: RemoteSelf, q_elt: tuple[Any, ...]) -> Any:
     await asyncio.sleep(0.002)
     return q_elt[0]
@@ -55,6 +60,7 @@ def main() -> None:
     serve_processor(g, reverse, "pipelines.reverse")
     serve_processor(g, failing, "pipelines.failing")
     serve_processor(g, slow, "pipelines.slow")
+    serve_processor(g, same, "pipelines.same")
     serve_processor(g, mark, "pipelines.mark")
     serve_processor(g, unmark, "pipelines.unmark")
     edges = edges_of(g)
