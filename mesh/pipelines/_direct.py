@@ -32,6 +32,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from mesh import FG, STREAM, Global, MeshError, Stream
 
+from ._processor import send as send_item
+
 PULL = "mesh_direct.pull"
 LEAVE = "mesh_direct.leave"
 BATCH = 64
@@ -204,7 +206,7 @@ async def unbatch(source: Any, send: MemoryObjectSendStream[Any]) -> None:
     try:
         async for batch in source:
             for item in batch:
-                await send.send(item)
+                await send_item(send, item)
     except anyio.BrokenResourceError:
         return
     send.close()

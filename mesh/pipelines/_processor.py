@@ -46,7 +46,7 @@ class OutputQueue:
     async def put(self, item: Any) -> None:
         """Send ``item`` to every next node, waiting while any of them has a full input stream."""
         for dest in self._dests:
-            await dest.send(item)
+            await send(dest, item)
         self.items_out += 1
 
 
@@ -140,13 +140,13 @@ class Processor:
         """One item from each source (aggregated) or from any (not), as a tuple; None at the end."""
         if not self._aggregate:
             try:
-                return (await self._inputs[0].receive(),)
+                return (await receive(self._inputs[0]),)
             except anyio.EndOfStream:
                 return None
         items = []
         for index, stream in enumerate(self._inputs):
             try:
-                items.append(await stream.receive())
+                items.append(await receive(stream))
             except anyio.EndOfStream:
                 await self._refuse_leftovers(index)
                 return None
@@ -176,3 +176,24 @@ async def run_or_stop_all(
     except Exception as exc:
         failures.append(exc)
         scope.cancel()
+
+
+async def send(stream: ObjectSendStream[Any], item: Any) -> None:
+    """``await stream.send(item)``, without a trip through the event loop while there is room.
+
+    anyio's streams yield to the loop on every item; a pipeline's nodes then take turns item by
+    item, at a loop iteration each. Here a node runs on while its edges have room and items, as the
+    seed's ``asyncio.Queue`` does, and waits (and can be cancelled) when they have not.
+    """
+    try:
+        stream.send_nowait(item)  # type: ignore[attr-defined]
+    except anyio.WouldBlock:
+        await stream.send(item)
+
+
+async def receive(stream: ObjectReceiveStream[Any]) -> Any:
+    """``await stream.receive()``, without a trip through the event loop while an item waits (see :func:`send`)."""
+    try:
+        return stream.receive_nowait()  # type: ignore[attr-defined]
+    except anyio.WouldBlock:
+        return await stream.receive()
