@@ -167,7 +167,8 @@ def windowed(window: int | None) -> dict[str, int]:
 
 
 async def batches(receive: MemoryObjectReceiveStream[Any], most: int = BATCH) -> AsyncIterator[list[Any]]:
-    """The items of ``receive`` as lists: each takes what is waiting (at least one, at most ``most``).
+    """The items of ``receive`` as lists: each takes what is waiting (at least one, at most ``most``),
+    so at most the stream's room and one more: a window of batches stays a bounded number of items.
 
     A large ``bytes`` item ends its batch and goes out of band (as the mesh sends a large ``bytes``
     item of a stream): a batch of them would be copied into one pickle.

@@ -81,11 +81,7 @@ def _host(g: Global, served: dict[str, Coro]) -> Any:
                 f"(it serves {sorted(served)}; serve_processor(g, coro, {callback!r}) there)"
             )
         me = RemoteSelf(callback)
-
-        async def call(_: Processor, q_elt: tuple[Any, ...], **args: Any) -> Any:
-            return await coro(me, q_elt, **args)
-
-        processor = Processor(name, call, aggregate_inputs=plan["aggregate"], args=plan["args"])
+        processor = Processor(name, coro, aggregate_inputs=plan["aggregate"], args=plan["args"], me=me)
         results, taken = anyio.create_memory_object_stream[Any](plan["buffer"])
         run = _Run(g, session, processor, plan, streams)
         outs = [edges.get(session, edge, plan["buffer"]) for edge in plan["edges"]]

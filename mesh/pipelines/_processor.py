@@ -54,7 +54,8 @@ class Processor:
     """A node of a pipeline (the seed's ``Processor``): a coroutine between input and output streams.
 
     The Plumber builds these; a coroutine receives its own Processor as ``self`` and can read
-    ``name``, ``uuid``, ``processor_coro`` and :meth:`statistics`.
+    ``name``, ``uuid``, ``processor_coro`` and :meth:`statistics` (or ``me``, when given: a
+    processor served on another node gets a ``RemoteSelf`` there).
     """
 
     def __init__(
@@ -64,8 +65,10 @@ class Processor:
         *,
         aggregate_inputs: bool = True,
         args: Mapping[str, Any] | None = None,
+        me: Any = None,
     ) -> None:
         self._name = name
+        self._me = self if me is None else me
         self._uuid = str(uuid.uuid4())
         self._coro = coro
         self._inputs: tuple[MemoryObjectReceiveStream[Any], ...] = ()
@@ -134,7 +137,7 @@ class Processor:
             if q_elt is None:
                 return
             self._items_in += 1
-            await self._output_q.put(await self._coro(self, q_elt, **self._args))
+            await self._output_q.put(await self._coro(self._me, q_elt, **self._args))
 
     async def _next_input(self) -> tuple[Any, ...] | None:
         """One item from each source (aggregated) or from any (not), as a tuple; None at the end."""
