@@ -4,6 +4,7 @@ other nodes, values streamed as they are produced."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 import anyio
 import pytest
 
-from mesh import Global, UsageError
+from mesh import Global, PeerUnavailable, UsageError
 from mesh.flows import IO, Depends, Flow, IOVal, Processor, Supervisor
 from tests._support import marked
 from tests._support.proc import Proc, free_port
@@ -375,3 +376,36 @@ def test_values_between_two_processors_on_other_nodes_go_directly(spawn: Callabl
     assert len({p for _, p in got}) == 1 and {p for _, p in got} < pids
     assert marked.UNPICKLED[0] == before
     assert relayed == [3]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("killed", ["w1", "w2"])
+def test_the_death_of_either_end_of_a_direct_edge_reaches_the_results(spawn: Callable[..., Proc], killed: str) -> None:
+    """count here -> tag on w1 -> untag on w2: once untag's first output is here, the node of tag
+    (or of untag) is SIGKILLed; reading the results raises PeerUnavailable, and nothing hangs."""
+    port = free_port()
+
+    async def main() -> None:
+        async with Global(process_name="starter", init_controller=True, host="127.0.0.1", port=port) as g:
+            workers = {
+                name: spawn(name, "--port", str(port), "--implement", job, module="tests._support.flow_node")
+                for name, job in (("w1", "tag"), ("w2", "untag"))
+            }
+            for worker in workers.values():
+                await anyio.to_thread.run_sync(worker.wait_line, "READY")
+            for name in ("flows.tag", "flows.untag"):
+                await _offered(g, name)
+            Supervisor.attach(g, buffer=4)
+            gate = anyio.Event()
+            tag = Processor(name="tag", inputs=["numbers"], outputs=["tagged"])
+            untag = Processor(name="untag", inputs=["tagged"], outputs=["untagged"])
+            flow = Flow.from_tasks(_gated_count(f"killed_count_{killed}", gate), tag, untag).resolve()
+            result = await Supervisor.instance.start_flow(flow, inputs=[IOVal("limit", 10**9)])
+            with pytest.raises(PeerUnavailable), anyio.fail_after(30):
+                async for _ in result["untagged"].stream():
+                    if not gate.is_set():
+                        workers[killed].signal(signal.SIGKILL)
+                        gate.set()
+            Supervisor.detach()
+
+    anyio.run(main)

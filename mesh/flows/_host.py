@@ -50,6 +50,8 @@ def serve(g: Global, processor: Processor) -> Any:
                     await send_all(sends.get(item.name, []), item.value)
                     if item.name in plan["to_caller"]:
                         yield item
+                    elif not plan["to_caller"] and not any(sends.values()):
+                        break  # every reader stopped: nobody takes what it would make
             except Exception as error:  # its readers raise it in turn, as local ones do
                 failure = error
                 for readers in sends.values():

@@ -151,6 +151,8 @@ class Supervisor:
             items = p.run(ios) if p.implementation is not None else self._remote(p, ios, run)
             async for item in items:
                 await send_all(outputs[item.name], item.value)
+                if p.implementation is not None and not any(outputs.values()):
+                    break  # every reader stopped: nobody takes what it would make
         except Exception as error:  # handed on to every reader, raised there as its own type
             for readers in outputs.values():
                 await send_all(readers, Failed(error))
