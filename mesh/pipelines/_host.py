@@ -86,6 +86,7 @@ def _host(g: Global, served: dict[str, Coro]) -> Any:
         run = _Run(g, session, processor, plan, streams)
         outs = [edges.get(session, edge, plan["buffer"]) for edge in plan["edges"]]
         work = asyncio.get_running_loop().create_task(run.work(results if plan["to_builder"] else None, outs))
+        work.add_done_callback(lambda _: results.close())  # however the work ends, the loop below ends
         try:
             async with taken:
                 if not plan["to_builder"]:
