@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import anyio
 
 from mesh import STREAM, Global, UsageError, stream
-from mesh.pipelines._direct import leave
+from mesh.pipelines._direct import let_go
 
 from ._flow import Flow
 from ._host import serve
@@ -191,7 +191,7 @@ class Supervisor:
             here.failed(UsageError(f"processor {p.name!r} was stopped before it started"))
             if self.g is not None:
                 for node, name in pulls.values():
-                    await leave(self.g, node, run.session, name)
+                    await let_go(self.g, node, run.session, name)
 
 
 @dataclass

@@ -8,7 +8,7 @@
 
 The sending node keeps each edge as a bounded memory stream under ``(session, edge)``; the receiving
 node pulls it with a STREAM call aimed at the sending node, in batches of what is waiting (at most
-:data:`BATCH` items a message). The STREAM's window and the edge's bound keep backpressure end to end.
+:data:`MOST_A_MESSAGE` items a message). The STREAM's window and the edge's bound keep backpressure end to end.
 
 Only the builder (the process that started the pipeline or flow) decides that a run failed: it hears
 every processor's error from that processor's own call. So an edge whose sender failed, or whose
@@ -36,7 +36,7 @@ from ._processor import send as send_item
 
 PULL = "mesh_direct.pull"
 LEAVE = "mesh_direct.leave"
-BATCH = 64
+MOST_A_MESSAGE = 64
 VIEW_WAIT = 10.0
 LARGE = 64 * 1024
 """A ``bytes`` item this long or longer travels alone and out of band."""
@@ -91,14 +91,14 @@ class Edges:
         return len(self._edges)
 
 
-_TABLES: weakref.WeakKeyDictionary[Global, Edges] = weakref.WeakKeyDictionary()
+_EDGE_TABLES: weakref.WeakKeyDictionary[Global, Edges] = weakref.WeakKeyDictionary()
 
 
 def edges_of(g: Global) -> Edges:
     """``g``'s node's direct edges; the first call offers :data:`PULL` and :data:`LEAVE` there."""
-    table = _TABLES.get(g)
+    table = _EDGE_TABLES.get(g)
     if table is None:
-        table = _TABLES[g] = Edges()
+        table = _EDGE_TABLES[g] = Edges()
         g.register(_puller(table), name=PULL)
         g.register(_leaver(table), name=LEAVE)
     return table
@@ -142,7 +142,7 @@ async def pull(g: Global, node: str, session: str, edge: str, buffer: int, windo
     return call(session, edge, buffer, keep) & STREAM(receiver=node, **windowed(window))  # type: ignore[no-any-return]
 
 
-async def leave(g: Global, node: str, session: str, edge: str) -> None:
+async def let_go(g: Global, node: str, session: str, edge: str) -> None:
     """Tell ``node`` that nobody will pull ``edge`` of ``session`` (any more); a dead node is let be."""
     call: Any = reduce(getattr, LEAVE.split("."), g.call)
     with anyio.CancelScope(shield=True), suppress(MeshError):
@@ -166,7 +166,7 @@ def windowed(window: int | None) -> dict[str, int]:
     return {} if window is None else {"window": window}
 
 
-async def batches(receive: MemoryObjectReceiveStream[Any], most: int = BATCH) -> AsyncIterator[list[Any]]:
+async def batches(receive: MemoryObjectReceiveStream[Any], most: int = MOST_A_MESSAGE) -> AsyncIterator[list[Any]]:
     """The items of ``receive`` as lists: each takes what is waiting (at least one, at most ``most``),
     so at most the stream's room and one more: a window of batches stays a bounded number of items.
 
