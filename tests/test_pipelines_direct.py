@@ -189,3 +189,38 @@ def test_a_slow_remote_sink_holds_every_processs_memory_flat(mesh3: tuple[Global
     assert size * count > 250 * MiB
     assert len(peak.growth) == 3, peak.growth
     assert max(peak.growth.values()) < 50 * MiB, {pid: round(grown / MiB) for pid, grown in peak.growth.items()}
+
+
+@pytest.mark.parametrize("aggregate", [True, False])
+def test_a_remote_processor_takes_inputs_from_here_and_from_another_node_at_once(
+    mesh3: tuple[Global, Proc, Proc], aggregate: bool
+) -> None:
+    """n2 (w2) reads inp (here, through this process) and n1 (w1, directly from w1): aggregated, it
+    pairs them in the order of its sources; not aggregated, it takes every item of both."""
+    g = mesh3[0]
+    got: list[Any] = []
+
+    async def words(self: Processor, output_q: Any) -> None:
+        for i in range(100):
+            await output_q.put(f"word-{i}")
+
+    async def keep(self: Processor, q_elt: tuple[Any, ...]) -> None:
+        got.append(q_elt[0])
+
+    graph = {
+        "nodes": {
+            "inp": {"coro": words},
+            "n1": {"coro": "pipelines.mark", "node": "w1"},
+            "n2": {"coro": "pipelines.pair", "node": "w2", "properties": {"aggregate_inputs": aggregate}},
+            "out": {"coro": keep},
+        },
+        "graph": {"inp": ("n1", "n2"), "n1": ("n2",), "n2": ("out",), "out": None},
+    }
+    before = marked.UNPICKLED[0]
+    anyio.run(Plumber(graph, g=g, buffer_size=4).run)
+    assert marked.UNPICKLED[0] == before
+    if aggregate:
+        assert got == [(f"word-{i}", f"word-{i}") for i in range(100)]
+    else:
+        assert sorted(got) == sorted([(f"word-{i}",) for i in range(100)] * 2)
+    no_edges_left(g)

@@ -2,9 +2,9 @@
 
 It serves ``reverse`` (the seed's, answering with this process's PID beside the result),
 ``failing`` (raises on the item ``"boom"``), ``slow`` (2 ms an item), ``same`` (passes items
-on), ``mark`` (wraps an item in a :class:`~tests._support.marked.Marked`) and ``unmark``
-(reverses a marked item, with the PID), and the callback ``pipelines.open_edges`` (how many
-direct edges the node keeps now); prints ``READY <address>``
+on), ``mark`` (wraps an item in a :class:`~tests._support.marked.Marked`), ``unmark`` (reverses a
+marked item, with the PID) and ``pair`` (its inputs as a tuple, unmarked), and the callback
+``pipelines.open_edges`` (how many direct edges the node keeps now); prints ``READY <address>``
 once joined, and serves until stopped.
 """
 
@@ -32,6 +32,10 @@ async def mark(self: RemoteSelf, q_elt: tuple[Any, ...]) -> Marked:
 
 async def unmark(self: RemoteSelf, q_elt: tuple[Any, ...]) -> tuple[str, int]:
     return q_elt[0].value[::-1], os.getpid()
+
+
+async def pair(self: RemoteSelf, q_elt: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(item.value if isinstance(item, Marked) else item for item in q_elt)
 
 
 async def failing(self: RemoteSelf, q_elt: tuple[Any, ...]) -> Any:
@@ -63,6 +67,7 @@ def main() -> None:
     serve_processor(g, same, "pipelines.same")
     serve_processor(g, mark, "pipelines.mark")
     serve_processor(g, unmark, "pipelines.unmark")
+    serve_processor(g, pair, "pipelines.pair")
     edges = edges_of(g)
     g.register(lambda: len(edges), name="pipelines.open_edges")
     print(f"READY {g.address}", flush=True)
