@@ -10,11 +10,12 @@ The sending node keeps each edge as a bounded memory stream under ``(session, ed
 node pulls it with a STREAM call aimed at the sending node, in batches of what is waiting (at most
 :data:`MOST_A_MESSAGE` items a message). The STREAM's window and the edge's bound keep backpressure end to end.
 
-Only the builder (the process that started the pipeline or flow) decides that a run failed: it hears
+In a pipeline, only the builder (the process that started it) decides that a run failed: it hears
 every processor's error from that processor's own call. So an edge whose sender failed, or whose
 receiver went away, is not ended: its other side waits until the builder cancels the run (which
 closes every call of it, and so every pull), and the error the builder raises is the first cause,
-not a consequence of it.
+not a consequence of it (``keep=True``). A flow sends its errors down its edges as values, and a
+reader that goes away is dropped (``keep=False``): the sender goes on for its other readers.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ from ._processor import send as send_item
 PULL = "mesh_direct.pull"
 LEAVE = "mesh_direct.leave"
 MOST_A_MESSAGE = 64
+"""The most items one stream message of an edge carries."""
 VIEW_WAIT = 10.0
+"""Seconds a node waits for the node it calls to come into its view."""
 LARGE = 64 * 1024
 """A ``bytes`` item this long or longer travels alone and out of band."""
-"""The most items one stream message of an edge carries."""
 
 
 @dataclass
