@@ -3,6 +3,7 @@ other nodes, values streamed as they are produced."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -409,3 +410,42 @@ def test_the_death_of_either_end_of_a_direct_edge_reaches_the_results(spawn: Cal
             Supervisor.detach()
 
     anyio.run(main)
+
+
+@pytest.mark.timeout(120)
+def test_a_reader_on_another_node_that_stops_early_stops_its_producers(spawn: Callable[..., Proc]) -> None:
+    """endless count (here) -> tag (w1) -> head (w2), which reads one value and returns: tag, its
+    only reader gone, stops, and so does count, whose only reader tag was."""
+    port = free_port()
+
+    async def main() -> list[Any]:
+        async with Global(process_name="starter", init_controller=True, host="127.0.0.1", port=port) as g:
+            for name, job in (("w1", "tag"), ("w2", "head")):
+                worker = spawn(name, "--port", str(port), "--implement", job, module="tests._support.flow_node")
+                await anyio.to_thread.run_sync(worker.wait_line, "READY")
+            for name in ("flows.tag", "flows.head"):
+                await _offered(g, name)
+            Supervisor.attach(g, buffer=4)
+            stopped = anyio.Event()
+            count = Processor("endless_count", inputs=["limit"], outputs=["numbers"])
+
+            @count
+            async def _count(limit: IO[int]) -> AsyncIterator[IOVal[int]]:
+                await limit.first()
+                try:
+                    for n in itertools.count():
+                        yield IOVal("numbers", n)
+                finally:
+                    stopped.set()
+
+            tag = Processor(name="tag", inputs=["numbers"], outputs=["tagged"])
+            head = Processor(name="head", inputs=["tagged"], outputs=["first"])
+            flow = Flow.from_tasks(count, tag, head).resolve()
+            result = await Supervisor.instance.start_flow(flow, inputs=[IOVal("limit", 1)])
+            with anyio.fail_after(30):
+                got = [value async for value in result["first"].stream()]
+                await stopped.wait()
+            Supervisor.detach()
+            return got
+
+    assert anyio.run(main) == [0]

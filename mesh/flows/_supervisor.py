@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -149,10 +150,11 @@ class Supervisor:
     ) -> None:
         try:
             items = p.run(ios) if p.implementation is not None else self._remote(p, ios, run)
-            async for item in items:
-                await send_all(outputs[item.name], item.value)
-                if p.implementation is not None and not any(outputs.values()):
-                    break  # every reader stopped: nobody takes what it would make
+            async with aclosing(items):  # the processor's finally runs when it is stopped
+                async for item in items:
+                    await send_all(outputs[item.name], item.value)
+                    if p.implementation is not None and not any(outputs.values()):
+                        break  # every reader stopped: nobody takes what it would make
         except Exception as error:  # handed on to every reader, raised there as its own type
             for readers in outputs.values():
                 await send_all(readers, Failed(error))

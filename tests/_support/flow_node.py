@@ -4,7 +4,8 @@ joins the controller on 127.0.0.1:P, attaches the flows Supervisor, and prints `
 Its processors: ``double`` (numbers -> doubled, each value with this process's pid) and ``fail``
 (numbers -> failed: one value, then ``ValueError``); with ``--implement tag,untag,relay``, also
 ``tag`` (numbers -> tagged, each a ``Marked``), ``untag`` (tagged -> untagged, each value with this
-process's pid) and ``relay`` (failed -> relayed, as they come). It serves until killed.
+process's pid), ``relay`` (failed -> relayed, as they come) and ``head`` (tagged -> first: the
+first value only). It serves until killed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ fail = Processor(name="fail", inputs=["numbers"], outputs=["failed"])
 tag = Processor(name="tag", inputs=["numbers"], outputs=["tagged"])
 untag = Processor(name="untag", inputs=["tagged"], outputs=["untagged"])
 relay = Processor(name="relay", inputs=["failed"], outputs=["relayed"])
+head = Processor(name="head", inputs=["tagged"], outputs=["first"])
 
 
 async def factor() -> int:
@@ -58,7 +60,12 @@ async def _relay(failed: IO[int]) -> AsyncIterator[IOVal[int]]:
         yield IOVal(name="relayed", value=n)
 
 
+async def _head(tagged: IO[Marked]) -> AsyncIterator[IOVal[Any]]:
+    yield IOVal(name="first", value=(await tagged.first()).value)
+
+
 OPTIONAL: dict[str, tuple[Processor, Implementation]] = {
+    "head": (head, _head),
     "tag": (tag, _tag),
     "untag": (untag, _untag),
     "relay": (relay, _relay),
@@ -69,7 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("name")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--implement", default="", help="comma-separated: tag, untag, relay")
+    parser.add_argument("--implement", default="", help="comma-separated: tag, untag, relay, head")
     args = parser.parse_args()
     for name in filter(None, args.implement.split(",")):
         processor, fn = OPTIONAL[name]
