@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -166,7 +166,7 @@ class Supervisor:
                 for io in ios.values():
                     await io.aclose()
 
-    async def _remote(self, p: Processor, ios: dict[str, IO[Any]], run: _Remote) -> AsyncIterator[IOVal[Any]]:
+    async def _remote(self, p: Processor, ios: dict[str, IO[Any]], run: _Remote) -> AsyncGenerator[IOVal[Any], None]:
         if not on_asyncio():
             raise UsageError(f"processor {p.name!r} runs on another node: a flow calling the mesh runs on asyncio")
         here, plan = run.located[p.name], run.plans[p.name]
