@@ -55,8 +55,9 @@ def _finish(proc: Proc, timeout: float) -> str:
 
 @pytest.mark.timeout(60)
 def test_tiny_run_prints_every_row_with_its_ratio(spawn: Callable[..., Proc]) -> None:
-    # Every group but the services' (their own test below: they start redis-server and moto's server).
-    groups = ",".join(group for group in MESH_GROUPS + PEER_GROUPS if group not in ("kv", "storage"))
+    # Every group but the services' (their own test below: they start redis-server and moto's server)
+    # and the pipelines' (their own test below).
+    groups = ",".join(group for group in MESH_GROUPS + PEER_GROUPS if group not in ("kv", "storage", "pipeline"))
     text = _finish(spawn(*TINY, "--rows", groups, module="mesh.bench"), 55)
     assert "nproc=" in text and "grpcio" in text
     # The raw echo server checks its allocator settings against this process's, or the run fails.
@@ -230,6 +231,26 @@ def test_service_rows_run_against_their_backends_used_directly_in_the_same_run()
     rss = [line for line in done.stdout.splitlines() if line.startswith("|   peak RSS over idle, ")]
     assert len(rss) == 4 * len(stores), done.stdout
     assert all(0 <= _number(line.split(" | ")[1]) < 1024 for line in rss), done.stdout
+
+
+@pytest.mark.timeout(90)
+def test_pipeline_rows_run_against_the_seed_style_pipeline_of_the_same_run() -> None:
+    options = ("--rows", "pipeline", "--pipeline-items", "300", "--pipeline-sink-mib", "2", "--transports", "tcp")
+    done, cells = _bench_rows(85, *options)
+
+    assert "mesh & BG" not in done.stdout and "STREAM of small" not in done.stdout
+    _, median, ratio, baseline = cells("seed-style pipeline: 4 coroutines joined by asyncio.Queue, 300 small items")
+    assert median.endswith("/s") and (ratio, baseline) == ("1.00x", "(baseline)")
+    for label in (
+        "Plumber: the same 4 stages in one process (anyio streams)",
+        "Plumber: the same 4 stages across 3 processes (2 on other nodes, direct between them)",
+    ):
+        _, median, ratio, baseline = cells(label)
+        assert median.endswith("/s") and _number(median) > 0 and _number(ratio) > 0 and baseline == "seed"
+    _, median, _, _ = cells("Plumber: 2 MiB in 256 KiB items via another node to a slow sink on a third")
+    assert median.endswith(" MiB/s") and _number(median) > 0
+    rss = [line for line in done.stdout.splitlines() if line.startswith("|   peak RSS over idle, ")]
+    assert len(rss) == 3 and all(0 <= _number(line.split(" | ")[1]) < 1024 for line in rss), done.stdout
 
 
 BENCH_SCRIPTS = Path(__file__).resolve().parent.parent / "bench"

@@ -3,7 +3,9 @@ other nodes, values streamed as they are produced."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,8 +15,9 @@ from typing import Annotated, Any
 import anyio
 import pytest
 
-from mesh import Global, UsageError
+from mesh import Global, PeerUnavailable, UsageError
 from mesh.flows import IO, Depends, Flow, IOVal, Processor, Supervisor
+from tests._support import marked
 from tests._support.proc import Proc, free_port
 from tests._support.workers import wait_until
 
@@ -331,3 +334,118 @@ def test_on_trio_a_processor_on_another_node_is_refused_by_name() -> None:
 
     with Global(process_name="solo", init_controller=True) as g:
         anyio.run(main, g, backend="trio")
+
+
+@pytest.mark.timeout(120)
+def test_values_between_two_processors_on_other_nodes_go_directly(spawn: Callable[..., Proc]) -> None:
+    """count here -> tag on w1 -> untag on w2 -> here: untag's first output arrives while count still
+    waits for it, and no tagged value (a Marked) is ever unpickled here. Then fail on w1 -> relay on
+    w2: fail's error reaches relay over the direct edge and comes out of relay here."""
+    port = free_port()
+    before = marked.UNPICKLED[0]
+
+    async def main() -> tuple[list[Any], set[int], list[Any]]:
+        async with Global(process_name="starter", init_controller=True, host="127.0.0.1", port=port) as g:
+            w1, w2 = (
+                spawn(name, "--port", str(port), "--implement", job, module="tests._support.flow_node")
+                for name, job in (("w1", "tag"), ("w2", "untag,relay"))
+            )
+            pids = {int((await anyio.to_thread.run_sync(w.wait_line, "READY")).split()[1]) for w in (w1, w2)}
+            for name in ("flows.tag", "flows.untag", "flows.relay"):
+                await _offered(g, name)
+            Supervisor.attach(g, buffer=4)
+            gate = anyio.Event()
+            tag = Processor(name="tag", inputs=["numbers"], outputs=["tagged"])
+            untag = Processor(name="untag", inputs=["tagged"], outputs=["untagged"])
+            flow = Flow.from_tasks(_gated_count("direct_count", gate), tag, untag).resolve()
+            result = await Supervisor.instance.start_flow(flow, inputs=[IOVal("limit", 200)])
+            got = await _collect_gated(result["untagged"], gate, lambda v: (v["value"], v["pid"]))
+
+            fail = Processor(name="fail", inputs=["numbers"], outputs=["failed"])
+            relay = Processor(name="relay", inputs=["failed"], outputs=["relayed"])
+            flow = Flow.from_tasks(fail, relay).resolve()
+            result = await Supervisor.instance.start_flow(flow, inputs=[IOVal("numbers", 3), IOVal("numbers", 4)])
+            relayed: list[Any] = []
+            with pytest.raises(ValueError, match="fail gives up after one value"), anyio.fail_after(30):
+                async for value in result["relayed"].stream():
+                    relayed.append(value)
+            Supervisor.detach()
+        return got, pids, relayed
+
+    got, pids, relayed = anyio.run(main)
+    assert [v for v, _ in got] == list(range(200))
+    assert len({p for _, p in got}) == 1 and {p for _, p in got} < pids
+    assert marked.UNPICKLED[0] == before
+    assert relayed == [3]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("killed", ["w1", "w2"])
+def test_the_death_of_either_end_of_a_direct_edge_reaches_the_results(spawn: Callable[..., Proc], killed: str) -> None:
+    """count here -> tag on w1 -> untag on w2: once untag's first output is here, the node of tag
+    (or of untag) is SIGKILLed; reading the results raises PeerUnavailable, and nothing hangs."""
+    port = free_port()
+
+    async def main() -> None:
+        async with Global(process_name="starter", init_controller=True, host="127.0.0.1", port=port) as g:
+            workers = {
+                name: spawn(name, "--port", str(port), "--implement", job, module="tests._support.flow_node")
+                for name, job in (("w1", "tag"), ("w2", "untag"))
+            }
+            for worker in workers.values():
+                await anyio.to_thread.run_sync(worker.wait_line, "READY")
+            for name in ("flows.tag", "flows.untag"):
+                await _offered(g, name)
+            Supervisor.attach(g, buffer=4)
+            gate = anyio.Event()
+            tag = Processor(name="tag", inputs=["numbers"], outputs=["tagged"])
+            untag = Processor(name="untag", inputs=["tagged"], outputs=["untagged"])
+            flow = Flow.from_tasks(_gated_count(f"killed_count_{killed}", gate), tag, untag).resolve()
+            result = await Supervisor.instance.start_flow(flow, inputs=[IOVal("limit", 10**9)])
+            with pytest.raises(PeerUnavailable), anyio.fail_after(30):
+                async for _ in result["untagged"].stream():
+                    if not gate.is_set():
+                        workers[killed].signal(signal.SIGKILL)
+                        gate.set()
+            Supervisor.detach()
+
+    anyio.run(main)
+
+
+@pytest.mark.timeout(120)
+def test_a_reader_on_another_node_that_stops_early_stops_its_producers(spawn: Callable[..., Proc]) -> None:
+    """endless count (here) -> tag (w1) -> head (w2), which reads one value and returns: tag, its
+    only reader gone, stops, and so does count, whose only reader tag was."""
+    port = free_port()
+
+    async def main() -> list[Any]:
+        async with Global(process_name="starter", init_controller=True, host="127.0.0.1", port=port) as g:
+            for name, job in (("w1", "tag"), ("w2", "head")):
+                worker = spawn(name, "--port", str(port), "--implement", job, module="tests._support.flow_node")
+                await anyio.to_thread.run_sync(worker.wait_line, "READY")
+            for name in ("flows.tag", "flows.head"):
+                await _offered(g, name)
+            Supervisor.attach(g, buffer=4)
+            stopped = anyio.Event()
+            count = Processor("endless_count", inputs=["limit"], outputs=["numbers"])
+
+            @count
+            async def _count(limit: IO[int]) -> AsyncIterator[IOVal[int]]:
+                await limit.first()
+                try:
+                    for n in itertools.count():
+                        yield IOVal("numbers", n)
+                finally:
+                    stopped.set()
+
+            tag = Processor(name="tag", inputs=["numbers"], outputs=["tagged"])
+            head = Processor(name="head", inputs=["tagged"], outputs=["first"])
+            flow = Flow.from_tasks(count, tag, head).resolve()
+            result = await Supervisor.instance.start_flow(flow, inputs=[IOVal("limit", 1)])
+            with anyio.fail_after(30):
+                got = [value async for value in result["first"].stream()]
+                await stopped.wait()
+            Supervisor.detach()
+            return got
+
+    assert anyio.run(main) == [0]

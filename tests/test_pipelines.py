@@ -303,8 +303,9 @@ def test_a_slow_remote_processor_holds_the_input_back(mesh_with_w1: tuple[Global
         pipeline = plumber.create_pipeline()
         while (stats := pipeline.statistics())["out"].items_in < 300:
             await anyio.sleep(0.01)
-            # Two edges of 4, the windows of the streams there and back, and an item in each node.
-            assert stats["inp"].items_out - stats["out"].items_in <= 4 + 4 + 2 * window + 4
+            # Two edges of 4, the windows of the streams there and back (messages of at most an
+            # edge's 4 items and one more), and an item in each node.
+            assert stats["inp"].items_out - stats["out"].items_in <= 4 + 4 + 2 * window * (4 + 1) + 4
         await pipeline.aclose()
 
     anyio.run(main)

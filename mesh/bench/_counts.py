@@ -8,7 +8,7 @@ import socket
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
-MESH_GROUPS = ("fg", "bg", "no_return", "payload", "broadcast", "stream", "start", "kv", "storage")
+MESH_GROUPS = ("fg", "bg", "no_return", "payload", "broadcast", "stream", "start", "kv", "storage", "pipeline")
 PEER_GROUPS = ("daffi", "pyro5", "rpyc")
 # Seconds a node of the run (a callee, a service) has to join and offer its callbacks.
 JOIN_TIMEOUT = 60.0
@@ -34,6 +34,9 @@ class Counts:
     stream_mib: int = 1024
     # The storage rows' large object, in MiB.
     storage_mib: int = 256
+    # The pipeline rows: small items through four stages, and MiB pushed to a slow sink.
+    pipeline_items: int = 100_000
+    pipeline_sink_mib: int = 256
 
     @property
     def mib(self) -> int:
@@ -70,6 +73,8 @@ QUICK = Counts(
     stream_items=10_000,
     stream_mib=64,
     storage_mib=32,
+    pipeline_items=20_000,
+    pipeline_sink_mib=32,
 )
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-from . import _loop, _malloc, _mesh, _raw
+from . import _loop, _malloc, _mesh, _pipelines, _raw
 from ._counts import MESH_GROUPS, MIB, Counts, Transport, free_port
 from ._proc import ChildFailed, Children
 from ._stats import latency
@@ -37,11 +37,14 @@ def run_once(transport: Transport, counts: Counts, groups: set[str], failures: l
     failure of the baseline or the mesh ends the benchmark.
     """
     results = _raw_rows(transport, counts, groups)
-    if groups & set(MESH_GROUPS):
+    if groups & (set(MESH_GROUPS) - {"pipeline"}):
         with Children() as children:
             results.update(_mesh.measure(transport, counts, groups, children))
         if "start" not in groups:
             results.pop("mesh_start", None)
+    if "pipeline" in groups:
+        with Children() as children:
+            results.update(_pipelines.measure(transport, counts, children))
     if transport.name == "tcp":
         for peer in available_peers():
             if peer.lower() in groups:

@@ -49,6 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"MiB of the storage rows' large object, put and read as a stream (default {default.storage_mib})",
     )
     parser.add_argument(
+        "--pipeline-items",
+        type=int,
+        help=f"small items through the 4-stage pipelines (default {default.pipeline_items:,})",
+    )
+    parser.add_argument(
+        "--pipeline-sink-mib",
+        type=int,
+        help=f"MiB pushed in 256 KiB items to the pipeline's slow sink (default {default.pipeline_sink_mib})",
+    )
+    parser.add_argument(
         "--rows",
         default=",".join(MESH_GROUPS + PEER_GROUPS),
         help="comma-separated row groups: " + ", ".join(MESH_GROUPS + PEER_GROUPS) + " (default: all; "
@@ -75,6 +85,7 @@ def counts_of(options: argparse.Namespace) -> Counts:
 def run(options: argparse.Namespace) -> int:
     """Run the suite as ``options`` say and print the table."""
     from ._malloc import apply as apply_malloc_settings
+    from ._pipeline_rows import pipeline_rows
     from ._service_rows import service_rows
     from ._suite import available_peers, run_once
     from ._table import machine, render, rows
@@ -108,7 +119,7 @@ def run(options: argparse.Namespace) -> int:
                 runs[name].append(run_once(Transport.make(name, workdir), counts, groups, failures))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    table = rows(counts, peers, service_rows(counts))
+    table = rows(counts, peers, [*service_rows(counts), *pipeline_rows(counts)])
     for name in transports:
         print()
         print(render("loopback TCP" if name == "tcp" else "UNIX socket", runs[name], table))

@@ -99,7 +99,7 @@ class Processor:
             hook(self)
         return fn
 
-    async def run(self, inputs: dict[str, IO[Any]]) -> AsyncIterator[IOVal[Any]]:
+    async def run(self, inputs: dict[str, IO[Any]]) -> AsyncGenerator[IOVal[Any], None]:
         """Run the implementation on ``inputs`` (its dependencies resolved here) and yield what it
         yields, each checked to be one of its outputs."""
         if self.implementation is None:

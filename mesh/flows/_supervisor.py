@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
 
 from mesh import STREAM, Global, UsageError, stream
+from mesh.pipelines._direct import let_go
 
 from ._flow import Flow
+from ._host import serve
 from ._io import IO, Failed, IOVal
+from ._plan import Located, Plan, edge, plan_flow
 from ._processor import IMPLEMENTED, ON_IMPLEMENTED, Processor, check_item
+from ._sending import Sends, send_all
 from ._spawn import on_asyncio, spawn
 
 PREFIX = "flows"
 """Processors implemented here are offered on the mesh as ``flows.<name>``."""
-
-Sends = list[MemoryObjectSendStream[Any]]
 
 
 class _Instance:
@@ -79,20 +83,8 @@ class Supervisor:
             supervisor.g.unregister(PREFIX)
 
     def _offer(self, processor: Processor) -> None:
-        if self.g is None:
-            return
-
-        async def serve(input_names: list[str], *inputs: AsyncIterator[Any]) -> AsyncIterator[IOVal[Any]]:
-            if sorted(input_names) != sorted(processor.inputs):
-                raise UsageError(
-                    f"processor {processor.name!r} on node {self.g.process_name if self.g else None!r} reads "
-                    f"{list(processor.inputs)}; the flow that called it gave {input_names}"
-                )
-            ios = {name: IO[Any](name, source) for name, source in zip(input_names, inputs, strict=True)}
-            async for item in processor.run(ios):
-                yield item
-
-        self._offered += self.g.register(serve, name=f"{PREFIX}.{processor.name}")
+        if self.g is not None:
+            self._offered += self.g.register(serve(self.g, processor), name=f"{PREFIX}.{processor.name}")
 
     async def start_flow(self, flow: Flow, inputs: Iterable[IOVal[Any]] = ()) -> dict[str, IO[Any]]:
         """Start ``flow`` with the values ``inputs``; return its outputs (those no processor of it
@@ -129,9 +121,13 @@ class Supervisor:
             sends[name].append(send)
             return IO[Any](name, receive)
 
-        inputs_of = {p.name: {name: reader(name) for name in p.inputs} for p in flow.processors}
+        plans = plan_flow(flow)
+        inputs_of = {
+            p.name: {name: reader(name) for name in p.inputs if name not in (plans.get(p.name) or Plan()).pulls}
+            for p in flow.processors
+        }
         results = {name: reader(name) for name in flow.outputs}
-        spawn(self._run, flow, values, inputs_of, sends)
+        spawn(self._run, flow, values, inputs_of, sends, plans)
         return results
 
     async def _run(
@@ -140,21 +136,28 @@ class Supervisor:
         values: dict[str, list[Any]],
         inputs_of: dict[str, dict[str, IO[Any]]],
         sends: dict[str, Sends],
+        plans: dict[str, Plan],
     ) -> None:
+        run = _Remote(uuid.uuid4().hex, {name: Located() for name in plans}, plans)
         async with anyio.create_task_group() as tasks:
             for name, given in values.items():
                 tasks.start_soon(_feed, given, sends[name])
             for p in flow.processors:
-                tasks.start_soon(self._run_processor, p, inputs_of[p.name], {o: sends[o] for o in p.outputs})
+                tasks.start_soon(self._run_processor, p, inputs_of[p.name], {o: sends[o] for o in p.outputs}, run)
 
-    async def _run_processor(self, p: Processor, ios: dict[str, IO[Any]], outputs: dict[str, Sends]) -> None:
+    async def _run_processor(
+        self, p: Processor, ios: dict[str, IO[Any]], outputs: dict[str, Sends], run: _Remote
+    ) -> None:
         try:
-            items = p.run(ios) if p.implementation is not None else self._remote(p, ios)
-            async for item in items:
-                await _send(outputs[item.name], item.value)
+            items = p.run(ios) if p.implementation is not None else self._remote(p, ios, run)
+            async with aclosing(items):  # the processor's finally runs when it is stopped
+                async for item in items:
+                    await send_all(outputs[item.name], item.value)
+                    if p.implementation is not None and not any(outputs.values()):
+                        break  # every reader stopped: nobody takes what it would make
         except Exception as error:  # handed on to every reader, raised there as its own type
             for readers in outputs.values():
-                await _send(readers, Failed(error))
+                await send_all(readers, Failed(error))
         finally:
             with anyio.CancelScope(shield=True):
                 for readers in outputs.values():
@@ -163,32 +166,49 @@ class Supervisor:
                 for io in ios.values():
                     await io.aclose()
 
-    async def _remote(self, p: Processor, ios: dict[str, IO[Any]]) -> AsyncIterator[IOVal[Any]]:
+    async def _remote(self, p: Processor, ios: dict[str, IO[Any]], run: _Remote) -> AsyncGenerator[IOVal[Any], None]:
         if not on_asyncio():
             raise UsageError(f"processor {p.name!r} runs on another node: a flow calling the mesh runs on asyncio")
-        remote: Any = self.g.call if self.g is not None else None
-        for part in (PREFIX, *p.name.split(".")):
-            remote = getattr(remote, part)
-        call = remote(list(ios), *(stream(io.stream(), window=self.buffer) for io in ios.values()))
-        async with call & STREAM(window=self.buffer) as items:
-            async for item in items:
-                yield check_item(p, item)
+        here, plan = run.located[p.name], run.plans[p.name]
+        pulls: dict[str, tuple[str, str]] = {}
+        try:
+            for name, source in plan.pulls.items():
+                pulls[name] = (await run.located[source].node(), edge(name, p.name))
+            remote: Any = self.g.call if self.g is not None else None
+            for part in (PREFIX, *p.name.split(".")):
+                remote = getattr(remote, part)
+            body = {"inputs": list(ios), "pulls": pulls, "edges": plan.edges, "to_caller": plan.to_caller}
+            streams = (stream(io.stream(), window=self.buffer) for io in ios.values())
+            call = remote(run.session, {**body, "buffer": self.buffer}, *streams)
+            async with call & STREAM(window=self.buffer) as items:
+                async for item in items:
+                    if isinstance(item, str):  # the first: the node it runs on
+                        here.found(item)
+                    else:
+                        yield check_item(p, item)
+        except Exception as error:
+            here.failed(error)
+            raise
+        finally:
+            here.failed(UsageError(f"processor {p.name!r} was stopped before it started"))
+            if self.g is not None:
+                for node, name in pulls.values():
+                    await let_go(self.g, node, run.session, name)
+
+
+@dataclass
+class _Remote:
+    """One run of a flow, as its processors on other nodes see it: its session, where each runs, their plans."""
+
+    session: str
+    located: dict[str, Located]
+    plans: dict[str, Plan]
 
 
 async def _feed(values: list[Any], readers: Sends) -> None:
     try:
         for value in values:
-            await _send(readers, value)
+            await send_all(readers, value)
     finally:
         for send in readers:
             await send.aclose()
-
-
-async def _send(readers: Sends, value: Any) -> None:
-    """Send ``value`` to each reader; a reader that stopped reading is dropped."""
-    for send in list(readers):
-        try:
-            await send.send(value)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            send.close()
-            readers.remove(send)

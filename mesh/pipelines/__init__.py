@@ -8,9 +8,10 @@ there with :func:`serve_processor`. Built only from the public API of :mod:`mesh
 
 from __future__ import annotations
 
+from ._host import RemoteSelf, serve_processor
 from ._plumber import Pipeline, Plumber
 from ._processor import OutputQueue, Processor, ProcessorStatistics
-from ._remote import RemoteProcessor, RemoteSelf, serve_processor
+from ._remote import RemoteProcessor
 
 __all__ = [
     "OutputQueue",

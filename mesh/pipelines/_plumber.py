@@ -20,7 +20,7 @@ from mesh import Global, UsageError
 
 from ._graph import NodeSpec, read_graph
 from ._mermaid import mermaid
-from ._processor import Processor, ProcessorStatistics
+from ._processor import Processor, ProcessorStatistics, run_or_stop_all
 from ._remote import RemoteProcessor
 from ._report import pipeline_gauges
 
@@ -101,7 +101,7 @@ class Plumber:
         try:
             async with anyio.create_task_group() as group:
                 for processor in self._processors:
-                    group.start_soon(_run_or_stop_all, processor, failures, group.cancel_scope, name=processor.name)
+                    group.start_soon(run_or_stop_all, processor.run, failures, group.cancel_scope, name=processor.name)
         finally:
             if node is not None:
                 node.remove_gauges(gauges)
@@ -146,28 +146,65 @@ class Plumber:
         )
 
     def _connect(self) -> None:
-        """Join the processors with bounded streams, one per edge (or one per non-aggregated node)."""
+        """Join the processors with bounded streams, one per edge (or one per non-aggregated node).
+
+        An edge between two processors on other nodes is direct: its sender keeps it and its receiver
+        pulls it from there, so its items never pass through this process.
+        """
+        remote = {p.name: p for p in self._processors if isinstance(p, RemoteProcessor)}
         outputs: dict[str, list[MemoryObjectSendStream[Any]]] = {spec.name: [] for spec in self._specs}
-        inputs = {spec.name: self._wire_inputs(spec, outputs) for spec in self._specs}
+        inputs = {}
+        for spec in self._specs:
+            here = [s for s in spec.sources if spec.name not in remote or s not in remote]
+            inputs[spec.name] = self._wire_inputs(spec.aggregate_inputs, here, outputs)
+        session = uuid.uuid4().hex
+        for spec in self._specs:
+            if spec.name in remote:
+                remote[spec.name].plan(
+                    session,
+                    _sources(spec, remote),
+                    [_edge(spec.name, dest) for dest in spec.dests if dest in remote],
+                    to_builder=any(dest not in remote for dest in spec.dests),
+                    buffer=self._buffer,
+                )
         for processor in self._processors:
             processor.connect(inputs[processor.name], outputs[processor.name])
 
     def _wire_inputs(
-        self, spec: NodeSpec, outputs: dict[str, list[MemoryObjectSendStream[Any]]]
+        self, aggregate: bool, sources: list[str], outputs: dict[str, list[MemoryObjectSendStream[Any]]]
     ) -> list[MemoryObjectReceiveStream[Any]]:
-        """The input streams of ``spec``: one per source, or one shared by all (not aggregated)."""
-        if spec.aggregate_inputs or not spec.sources:
+        """The input streams from ``sources``: one per source, or one shared by all (not aggregated)."""
+        if aggregate or not sources:
             receivers = []
-            for source in spec.sources:
+            for source in sources:
                 send, receive = anyio.create_memory_object_stream[Any](self._buffer)
                 outputs[source].append(send)
                 receivers.append(receive)
             return receivers
         send, receive = anyio.create_memory_object_stream[Any](self._buffer)
-        for source in spec.sources:
+        for source in sources:
             outputs[source].append(send.clone())
         send.close()
         return [receive]
+
+
+def _edge(source: str, dest: str) -> str:
+    return f"{source}->{dest}"
+
+
+def _sources(spec: NodeSpec, remote: Mapping[str, RemoteProcessor]) -> list[int | tuple[str, str]]:
+    """Where a remote processor takes each input from: a stream from here (by index) or a node to pull."""
+    pulled = [(remote[s].node, _edge(s, spec.name)) for s in spec.sources if s in remote]
+    if not spec.aggregate_inputs:
+        return ([0] if len(pulled) < len(spec.sources) else []) + pulled
+    result: list[int | tuple[str, str]] = []
+    for source in spec.sources:
+        result.append(
+            (remote[source].node, _edge(source, spec.name))
+            if source in remote
+            else sum(isinstance(r, int) for r in result)
+        )
+    return result
 
 
 class Pipeline:
@@ -201,12 +238,3 @@ def _coro_of(spec: NodeSpec, coro_map: Callable[[Any], Any]) -> Any:
     if not callable(coro):
         raise UsageError(f"coro_map({spec.coro!r}) for node {spec.name!r} gave {coro!r}, which is not callable")
     return coro
-
-
-async def _run_or_stop_all(processor: Processor, failures: list[Exception], scope: anyio.CancelScope) -> None:
-    """Run ``processor``; if it raises, keep the error and cancel every processor of the pipeline."""
-    try:
-        await processor.run()
-    except Exception as exc:
-        failures.append(exc)
-        scope.cancel()

@@ -46,7 +46,7 @@ class OutputQueue:
     async def put(self, item: Any) -> None:
         """Send ``item`` to every next node, waiting while any of them has a full input stream."""
         for dest in self._dests:
-            await dest.send(item)
+            await send(dest, item)
         self.items_out += 1
 
 
@@ -54,7 +54,8 @@ class Processor:
     """A node of a pipeline (the seed's ``Processor``): a coroutine between input and output streams.
 
     The Plumber builds these; a coroutine receives its own Processor as ``self`` and can read
-    ``name``, ``uuid``, ``processor_coro`` and :meth:`statistics`.
+    ``name``, ``uuid``, ``processor_coro`` and :meth:`statistics` (or ``me``, when given: a
+    processor served on another node gets a ``RemoteSelf`` there).
     """
 
     def __init__(
@@ -64,8 +65,10 @@ class Processor:
         *,
         aggregate_inputs: bool = True,
         args: Mapping[str, Any] | None = None,
+        me: Any = None,
     ) -> None:
         self._name = name
+        self._me = self if me is None else me
         self._uuid = str(uuid.uuid4())
         self._coro = coro
         self._inputs: tuple[MemoryObjectReceiveStream[Any], ...] = ()
@@ -116,14 +119,17 @@ class Processor:
             async with AsyncExitStack() as streams:
                 for stream in (*self._inputs, *self._outputs):
                     await streams.enter_async_context(stream)
-                if not self._inputs:
-                    await self._coro(self, self._output_q, **self._args)
-                else:
-                    await self._process()
+                await self._work()
         except Exception as exc:
             if sys.version_info >= (3, 11):
                 exc.add_note(f"raised in pipeline processor {self._name!r}")
             raise
+
+    async def _work(self) -> None:
+        if not self._inputs:
+            await self._coro(self, self._output_q, **self._args)
+        else:
+            await self._process()
 
     async def _process(self) -> None:
         while True:
@@ -131,19 +137,19 @@ class Processor:
             if q_elt is None:
                 return
             self._items_in += 1
-            await self._output_q.put(await self._coro(self, q_elt, **self._args))
+            await self._output_q.put(await self._coro(self._me, q_elt, **self._args))
 
     async def _next_input(self) -> tuple[Any, ...] | None:
         """One item from each source (aggregated) or from any (not), as a tuple; None at the end."""
         if not self._aggregate:
             try:
-                return (await self._inputs[0].receive(),)
+                return (await receive(self._inputs[0]),)
             except anyio.EndOfStream:
                 return None
         items = []
         for index, stream in enumerate(self._inputs):
             try:
-                items.append(await stream.receive())
+                items.append(await receive(stream))
             except anyio.EndOfStream:
                 await self._refuse_leftovers(index)
                 return None
@@ -162,3 +168,35 @@ class Processor:
                 "an aggregated node takes one item from each source, so each must send as many "
                 "(or set 'properties': {'aggregate_inputs': False})"
             )
+
+
+async def run_or_stop_all(
+    run: Callable[[], Awaitable[None]], failures: list[Exception], scope: anyio.CancelScope
+) -> None:
+    """Await ``run()``; if it raises, keep the error and cancel ``scope`` (every task beside it)."""
+    try:
+        await run()
+    except Exception as exc:
+        failures.append(exc)
+        scope.cancel()
+
+
+async def send(stream: ObjectSendStream[Any], item: Any) -> None:
+    """``await stream.send(item)``, without a trip through the event loop while there is room.
+
+    anyio's streams yield to the loop on every item; a pipeline's nodes then take turns item by
+    item, at a loop iteration each. Here a node runs on while its edges have room and items, as the
+    seed's ``asyncio.Queue`` does, and waits (and can be cancelled) when they have not.
+    """
+    try:
+        stream.send_nowait(item)  # type: ignore[attr-defined]
+    except anyio.WouldBlock:
+        await stream.send(item)
+
+
+async def receive(stream: ObjectReceiveStream[Any]) -> Any:
+    """``await stream.receive()``, without a trip through the event loop while an item waits (see :func:`send`)."""
+    try:
+        return stream.receive_nowait()  # type: ignore[attr-defined]
+    except anyio.WouldBlock:
+        return await stream.receive()

@@ -1,52 +1,31 @@
-"""A processor that runs on another mesh node: its items streamed there with ``stream(...)``, back with STREAM.
+"""The builder's side of a processor that runs on another mesh node (served there by ``serve_processor``).
 
 ::
 
-    this process                                      node 'w1' (serve_processor(g, coro, "rev"))
-    sources ──> RemoteProcessor ── stream(items) ──>  async for q_elt: yield await coro(self, q_elt)
-                     dests <────────── STREAM ─────── (items as they are produced)
+    this process (the builder)                          node 'w1'
+    sources here ──> RemoteProcessor ── stream(batches) ──> mesh_pipelines.host(session, ...)
+                           dests here <──── STREAM ─────── (results, in batches, with its counters)
 
-Both directions keep the mesh's stream windows, so a slow processor on the far node holds back the
-pipeline here as a slow local one does.
+Its edges to and from processors on other nodes do not pass here: the Plumber draws them as direct
+edges (see ``_direct``) and tells each end where to pull or leave its items. Both directions keep the
+mesh's stream windows, so a slow processor on a far node holds back the pipeline as a local one does.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping, Sequence
 from functools import reduce
 from typing import Any
 
 from mesh import STREAM, Global, UsageError, stream
 
-from ._processor import Coro, Processor
-
-
-class RemoteSelf:
-    """What a processor's coroutine gets as ``self`` on the node that serves it: the node's name for it."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-def serve_processor(g: Global, coro: Coro, name: str) -> list[str]:
-    """Offer ``coro`` (a ``(self, q_elt, **args)`` coroutine) from ``g``'s node as the processor ``name``.
-
-    A pipeline node ``{'coro': name, 'node': <g's process name>}`` then runs there.
-
-    :returns: the names registered (``[name]``).
-    :raises UsageError: ``name`` is not a valid callback name, or is taken.
-    """
-    me = RemoteSelf(name)
-
-    async def process(items: AsyncIterator[Any], **args: Any) -> AsyncIterator[Any]:
-        async for q_elt in items:
-            yield await coro(me, tuple(q_elt), **args)
-
-    return g.register(process, name=name)
+from ._direct import batches, in_view, windowed
+from ._host import HOST
+from ._processor import Processor, ProcessorStatistics
 
 
 class RemoteProcessor(Processor):
-    """A pipeline node whose coroutine runs on the mesh node ``node``, offered there by :func:`serve_processor`."""
+    """A pipeline node whose coroutine runs on the mesh node ``node``, offered there by ``serve_processor``."""
 
     def __init__(
         self,
@@ -63,24 +42,54 @@ class RemoteProcessor(Processor):
         self._g = g
         self._node = node
         self._callback = callback
-        self._window = {} if window is None else {"window": window}
+        self._window = window
+        self._session = ""
+        self._plan: dict[str, Any] = {}
+        self._counted = (0, 0)
 
     @property
     def node(self) -> str:
         """The mesh node the processor runs on."""
         return self._node
 
-    async def _process(self) -> None:
-        call: Any = reduce(getattr, self._callback.split("."), self._g.call)
-        items = stream(self._items(), **self._window)
-        async with call(items, **self._args) & STREAM(receiver=self._node, **self._window) as results:
-            async for result in results:
-                await self._output_q.put(result)
+    def plan(
+        self,
+        session: str,
+        sources: Sequence[int | tuple[str, str]],
+        edges: Sequence[str],
+        *,
+        to_builder: bool,
+        buffer: int,
+    ) -> None:
+        """Say where its inputs come from (a stream from here by index, or ``(node, edge)`` to pull) and
+        which direct edges it sends on; ``to_builder``: whether processors here take its results."""
+        self._session = session
+        self._plan = {
+            "aggregate": self._aggregate,
+            "args": self._args,
+            "sources": list(sources),
+            "edges": list(edges),
+            "to_builder": to_builder,
+            "buffer": buffer,
+            "window": self._window,
+        }
 
-    async def _items(self) -> AsyncIterator[tuple[Any, ...]]:
-        while (q_elt := await self._next_input()) is not None:
-            self._items_in += 1
-            yield q_elt
+    def statistics(self) -> ProcessorStatistics:
+        """Items in and out on its node (as last reported from there), and those waiting here for it."""
+        depth = sum(stream.statistics().current_buffer_used for stream in self._inputs)
+        return ProcessorStatistics(*self._counted, depth)
+
+    async def _work(self) -> None:
+        await in_view(self._g, self._node, HOST)
+        call: Any = reduce(getattr, HOST.split("."), self._g.call)
+        window = windowed(self._window)
+        streams = [stream(batches(receive), **window) for receive in self._inputs]
+        remote = call(self._session, self._name, self._callback, self._plan, *streams)
+        async with remote & STREAM(receiver=self._node, **window) as results:
+            async for items_in, items_out, batch in results:
+                self._counted = (items_in, items_out)
+                for item in batch:
+                    await self._output_q.put(item)
 
 
 async def _not_here(self: Processor, q_elt: Any) -> Any:
