@@ -11,16 +11,15 @@ stream rows: ``numbers(n)`` and ``chunks(count, size)`` yield (call them with ST
 
 from __future__ import annotations
 
-import argparse
-import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from mesh import Global, callback
+from mesh import callback
 
 from . import _gc
+from ._proc import run_child_node
 
 _count_lock = threading.Lock()
 _count = 0
@@ -111,16 +110,8 @@ def gc_seconds() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--host")
-    parser.add_argument("--port", type=int)
-    options = parser.parse_args()
     _gc.seconds()
-    node = Global(process_name=options.name, host=options.host, port=options.port)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=node.stop).start())
-    print(f"READY {node.address}", flush=True)
-    node.join()
+    run_child_node()
 
 
 if __name__ == "__main__":

@@ -6,14 +6,13 @@ takes 2 ms an item). Prints ``READY <address>`` once joined; SIGTERM stops the n
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
-import threading
 from typing import Any
 
 from mesh import Global
 from mesh.pipelines import RemoteSelf, serve_processor
+
+from ._proc import run_child_node
 
 SLOW_SECONDS = 0.002
 
@@ -34,18 +33,13 @@ async def slow(self: RemoteSelf, q_elt: tuple[Any, ...]) -> None:
     await asyncio.sleep(SLOW_SECONDS)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--host")
-    parser.add_argument("--port", type=int)
-    options = parser.parse_args()
-    node = Global(process_name=options.name, host=options.host, port=options.port)
+def _serve_processors(node: Global) -> None:
     for name, coro in (("inc", inc), ("double", double), ("same", same), ("slow", slow)):
         serve_processor(node, coro, f"bench_pl.{name}")
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=node.stop).start())
-    print(f"READY {node.address}", flush=True)
-    node.join()
+
+
+def main() -> None:
+    run_child_node(_serve_processors)
 
 
 if __name__ == "__main__":

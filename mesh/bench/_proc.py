@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import queue
@@ -10,6 +11,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+
+from mesh import Global
 
 
 class ChildFailed(RuntimeError):
@@ -104,3 +108,18 @@ class Children:
     def __exit__(self, *exc_info: object) -> None:
         for child in reversed(self._started):
             child.stop()
+
+
+def run_child_node(setup: Callable[[Global], None] = lambda node: None) -> None:
+    """A bench child's life: join as ``--name`` (at the controller ``--host``/``--port``), ``setup`` the
+    node, say ``READY <address>``, and serve until SIGTERM stops the node."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    options = parser.parse_args()
+    node = Global(process_name=options.name, host=options.host, port=options.port)
+    setup(node)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=node.stop).start())
+    print(f"READY {node.address}", flush=True)
+    node.join()
