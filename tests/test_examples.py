@@ -38,9 +38,12 @@ def test_examples_differ_from_daffi_only_in_the_import() -> None:
         assert ours.replace("from mesh import", "from daffi import") in seed
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_daffi_process1_and_process2(spawn: Callable[..., Proc]) -> None:
-    """Process1 (sync, runs the controller on localhost:8888) and Process2 (async) as daffi documents them."""
+    """Process1 (sync, runs the controller on localhost:8888) and Process2 (async) as daffi documents them.
+
+    Slow: the example's own sleeps (ten rounds of 5 s) make it 50 s long."""
     process1 = spawn(module="examples.process1")
     _wait_for_port(8888, 20)
     time.sleep(0.5)
