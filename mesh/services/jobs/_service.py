@@ -82,6 +82,9 @@ class JobsService:
         self._keys: dict[str, str] = {}
         self._schedules: dict[str, Schedule] = {}
         self._seq = itertools.count(1)
+        # A job's id is its sequence number then this nonce: 32 hex digits, unique across services and
+        # restarts, and in submission order, so that the job table's index grows at its end.
+        self._nonce = uuid.uuid4().hex[:16]
         self._workers = Workers(g, concurrency, prefix)
         self._runner: Runner | None = None
         self._prefix = prefix
@@ -308,8 +311,9 @@ class JobsService:
         payload: bytes | None = None,
     ) -> Job:  # fmt: skip
         now = time.time()
+        seq = next(self._seq)
         job = Job(
-            uuid.uuid4().hex, next(self._seq), name, tuple(args), dict(kwargs), retries, seconds("backoff", backoff),
+            f"{seq:016x}{self._nonce}", seq, name, tuple(args), dict(kwargs), retries, seconds("backoff", backoff),
             None if timeout is None else seconds("timeout", timeout), now if at is None else at, key, now,
             schedule=schedule, payload=payload,
         )  # fmt: skip
