@@ -7,7 +7,8 @@ processes offering a trivial ``double(x)``, all on loopback, and from this proce
 - jobs/s: ``--jobs`` submissions with 1,000 in flight (``& BG``), from the first submit until every
   result is in (each ``result`` is asked as soon as its submit returned);
 - the same with ``submit_many`` of 100 jobs a call, 10 calls in flight, and ``results`` of each batch;
-- one job's round trip: ``submit & FG`` then ``result & FG``, sequential, the median of 200.
+- one job's round trip: ``submit & FG`` then ``result & FG``, sequential, the median of 200; and
+  ``run & FG``, which submits and waits in one call.
 
 Then, in each run, the same with each of Celery, RQ, Dramatiq and Huey that is installed (none is a
 dependency: ``pip install celery rq 'dramatiq[redis]' huey``), on a redis-server of their own that
@@ -67,7 +68,7 @@ def start(args: list[str], ready: str) -> subprocess.Popen[str]:
     raise RuntimeError(f"{args} ended before {ready!r}")
 
 
-def one_run(jobs_count: int, workers: int, folder: Path, redis_url: str | None) -> tuple[float, float, float]:
+def one_run(jobs_count: int, workers: int, folder: Path, redis_url: str | None) -> tuple[float, float, float, float]:
     port = free_port()
     mesh = str(Path(sys.executable).parent / "mesh")
     procs = [start([sys.executable, "-m", "controller", "--host", "127.0.0.1", "--port", str(port)], "controller")]
@@ -98,12 +99,15 @@ def one_run(jobs_count: int, workers: int, folder: Path, redis_url: str | None) 
                 pending += [jobs.results(r.get(60)) & BG(timeout=120) for r in submitted]
             assert [x for r in pending for x in r.get(120)] == [2 * n for n in range(jobs_count)]
             batched = jobs_count / (time.perf_counter() - began)
-            trips = []
+            trips, runs = [], []
             for n in range(200):
                 t = time.perf_counter()
                 jobs.result(jobs.submit("double", n) & FG) & FG
                 trips.append(time.perf_counter() - t)
-            return rate, batched, statistics.median(trips)
+                t = time.perf_counter()
+                jobs.run("double", n) & FG
+                runs.append(time.perf_counter() - t)
+            return rate, batched, statistics.median(trips), statistics.median(runs)
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -132,26 +136,32 @@ def main() -> None:
 
                 redis.Redis.from_url(options.redis).delete("mesh:jobs:jobs", "mesh:jobs:schedules")
             with tempfile.TemporaryDirectory() as folder:
-                rate, batched, trip = one_run(options.jobs, options.workers, Path(folder), options.redis)
+                rate, batched, trip, run_trip = one_run(options.jobs, options.workers, Path(folder), options.redis)
             table.setdefault(mesh_row, []).append((rate, trip))
             table.setdefault(f"grpcmesh jobs, submit_many by {BATCH}", []).append((batched, math.nan))
+            table.setdefault("grpcmesh jobs.run (one call a job)", []).append((math.nan, run_trip))
             if url is not None:
                 for peer in chosen:
                     if peer.missing() is None:
                         table.setdefault(peer.name, []).append(measure(peer, url, options.jobs, options.workers))
             print(f"run {run + 1}: " + "; ".join(
-                f"{name} {runs[-1][0]:,.0f} jobs/s, {_ms(runs[-1][1])}" for name, runs in table.items()
+                f"{name} {_per_s(runs[-1][0])}, {_ms(runs[-1][1])}" for name, runs in table.items()
             ), flush=True)  # fmt: skip
     for peer in chosen:
         if (why := peer.missing()) is not None:
             print(f"left out: {why}")
     print(f"\nmedians of {options.runs} runs, {options.jobs:,} jobs over {options.workers} worker processes:")
-    print(f"{'':<40} {'jobs/s':>10} {'vs grpcmesh':>12} {'round trip':>11}")
+    print(f"{'':<40} {'jobs/s':>14} {'vs grpcmesh':>12} {'round trip':>11}")
     mesh_rate = statistics.median(rate for rate, _ in table[mesh_row])
     for name, runs in table.items():
         rate = statistics.median(r for r, _ in runs)
         trip = statistics.median(t for _, t in runs)
-        print(f"{name:<40} {rate:>10,.0f} {rate / mesh_rate:>11.2f}x {_ms(trip):>11}")
+        ratio = "-" if math.isnan(rate) else f"{rate / mesh_rate:.2f}x"
+        print(f"{name:<40} {_per_s(rate):>14} {ratio:>12} {_ms(trip):>11}")
+
+
+def _per_s(rate: float) -> str:
+    return "-" if math.isnan(rate) else f"{rate:,.0f} jobs/s"
 
 
 def _ms(seconds: float) -> str:

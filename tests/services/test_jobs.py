@@ -180,6 +180,22 @@ def test_submit_many_keeps_a_job_for_each_argument_tuple_and_results_gives_their
         jobs.results([ids[0], "nope"]) & FG
 
 
+def test_run_submits_a_job_and_gives_its_value_in_one_call(jobs_mesh: Callable[..., Any]) -> None:
+    _, jobs = jobs_mesh({"add": add, "boom": boom, "sleepy": sleepy})
+    assert jobs.run("add", 2, b=3) & FG == 5
+    assert [s.state for s in jobs.list(name="add") & FG] == ["done"]
+    with pytest.raises(Flaky, match="twice"):
+        jobs.run("boom", "twice", retries=1, backoff=0) & FG
+    assert (jobs.list(name="boom") & FG)[0].attempts == 2
+    with pytest.raises(CallTimeout):
+        jobs.run("sleepy", 0.5) & FG(timeout=0.1)
+    wait_until(
+        lambda: [s.state for s in jobs.list(name="sleepy") & FG] == ["done"], 10, "the job to go on after the timeout"
+    )
+    with pytest.raises(UnknownCallback, match=r"'ad' \(the workers offer: "):
+        jobs.run("ad", 1) & FG
+
+
 def test_the_same_key_makes_one_job(jobs_mesh: Callable[..., Any]) -> None:
     _, jobs = jobs_mesh({"add": add})
     first = jobs.submit("add", 1, 1, key="order-7") & FG

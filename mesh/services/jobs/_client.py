@@ -57,6 +57,20 @@ class Jobs:
         )
         return call
 
+    def run(
+        self, name: str, *args: Any, retries: int = 0, backoff: Any = 1.0, timeout: Any = None,
+        key: str | None = None, **kwargs: Any,
+    ) -> RemoteCall:  # fmt: skip
+        """Submit a job and wait for it, in one call: ``jobs.run("resize", path) & FG`` is the job's value
+        (its exception raised as its own type) once it has run, as ``result(submit(...))`` would be,
+        with one round trip instead of two. The job is durable and retried as any other; a timeout of
+        the call (``FG(timeout=...)``) leaves it running, under its id in ``list()``. The options are
+        :meth:`submit`'s (``eta`` aside)."""
+        check_submission(name, retries, backoff, timeout, key)
+        timeout = None if timeout is None else seconds("timeout", timeout)
+        call: RemoteCall = self._remote.run(name, args, kwargs, retries, seconds("backoff", backoff), timeout, key)
+        return call
+
     def submit_many(
         self, name: str, arguments: Iterable[Iterable[Any]], *, retries: int = 0, backoff: Any = 1.0,
         timeout: Any = None, eta: Any = None,

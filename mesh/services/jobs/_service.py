@@ -112,6 +112,15 @@ class JobsService:
         await self._store.committed()
         return job.id
 
+    async def run(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int = 0, backoff: float = 1.0,
+        timeout: float | None = None, key: str | None = None,
+    ) -> Any:  # fmt: skip
+        """:meth:`submit` then :meth:`result` in one call: the job is kept on disk, run (and retried) as any
+        other, and its value returned; the caller's cancelling leaves the job running."""
+        job_id = await self.submit(name, args, kwargs, retries, backoff, timeout, None, key)
+        return await self.result(job_id)
+
     async def submit_many(
         self, name: str, arguments: builtins.list[tuple[Any, ...]], retries: int = 0, backoff: float = 1.0,
         timeout: float | None = None, at: float | None = None,
