@@ -72,14 +72,14 @@ def _observer(options: argparse.Namespace, role: str, tls: Any) -> Any:
 
 
 def _cmd_dashboard(options: argparse.Namespace) -> int:
-    from .cli import _tls
     from .dashboard import Collector, DashboardServer
     from .pipelines._show import drawing, load
+    from .services._serving import tls_config
     from .wire._security import resolve_secret
 
     try:
         diagrams = {target: drawing(load(target)) for target in options.pipeline}
-        tls = _tls(options)
+        tls = tls_config(options)
         g = _observer(options, "dashboard", tls)
     except MeshError as exc:
         print(f"mesh dashboard: {exc}", file=sys.stderr)
@@ -104,8 +104,8 @@ def _cmd_dashboard(options: argparse.Namespace) -> int:
 
 
 def _cmd_top(options: argparse.Namespace) -> int:
-    from .cli import _tls
     from .dashboard import Collector
+    from .services._serving import tls_config
 
     try:
         from .dashboard._top import run_top
@@ -116,7 +116,7 @@ def _cmd_top(options: argparse.Namespace) -> int:
         print(f"mesh top: --iterations must be 1 or more, not {options.iterations}", file=sys.stderr)
         return 2
     try:
-        g = _observer(options, "top", _tls(options))
+        g = _observer(options, "top", tls_config(options))
     except MeshError as exc:
         print(f"mesh top: {exc}", file=sys.stderr)
         return 2

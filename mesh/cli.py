@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import MeshError, UsageError
 from .membership._placement import mesh_name_or_default
 from .node._logs import configure_logging
+from .services._serving import tls_config
 from .wire._interfaces import default_listen
 from .wire._security import TLSConfig, resolve_secret
 from .wire._transport import default_controller_address, tcp_address
@@ -68,7 +69,7 @@ def _cmd_controller(options: argparse.Namespace) -> int:
         logging.INFO if options.verbose else logging.WARNING, json_lines=options.log_json, node="controller"
     )
     try:
-        tls = _tls(options)
+        tls = tls_config(options)
         announce_to = mesh_name_or_default(options.mesh) if options.discovery else None
         if options.discovery and options.host is None and options.port is None:
             address = default_listen(options.interfaces)
@@ -79,15 +80,6 @@ def _cmd_controller(options: argparse.Namespace) -> int:
         print(f"mesh controller: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def _tls(options: argparse.Namespace) -> TLSConfig | None:
-    files = (options.tls_cert, options.tls_key, options.tls_ca)
-    if not any(files):
-        return None
-    if not all(files):
-        raise UsageError("--tls-cert, --tls-key and --tls-ca go together")
-    return TLSConfig(cert=options.tls_cert, key=options.tls_key, ca=options.tls_ca)
 
 
 def _cmd_demo(options: argparse.Namespace) -> int:
@@ -116,7 +108,7 @@ async def _ls_controller(options: argparse.Namespace) -> None:
         address,
         mesh_name=mesh_name_or_default(options.mesh),
         secret=resolve_secret(options.secret),
-        tls=_tls(options),
+        tls=tls_config(options),
         timeout=options.timeout,
     )
     await _show_members(views, options.watch, f"no nodes have joined the controller at {address}")
@@ -137,7 +129,7 @@ async def _ls_discovered(options: argparse.Namespace) -> None:
         interfaces=as_tuple(options.interfaces),
         announce=False,
         secret=resolve_secret(options.secret),
-        tls=_tls(options),
+        tls=tls_config(options),
     )
     node = Node(config)
     await node.start()

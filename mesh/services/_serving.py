@@ -117,11 +117,16 @@ def node_settings(options: argparse.Namespace) -> dict[str, Any]:
         "discovery": discovery,
         "interfaces": options.interfaces,
         "secret": options.secret,
-        "tls": _tls(options),
+        "tls": tls_config(options),
     }
 
 
-def _tls(options: argparse.Namespace) -> TLSConfig | None:
+def tls_config(options: argparse.Namespace) -> TLSConfig | None:
+    """The TLS of ``--tls-cert``, ``--tls-key`` and ``--tls-ca`` (None without them); all three or none.
+
+    Raises:
+        UsageError: only some of the three are given.
+    """
     files = (options.tls_cert, options.tls_key, options.tls_ca)
     if not any(files):
         return None
