@@ -223,6 +223,7 @@ def _wait_count(proc: Proc, text: str, expected: int, timeout: float) -> int:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_fuzzed_connect_streams_are_refused_and_the_node_stays_up(
     spawn: Callable[..., Proc], fuzz_loop: asyncio.AbstractEventLoop

@@ -166,7 +166,7 @@ def _expected_for_the_leaver(exc: BaseException) -> bool:
 @pytest.mark.parametrize(
     "seconds",
     [
-        pytest.param(10, id="10s", marks=pytest.mark.timeout(120)),
+        pytest.param(10, id="10s", marks=[pytest.mark.slow, pytest.mark.timeout(120)]),
         pytest.param(60, id="60s", marks=[pytest.mark.slow, pytest.mark.timeout(300)]),
     ],
 )
