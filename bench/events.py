@@ -29,9 +29,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from _redis_server import missing, redis_server
+from _redis_server import redis_server
 
 from mesh import BG, FG, STREAM, Global
+from mesh.bench._kv import redis_missing
 from mesh.services import Events
 
 IN_FLIGHT = 500
@@ -170,7 +171,7 @@ def _clear(url: str, pattern: str) -> None:
 def _redis(url: str | None) -> Iterator[str | None]:
     if url is not None:
         yield url
-    elif (why := missing()) is not None:
+    elif (why := redis_missing()) is not None:
         print(f"no Redis comparison: {why}", flush=True)
         yield None
     else:

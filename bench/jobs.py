@@ -33,10 +33,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from _redis_server import missing, redis_server
+from _redis_server import redis_server
 from job_peers.peers import PEERS, Peer, measure
 
 from mesh import BG, FG, Global
+from mesh.bench._kv import redis_missing
 from mesh.services import Jobs
 
 BATCH = 100
@@ -174,7 +175,7 @@ def _redis(peers: list[Peer]) -> Iterator[str | None]:
     peer is wanted or Redis is missing."""
     if not peers:
         yield None
-    elif (why := missing()) is not None:
+    elif (why := redis_missing()) is not None:
         print(f"no peer comparison: {why}", flush=True)
         yield None
     else:

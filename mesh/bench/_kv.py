@@ -16,6 +16,7 @@ from . import _kv_direct
 from ._context import Context, prefixed, skipped, wait_port
 from ._counts import free_port
 from ._kv_direct import KEY, KEYS, VALUE
+from ._proc import Children
 from ._stats import in_flight, percentile, timed
 
 
@@ -27,11 +28,11 @@ def measure(context: Context) -> dict[str, float]:
     service = context.serve("kv", "kv", "--path", os.path.join(context.folder, "kv.db"))
     results.update(prefixed("kv_sqlite", direct))
     results.update(_service_rows(context, "kv", "kv_sqlite", service.popen.pid))
-    reason = _redis_missing()
+    reason = redis_missing()
     if reason is not None:
         skipped(f"the kv rows on Redis are left out: {reason}")
         return results
-    url = _start_redis(context)
+    url = start_redis(context.children, context.folder)
     direct = _kv_direct.redis_rows(url, counts)
     service = context.serve("kv", "kv_redis", "--redis", url)
     results.update(prefixed("kv_redis", direct))
@@ -57,7 +58,8 @@ def _service_rows(context: Context, prefix: str, key: str, pid: int) -> dict[str
     return rows
 
 
-def _redis_missing() -> str | None:
+def redis_missing() -> str | None:
+    """Why a Redis row cannot run here (redis-server or redis-py missing), or None."""
     if shutil.which("redis-server") is None:
         return "redis-server is not on PATH (Debian: apt-get install redis-server)"
     try:
@@ -67,13 +69,15 @@ def _redis_missing() -> str | None:
     return None
 
 
-def _start_redis(context: Context) -> str:
-    """A redis-server of this run on a free loopback port, without persistence; its URL."""
+def start_redis(children: Children, folder: str, appendonly: bool = False) -> str:
+    """A redis-server on a free loopback port, its files in ``folder``, stopped with ``children``: without
+    persistence, or with ``appendonly everysec``; its URL."""
     port = free_port()
-    server = context.children.program(
+    server = children.program(
         [
             str(shutil.which("redis-server")), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-            "--appendonly", "no", "--dir", context.folder, "--protected-mode", "yes",
+            "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec", "--dir", folder,
+            "--protected-mode", "yes",
         ]
     )  # fmt: skip
     wait_port(port, server, "redis-server")
