@@ -17,13 +17,13 @@ from ._context import Context, prefixed, skipped, wait_port
 from ._counts import free_port
 from ._kv_direct import KEY, KEYS, VALUE
 from ._proc import Children
-from ._stats import in_flight, percentile, timed
+from ._stats import in_flight, percentile, timed, timed_in_turn
 
 
 def measure(context: Context) -> dict[str, float]:
     """Every kv row of one run: SQLite's, then Redis's (or a printed reason why not)."""
-    g, counts = context.g, context.counts
-    results = {"kv_echo_p50": percentile(timed(lambda: g.call.echo(KEY) & FG, counts.calls), 50)}
+    counts = context.counts
+    results: dict[str, float] = {}
     direct = _kv_direct.sqlite_rows(os.path.join(context.folder, "direct.db"), counts)
     service = context.serve("kv", "kv", "--path", os.path.join(context.folder, "kv.db"))
     results.update(prefixed("kv_sqlite", direct))
@@ -41,14 +41,17 @@ def measure(context: Context) -> dict[str, float]:
 
 
 def _service_rows(context: Context, prefix: str, key: str, pid: int) -> dict[str, float]:
-    """The rows of the kv service under ``prefix``, whose node is the process ``pid``: its two p50s,
-    returned, and its two floods, with their CPU per call, written by the run's flood under ``key``."""
-    kv, counts = KV(context.g, prefix), context.counts
+    """The rows of the kv service under ``prefix``, whose node is the process ``pid``: its two p50s and
+    that of a mesh FG echo taken in turn with the gets, returned, and its two floods, with their CPU per
+    call, written by the run's flood under ``key``."""
+    g, kv, counts = context.g, KV(context.g, prefix), context.counts
     kv.set(KEY, VALUE) & FG
-    timed(lambda: kv.get(KEY) & FG, counts.warmup)
+    timed_in_turn(lambda: kv.get(KEY) & FG, lambda: g.call.echo(KEY) & FG, counts.warmup)
+    gets, echoes = timed_in_turn(lambda: kv.get(KEY) & FG, lambda: g.call.echo(KEY) & FG, counts.calls)
     rows = {
         f"{key}_set_p50": percentile(timed(lambda: kv.set(KEY, VALUE) & FG, counts.calls), 50),
-        f"{key}_get_p50": percentile(timed(lambda: kv.get(KEY) & FG, counts.calls), 50),
+        f"{key}_get_p50": percentile(gets, 50),
+        f"{key}_echo_p50": percentile(echoes, 50),
     }
     flood, many, window = context.flood_on(pid), counts.stream, counts.in_flight
     # The gets read the keys the sets wrote, in the same order (as the direct rows do).

@@ -33,6 +33,20 @@ def timed(call: Callable[[], Any], count: int) -> list[float]:
     return samples
 
 
+def timed_in_turn(first: Callable[[], Any], second: Callable[[], Any], count: int) -> tuple[list[float], list[float]]:
+    """Seconds each of ``count`` runs of ``first`` and of ``second`` took, run one after the other in
+    turn: a ratio of the two is fair even while the machine's load comes and goes."""
+    firsts, seconds = [], []
+    for _ in range(count):
+        started = time.perf_counter()
+        first()
+        middle = time.perf_counter()
+        second()
+        seconds.append(time.perf_counter() - middle)
+        firsts.append(middle - started)
+    return firsts, seconds
+
+
 def in_flight(start: Callable[[], Any], count: int, window: int) -> float:
     """Calls per second of ``count`` calls that ``start()`` makes (each returns a result with ``get()``,
     as ``& BG`` does), with at most ``window`` unanswered at any time, until the last has answered."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mesh import FG, STREAM, Global, PeerUnavailable
+from mesh import BG, FG, STREAM, Global, PeerUnavailable
 from mesh.services import KV, Change
 from mesh.services.kv import open_backend
 from tests._support.proc import Proc, free_port
@@ -134,5 +134,20 @@ def test_a_watch_ends_with_an_error_when_its_redis_goes_away(redis_server: Start
             server.stop()
             with pytest.raises(ConnectionError, match="lost its subscription"):
                 next(items)
+    finally:
+        hosted.close()
+
+
+def test_reads_that_come_together_share_round_trips_and_each_gets_its_own_value(redis_server: StartRedis) -> None:
+    hosted = HostedKV(open_backend(redis=redis_server().url), "redis-reads")
+    try:
+        kv = hosted.kv
+        for n in range(200):
+            kv.set(f"k{n}", n) & FG
+        pending = [kv.get(f"k{n % 200}") & BG for n in range(2000)]
+        assert [result.get(10) for result in pending] == [n % 200 for n in range(2000)]
+        stats = hosted.backend.statistics()  # type: ignore[attr-defined]
+        assert stats["reads"] >= 2000
+        assert stats["read_trips"] < stats["reads"] / 2
     finally:
         hosted.close()

@@ -5,12 +5,14 @@ each service node listens to that channel in a thread of its own and hands the c
 watches, so a watch sees the writes of every node. ``incr`` and ``cas`` read, decide and write under
 WATCH, retried when another writer came between. Writes go to Redis from one thread, in batches
 (``_batches.py``): those that wait while a batch is sent share the next, one transaction and one round
-trip for them all, in the order they came; reads go from another thread, pipelined the same way. The
-node's event loop never waits on the network.
+trip for them all, in the order they came. Reads go from the node's event loop itself, on an asyncio
+connection of their own (``_loop_batches.py``): a lone ``get`` is one round trip with no thread between,
+and the gets that come while one is out share the next pipeline. The loop never blocks on the network.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import pickle
 import threading
@@ -20,9 +22,11 @@ from typing import Any
 from .._watchers import RawChange, Watch, Watchers
 from . import Update
 from ._batches import Batches, Outcome
+from ._loop_batches import LoopBatches
 
 try:
     import redis
+    import redis.asyncio
 except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError("the kv service's Redis backend needs redis-py: pip install 'grpcmesh[redis]'") from exc
 
@@ -33,6 +37,8 @@ if n > 0 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return n
 """
 _FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# Seconds: to connect, and for an answer.
+_CONNECT_TIMEOUT, _ANSWER_TIMEOUT = 3.0, 10.0
 
 
 class RedisBackend:
@@ -43,7 +49,11 @@ class RedisBackend:
     """
 
     def __init__(self, url: str, namespace: str = "mesh:kv:") -> None:
-        self._client = redis.Redis.from_url(url, socket_connect_timeout=3.0, socket_timeout=10.0)
+        self._client = redis.Redis.from_url(
+            url, socket_connect_timeout=_CONNECT_TIMEOUT, socket_timeout=_ANSWER_TIMEOUT
+        )
+        self._url = url
+        self._reader: redis.asyncio.Redis | None = None
         self.name = f"redis {_address(self._client)}"
         self._namespace = namespace
         self._channel = f"{namespace}changes"
@@ -53,7 +63,7 @@ class RedisBackend:
         self._subscribed = threading.Event()
         self._run(self._client.ping)
         self._writes = Batches("kv-redis-writer", self._write)
-        self._reads = Batches("kv-redis-reader", self._read)
+        self._reads = LoopBatches("kv-redis-reader", self._read)
         self._listener = threading.Thread(target=self._listen, name="kv-redis-changes", daemon=True)
         self._listener.start()
         if not self._subscribed.wait(5.0):
@@ -78,7 +88,7 @@ class RedisBackend:
         await self._writes.submit(("set", key, data, ttl), self._closed)
 
     async def get(self, key: str) -> bytes | None:
-        data: bytes | None = await self._reads.submit(("get", key), self._closed)
+        data: bytes | None = await self._read_one(("get", key))
         return data
 
     async def delete(self, key: str) -> bool:
@@ -86,21 +96,32 @@ class RedisBackend:
         return deleted
 
     async def keys(self, prefix: str) -> list[str]:
-        found: list[str] = await self._reads.submit(("keys", prefix), self._closed)
+        found: list[str] = await self._read_one(("keys", prefix))
         return found
 
     async def update(self, key: str, fn: Update) -> Any:
         return await self._writes.submit(("update", key, fn), self._closed)
 
     def statistics(self) -> dict[str, int]:
-        """Counters: ``writes`` sent (or failed) and the ``commits`` (round trips of batches) that held them."""
-        return {"writes": self._writes.applied, "commits": self._writes.batches}
+        """Counters: ``writes`` sent (or failed) and the ``commits`` (round trips of batches) that held
+        them; ``reads`` and the round trips (``read_trips``) that held those."""
+        return {
+            "writes": self._writes.applied,
+            "commits": self._writes.batches,
+            "reads": self._reads.applied,
+            "read_trips": self._reads.batches,
+        }
+
+    async def _read_one(self, item: tuple[str, str]) -> Any:
+        if self._closing.is_set():
+            raise RuntimeError(self._closed)
+        return await self._reads.submit(item)
 
     @property
     def _closed(self) -> str:
         return f"kv: the backend {self.name} is closed"
 
-    # ------------------------------------------------------------------ the batches, in their threads
+    # ------------------------------------------------------------------ the writes, in the writer thread
 
     def _write(self, items: list[tuple[Any, ...]]) -> tuple[list[Outcome], None]:
         """Send the sets and deletes between two updates in one transaction (one round trip); an
@@ -144,27 +165,6 @@ class RedisBackend:
                     outcomes[index] = (None if is_set else got[0] > 0, None)
         queued.clear()
 
-    def _read(self, items: list[tuple[str, str]]) -> tuple[list[Outcome], None]:
-        """The gets of a batch in one pipeline (one round trip); a keys() scans where it stands."""
-        outcomes: list[Outcome] = [(None, None)] * len(items)
-        gets: list[int] = []
-        pipe = self._client.pipeline(transaction=False)
-        for index, (kind, argument) in enumerate(items):
-            if kind == "get":
-                pipe.get(self._namespace + argument)
-                gets.append(index)
-            else:
-                outcomes[index] = self._outcome(self._keys, argument)
-        if gets:
-            for index, reply in zip(gets, self._run(pipe.execute, raise_on_error=False), strict=True):
-                outcomes[index] = (None, reply) if isinstance(reply, Exception) else (reply, None)
-        return outcomes, None
-
-    def _keys(self, prefix: str) -> list[str]:
-        start = len(self._namespace)
-        match = _glob_escape(self._namespace + prefix) + "*"
-        return sorted(key.decode()[start:] for key in self._client.scan_iter(match=match, count=1000))
-
     def _update(self, key: str, fn: Update) -> Any:
         name = self._namespace + key
         with self._client.pipeline(transaction=True) as pipe:
@@ -184,6 +184,45 @@ class RedisBackend:
                 except redis.exceptions.WatchError:
                     continue
 
+    # ------------------------------------------------------------------ the reads, on the loop
+
+    async def _read(self, items: list[tuple[str, str]]) -> list[Outcome]:
+        """The gets of a batch in one pipeline (one round trip; a lone get goes as itself); a keys()
+        scans where it stands."""
+        if self._reader is None:
+            self._reader = redis.asyncio.Redis.from_url(
+                self._url,
+                single_connection_client=True,
+                socket_connect_timeout=_CONNECT_TIMEOUT,
+                socket_timeout=_ANSWER_TIMEOUT,
+            )
+        reader = self._reader
+        outcomes: list[Outcome] = [(None, None)] * len(items)
+        gets = [index for index, (kind, _) in enumerate(items) if kind == "get"]
+        try:
+            if len(gets) == 1:
+                outcomes[gets[0]] = (await reader.get(self._namespace + items[gets[0]][1]), None)
+            elif gets:
+                pipe = reader.pipeline(transaction=False)
+                for index in gets:
+                    pipe.get(self._namespace + items[index][1])
+                replies = await pipe.execute(raise_on_error=False)
+                for index, reply in zip(gets, replies, strict=True):
+                    outcomes[index] = (None, reply) if isinstance(reply, Exception) else (reply, None)
+            for index, (kind, prefix) in enumerate(items):
+                if kind == "keys":
+                    outcomes[index] = (await self._keys(reader, prefix), None)
+        except _FAILURES as exc:
+            raise ConnectionError(f"kv: the backend {self.name} does not answer: {exc}") from exc
+        return outcomes
+
+    async def _keys(self, reader: redis.asyncio.Redis, prefix: str) -> list[str]:
+        start = len(self._namespace)
+        match = _glob_escape(self._namespace + prefix) + "*"
+        return sorted([key.decode()[start:] async for key in reader.scan_iter(match=match, count=1000)])
+
+    # ------------------------------------------------------------------ watches and closing
+
     async def watch(self, prefix: str) -> Watch:
         return self.watchers.open(prefix)
 
@@ -195,8 +234,20 @@ class RedisBackend:
         if self._listener.is_alive():
             self._listener.join()
         self._writes.close()
-        self._reads.close()
+        self._close_reader()
         self._client.close()
+
+    def _close_reader(self) -> None:
+        """Close the reads' connection on its loop while that runs; a loop that has stopped took it along."""
+        loop, reader = self._reads.loop, self._reader
+        if reader is None or loop is None or loop.is_closed():
+            return
+        if loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(reader.aclose(), loop).result(5.0)
+        else:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(reader.aclose())
 
     # ------------------------------------------------------------------ the changes of every node
 
