@@ -7,7 +7,7 @@ against the current value.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from .._watchers import Watch
@@ -22,7 +22,7 @@ class Backend(Protocol):
     name: str
     """The backend and its address, for messages: ``sqlite /var/kv.db``, ``redis 127.0.0.1:6379/0``."""
 
-    async def set(self, key: str, data: bytes, ttl: float | None) -> None: ...
+    def set(self, key: str, data: bytes, ttl: float | None) -> Awaitable[None]: ...
 
     async def get(self, key: str) -> bytes | None: ...
 

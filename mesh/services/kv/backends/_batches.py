@@ -3,7 +3,7 @@
 ::
 
     callbacks (node loop)        the batch thread                          node loop
-    await submit(item) ──put──▶  queue ──▶ apply([item, item, ...]) ──▶  settle each future,
+    await submit(item)   ──put──▶  queue ──▶ apply([item, item, ...]) ──▶  settle each future,
                                  (all that waited: one commit,              then ``after()``
                                   one fsync, one Redis round trip)
 
@@ -36,11 +36,14 @@ class Batches:
     callbacks of one event loop (a node's).
 
     With ``idle``, it calls ``idle()`` after ``every`` seconds without an item (the SQLite backend
-    sweeps expired keys then).
+    sweeps expired keys then). ``closed`` is the message of the error of a submit after :meth:`close`.
     """
 
-    def __init__(self, name: str, apply: Apply, idle: Callable[[], None] | None = None, every: float = 1.0) -> None:
+    def __init__(
+        self, name: str, apply: Apply, *, closed: str, idle: Callable[[], None] | None = None, every: float = 1.0
+    ) -> None:
         self.applied = self.batches = 0
+        self._closed_error = closed
         self._apply = apply
         self._idle = idle
         self._every = every if idle is not None else None
@@ -50,14 +53,16 @@ class Batches:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    async def submit(self, item: Any, closed_error: str) -> Any:
-        """Apply ``item`` with the next batch; its result, or the exception it raised.
+    def submit(self, item: Any) -> asyncio.Future[Any]:
+        """The future of ``item``, applied with the next batch: its result, or the exception it raised.
+        (A future, not a coroutine: a flood of writes makes no coroutine each.)
 
         Raises:
-            RuntimeError: :meth:`close` was called (``closed_error`` is the message).
+            RuntimeError: :meth:`close` was called.
+            UsageError: called from another event loop than the first submit's.
         """
         if self._closed:
-            raise RuntimeError(closed_error)
+            raise RuntimeError(self._closed_error)
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None:
@@ -67,7 +72,7 @@ class Batches:
             self._loop = loop
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.put((item, future))
-        return await future
+        return future
 
     def close(self) -> None:
         """Apply what is queued, then end the thread; idempotent."""

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import pickle
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._watchers import RawChange, Watch, Watchers
@@ -55,6 +55,7 @@ class RedisBackend:
         self._url = url
         self._reader: redis.asyncio.Redis | None = None
         self.name = f"redis {_address(self._client)}"
+        self._closed = f"kv: the backend {self.name} is closed"
         self._namespace = namespace
         self._channel = f"{namespace}changes"
         self._delete = self._client.register_script(_DELETE)
@@ -62,7 +63,7 @@ class RedisBackend:
         self._closing = threading.Event()
         self._subscribed = threading.Event()
         self._run(self._client.ping)
-        self._writes = Batches("kv-redis-writer", self._write)
+        self._writes = Batches("kv-redis-writer", self._write, closed=self._closed)
         self._reads = LoopBatches("kv-redis-reader", self._read)
         self._listener = threading.Thread(target=self._listen, name="kv-redis-changes", daemon=True)
         self._listener.start()
@@ -84,15 +85,15 @@ class RedisBackend:
 
     # ------------------------------------------------------------------ the callbacks' side
 
-    async def set(self, key: str, data: bytes, ttl: float | None) -> None:
-        await self._writes.submit(("set", key, data, ttl), self._closed)
+    def set(self, key: str, data: bytes, ttl: float | None) -> Awaitable[None]:
+        return self._writes.submit(("set", key, data, ttl))
 
     async def get(self, key: str) -> bytes | None:
         data: bytes | None = await self._read_one(("get", key))
         return data
 
     async def delete(self, key: str) -> bool:
-        deleted: bool = await self._writes.submit(("delete", key), self._closed)
+        deleted: bool = await self._writes.submit(("delete", key))
         return deleted
 
     async def keys(self, prefix: str) -> list[str]:
@@ -100,7 +101,7 @@ class RedisBackend:
         return found
 
     async def update(self, key: str, fn: Update) -> Any:
-        return await self._writes.submit(("update", key, fn), self._closed)
+        return await self._writes.submit(("update", key, fn))
 
     def statistics(self) -> dict[str, int]:
         """Counters: ``writes`` sent (or failed) and the ``commits`` (round trips of batches) that held
@@ -116,10 +117,6 @@ class RedisBackend:
         if self._closing.is_set():
             raise RuntimeError(self._closed)
         return await self._reads.submit(item)
-
-    @property
-    def _closed(self) -> str:
-        return f"kv: the backend {self.name} is closed"
 
     # ------------------------------------------------------------------ the writes, in the writer thread
 

@@ -22,7 +22,7 @@ import functools
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mesh import UsageError
@@ -35,6 +35,12 @@ from ._batches import Batches, Outcome
 SWEEP_EVERY = 1.0
 
 _Run = Callable[[sqlite3.Connection, list[RawChange]], Any]
+# The most rows one INSERT takes: 3 parameters each, within the 999 of SQLite before 3.32.
+ROWS_A_STATEMENT = 333
+_INSERT = "INSERT OR REPLACE INTO kv VALUES "
+_Row = tuple[str, bytes, "float | None"]
+"""A set: the key, its stored value and when it expires."""
+_Write = _Run | _Row
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL) WITHOUT ROWID",
@@ -57,7 +63,10 @@ class SQLiteBackend:
         self._connection = self._connect()
         for statement in _SCHEMA:
             self._connection.execute(statement)
-        self._writes = Batches("kv-sqlite-writer", self._commit, self._sweep, SWEEP_EVERY)
+        self._writes = Batches(
+            "kv-sqlite-writer", self._commit, closed=f"kv: the backend {self.name} is closed", idle=self._sweep,
+            every=SWEEP_EVERY,
+        )  # fmt: skip
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -73,9 +82,9 @@ class SQLiteBackend:
 
     # ------------------------------------------------------------------ the callbacks' side
 
-    async def set(self, key: str, data: bytes, ttl: float | None) -> None:
-        expires = None if ttl is None else time.time() + ttl
-        await self._submit(functools.partial(_set, key, data, expires))
+    def set(self, key: str, data: bytes, ttl: float | None) -> Awaitable[None]:
+        # A row, not a run: the writer inserts a batch's consecutive sets with one executemany.
+        return self._writes.submit((key, data, None if ttl is None else time.time() + ttl))
 
     async def get(self, key: str) -> bytes | None:
         if self._reader is None:
@@ -87,14 +96,14 @@ class SQLiteBackend:
         return None if row is None or _expired(row[1], time.time()) else bytes(row[0])
 
     async def delete(self, key: str) -> bool:
-        deleted: bool = await self._submit(functools.partial(_delete, key))
+        deleted: bool = await self._writes.submit(functools.partial(_delete, key))
         return deleted
 
     async def keys(self, prefix: str) -> list[str]:
         return await asyncio.to_thread(self._keys, prefix)
 
     async def update(self, key: str, fn: Update) -> Any:
-        return await self._submit(functools.partial(_update, key, fn))
+        return await self._writes.submit(functools.partial(_update, key, fn))
 
     async def watch(self, prefix: str) -> Watch:
         return self.watchers.open(prefix)
@@ -111,32 +120,36 @@ class SQLiteBackend:
             self._reader = None
         self._connection.close()
 
-    async def _submit(self, run: _Run) -> Any:
-        return await self._writes.submit(run, f"kv: the backend {self.name} is closed")
-
     # ------------------------------------------------------------------ the writer thread
 
-    def _commit(self, runs: list[_Run]) -> tuple[list[Outcome], Callable[[], None] | None]:
-        """Apply ``runs`` in one transaction: their outcomes, and the telling of their changes."""
+    def _commit(self, writes: list[_Write]) -> tuple[list[Outcome], Callable[[], None] | None]:
+        """Apply ``writes`` in one transaction: their outcomes, and the telling of their changes."""
         connection = self._connection
         changes: list[RawChange] = []
         outcomes: list[Outcome] = []
+        rows: list[_Row] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
-            for run in runs:
+            for write in writes:
+                if isinstance(write, tuple):
+                    rows.append(write)
+                    outcomes.append((None, None))
+                    continue
+                _insert(connection, rows, changes)
                 try:
-                    outcomes.append((run(connection, changes), None))
+                    outcomes.append((write(connection, changes), None))
                 except sqlite3.Error:
                     raise  # the file's trouble (full, I/O): it may have ended the transaction, so fail it all
                 except Exception as exc:
                     outcomes.append((None, exc))
+            _insert(connection, rows, changes)
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             if connection.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
             failure = OSError(f"kv: the backend {self.name} could not commit: {exc}")
-            return [(None, failure)] * len(runs), None
+            return [(None, failure)] * len(writes), None
         return outcomes, (functools.partial(self.watchers.publish, changes) if changes else None)
 
     def _sweep(self) -> None:
@@ -163,11 +176,18 @@ class SQLiteBackend:
 # ---------------------------------------------------------------------- the writes, in the writer thread
 
 
-def _set(
-    key: str, data: bytes, expires: float | None, connection: sqlite3.Connection, changes: list[RawChange]
-) -> None:
-    connection.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, data, expires))
-    changes.append((key, data))
+def _insert(connection: sqlite3.Connection, rows: list[_Row], changes: list[RawChange]) -> None:
+    """Write the set ``rows`` that wait, and empty the list.
+
+    Up to :data:`ROWS_A_STATEMENT` rows go in one multi-row INSERT: one step of SQLite with the GIL
+    released once, where ``executemany`` would hand the GIL back and forth with the node's loop thread
+    on every row.
+    """
+    for start in range(0, len(rows), ROWS_A_STATEMENT):
+        chunk = rows[start : start + ROWS_A_STATEMENT]
+        connection.execute(_INSERT + ",".join(["(?, ?, ?)"] * len(chunk)), [field for row in chunk for field in row])
+    changes.extend((key, data) for key, data, _ in rows)
+    rows.clear()
 
 
 def _delete(key: str, connection: sqlite3.Connection, changes: list[RawChange]) -> bool:
