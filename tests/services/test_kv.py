@@ -169,6 +169,36 @@ def test_writes_apply_in_the_order_they_reach_the_service(hosted: HostedKV) -> N
     assert kv.get("x") & FG == 499
 
 
+def test_set_many_writes_every_pair_in_order_and_get_many_reads_them_back(hosted: HostedKV) -> None:
+    kv = hosted.kv
+    assert kv.set_many({"m:a": 1, "m:b": [2], "m:c": {"c": 3}}) & FG is None
+    kv.set_many([("m:d", 4), ("m:a", 5), ("m:d", 6)]) & BG  # a key twice: the later pair wins
+    assert (kv.set_many((("m:e", None),), ttl=60) & BG).get(10) is None
+    kv.set_many((f"m:n{n:04}", n) for n in range(2000)) & NO_RETURN
+    assert kv.get_many(["m:a", "m:b", "m:c", "m:d", "m:e", "m:zz"]) & FG == {
+        "m:a": 5, "m:b": [2], "m:c": {"c": 3}, "m:d": 6, "m:e": None,
+    }  # fmt: skip
+    assert kv.get_many(("m:a", "m:zz"), default=0) & FG == {"m:a": 5, "m:zz": 0}
+    assert kv.get_many([]) & FG == {}
+    wait_until(lambda: kv.get("m:n1999", None) & FG == 1999, 10, "the NO_RETURN set_many")
+    assert kv.get_many([f"m:n{n:04}" for n in range(2000)]) & FG == {f"m:n{n:04}": n for n in range(2000)}
+
+
+def test_set_many_and_get_many_refuse_bad_input_with_an_error_that_names_it(hosted: HostedKV) -> None:
+    kv = hosted.kv
+    with pytest.raises(SerializationError, match="cannot be pickled"):
+        kv.set_many({"good": 1, "bad": (n for n in range(3))}) & FG
+    assert kv.get_many(["good", "bad"]) & FG == {}
+    with pytest.raises(UsageError, match="set_many takes a dict or \\(key, value\\) pairs, not 'ab'"):
+        kv.set_many(["ab"])
+    with pytest.raises(UsageError, match="kv keys are str, not int"):
+        kv.set_many({1: "one"})  # type: ignore[dict-item]
+    with pytest.raises(UsageError, match="kv keys are a list, not str"):
+        kv.get_many("abc")
+    with pytest.raises(UsageError, match="kv keys are str, not int"):
+        kv.get_many(["a", 2])  # type: ignore[list-item]
+
+
 def test_bad_input_fails_with_an_error_that_names_it(hosted: HostedKV) -> None:
     kv = hosted.kv
     with pytest.raises(UsageError, match="kv keys are str, not int"):
@@ -190,7 +220,9 @@ def test_bad_input_fails_with_an_error_that_names_it(hosted: HostedKV) -> None:
 def test_only_the_hosting_node_offers_the_kv_callbacks(hosted: HostedKV) -> None:
     members = {m["name"]: m["callbacks"] for m in hosted.client.members()}
     kind = hosted.backend.name.split()[0]
-    assert {"kv.cas", "kv.delete", "kv.get", "kv.incr", "kv.keys", "kv.set", "kv.watch"} <= set(members[f"{kind}-host"])
+    offered = {"kv.cas", "kv.delete", "kv.get", "kv.get_many", "kv.incr", "kv.keys", "kv.set", "kv.set_many"}
+    offered.add("kv.watch")
+    assert offered <= set(members[f"{kind}-host"])
     assert not [name for name in members[f"{kind}-client"] if name.startswith("kv.")]
 
 
@@ -264,6 +296,10 @@ def test_a_full_disk_fails_the_write_with_an_error_naming_the_file_and_keeps_the
         written = kv.keys("big") & FG
         assert f"big{len(written)}" not in written
         assert all(len(kv.get(key) & FG) == 64 * 1024 for key in written)
+        # One set_many is one transaction: it lands whole or not at all.
+        with pytest.raises(OSError, match="could not commit"):
+            kv.set_many({f"many{n}": os.urandom(64 * 1024) for n in range(20)}) & FG
+        assert kv.keys("many") & FG == []
     finally:
         service.close()
 

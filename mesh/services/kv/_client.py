@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mesh import Global, RemoteCall, UsageError
 
-from ._values import MISSING, check_amount, check_key, check_ttl
+from ._values import MISSING, check_amount, check_items, check_key, check_list, check_ttl
 
 
 class KV:
@@ -17,6 +18,8 @@ class KV:
         kv = KV(g)
         kv.set("user:1", {"name": "Ada"}) & FG
         kv.get("user:1") & FG                      # {'name': 'Ada'}
+        kv.set_many({"a": 1, "b": 2}) & BG         # one call, one commit
+        kv.get_many(["a", "b", "c"]) & FG          # {'a': 1, 'b': 2}
         kv.incr("visits") & NO_RETURN
         for change in kv.watch("user:") & STREAM:
             print(change.key, change.value)
@@ -34,6 +37,7 @@ class KV:
         for part in parts:
             remote = getattr(remote, part)
         self._set, self._get, self._delete = remote.set, remote.get, remote.delete
+        self._set_many, self._get_many = remote.set_many, remote.get_many
         self._keys, self._incr, self._cas, self._watch = remote.keys, remote.incr, remote.cas, remote.watch
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> RemoteCall:
@@ -50,6 +54,24 @@ class KV:
             call: RemoteCall = self._get(check_key(key))
         else:
             call = self._get(check_key(key), default)
+        return call
+
+    def set_many(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]], ttl: float | None = None) -> RemoteCall:
+        """Store each ``(key, value)`` of ``items`` (a dict, or pairs), in their order, all in one write:
+        all of them or, on a failure, none. One call and one commit for them all: the fast way to store
+        many keys (its FG returns once they are durable).
+        """
+        call: RemoteCall = self._set_many(check_items(items), check_ttl(ttl))
+        return call
+
+    def get_many(self, keys: Iterable[str], default: Any = MISSING) -> RemoteCall:
+        """The values of ``keys`` in one call, as a dict by key: the keys that are missing are left out,
+        or, given a ``default``, map to it."""
+        keys = [check_key(key) for key in check_list(keys, "keys")]
+        if default is MISSING:
+            call: RemoteCall = self._get_many(keys)
+        else:
+            call = self._get_many(keys, default)
         return call
 
     def delete(self, key: str) -> RemoteCall:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from ._values import MISSING, check_amount, check_key, check_ttl, decode, encode
+from ._values import MISSING, check_amount, check_items, check_key, check_list, check_ttl, decode, encode
 from ._watchers import Watch
 from .backends import Backend
 
@@ -24,16 +24,32 @@ class KVService:
 
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         """Store ``value`` under ``key`` (for ``ttl`` seconds, or until changed or deleted)."""
-        await self._backend.set(check_key(key), encode(key, value), check_ttl(ttl))
+        await self._backend.set([(check_key(key), encode(key, value))], check_ttl(ttl))
+
+    async def set_many(self, items: list[tuple[str, Any]], ttl: float | None = None) -> None:
+        """Store each ``(key, value)`` of ``items``, in their order, in one write: all or none."""
+        ttl = check_ttl(ttl)
+        await self._backend.set([(key, encode(key, value)) for key, value in check_items(items)], ttl)
 
     async def get(self, key: str, default: Any = MISSING) -> Any:
         """The value of ``key``; ``default`` when it is missing, else :class:`KeyError`."""
-        data = await self._backend.get(check_key(key))
+        data = (await self._backend.get([check_key(key)]))[0]
         if data is not None:
             return decode(data)
         if default is MISSING:
             raise KeyError(key)
         return default
+
+    async def get_many(self, keys: list[str], default: Any = MISSING) -> dict[str, Any]:
+        """The value of each of ``keys`` that is there, by key; with ``default``, the missing ones too."""
+        keys = [check_key(key) for key in check_list(keys, "keys")]
+        found: dict[str, Any] = {}
+        for key, data in zip(keys, await self._backend.get(keys), strict=True):
+            if data is not None:
+                found[key] = decode(data)
+            elif default is not MISSING:
+                found[key] = default
+        return found
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; whether it was there."""

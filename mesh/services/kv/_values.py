@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dill
@@ -65,6 +66,33 @@ def check_key(key: object) -> str:
     if not isinstance(key, str):
         raise UsageError(f"kv keys are str, not {type(key).__qualname__} ({key!r})")
     return key
+
+
+def check_list(given: object, what: str) -> list[Any]:
+    """``given`` as a list: a list or tuple as it is, any other iterable (not a str or bytes) read out.
+
+    Raises:
+        UsageError: it is a str, bytes or not iterable.
+    """
+    if isinstance(given, list | tuple):
+        return list(given)
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise UsageError(f"kv {what} are a list, not {type(given).__qualname__} ({given!r:.60})")
+    return list(given)
+
+
+def check_items(items: object) -> list[tuple[str, Any]]:
+    """``set_many``'s items, a mapping or an iterable of ``(key, value)`` pairs, as a list of pairs.
+
+    Raises:
+        UsageError: they are neither, or a key is not a ``str``.
+    """
+    pairs = list(items.items()) if isinstance(items, Mapping) else check_list(items, "items")
+    for pair in pairs:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise UsageError(f"kv set_many takes a dict or (key, value) pairs, not {pair!r:.60}")
+        check_key(pair[0])
+    return [(key, value) for key, value in pairs]
 
 
 def check_ttl(ttl: object) -> float | None:

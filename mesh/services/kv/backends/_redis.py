@@ -85,12 +85,12 @@ class RedisBackend:
 
     # ------------------------------------------------------------------ the callbacks' side
 
-    def set(self, key: str, data: bytes, ttl: float | None) -> Awaitable[None]:
-        return self._writes.submit(("set", key, data, ttl))
+    def set(self, items: list[tuple[str, bytes]], ttl: float | None) -> Awaitable[None]:
+        return self._writes.submit(("set", items, ttl))
 
-    async def get(self, key: str) -> bytes | None:
-        data: bytes | None = await self._read_one(("get", key))
-        return data
+    async def get(self, keys: list[str]) -> list[bytes | None]:
+        values: list[bytes | None] = await self._read_one(("get", keys))
+        return values
 
     async def delete(self, key: str) -> bool:
         deleted: bool = await self._writes.submit(("delete", key))
@@ -113,7 +113,7 @@ class RedisBackend:
             "read_trips": self._reads.batches,
         }
 
-    async def _read_one(self, item: tuple[str, str]) -> Any:
+    async def _read_one(self, item: tuple[str, Any]) -> Any:
         if self._closing.is_set():
             raise RuntimeError(self._closed)
         return await self._reads.submit(item)
@@ -127,17 +127,19 @@ class RedisBackend:
         queued: list[int] = []
         pipe = self._client.pipeline(transaction=True)
         for index, item in enumerate(items):
-            kind, key = item[0], self._namespace + item[1]
+            kind = item[0]
             if kind == "update":
                 self._flush(pipe, items, queued, outcomes)
                 outcomes[index] = self._outcome(self._update, item[1], item[2])
                 continue
             if kind == "set":
-                data, ttl = item[2], item[3]
-                pipe.set(key, data, px=None if ttl is None else max(1, round(ttl * 1000)))
-                pipe.publish(self._channel, pickle.dumps((item[1], data)))
+                pairs, ttl = item[1], item[2]
+                for key, data in pairs:
+                    pipe.set(self._namespace + key, data, px=None if ttl is None else max(1, round(ttl * 1000)))
+                    pipe.publish(self._channel, pickle.dumps((key, data)))
             else:
-                self._delete(keys=[key], args=[self._channel, pickle.dumps((item[1], None))], client=pipe)
+                key = item[1]
+                self._delete(keys=[self._namespace + key], args=[self._channel, pickle.dumps((key, None))], client=pipe)
             queued.append(index)
         self._flush(pipe, items, queued, outcomes)
         return outcomes, None
@@ -152,9 +154,9 @@ class RedisBackend:
                 outcomes[index] = (None, exc)
         else:
             for index in queued:
-                # A set has two replies (SET, PUBLISH); a delete one, the script's count of keys deleted.
+                # A set has two replies a key (SET, PUBLISH); a delete one, the script's count of keys deleted.
                 is_set = items[index][0] == "set"
-                got = [next(replies) for _ in range(2 if is_set else 1)]
+                got = [next(replies) for _ in range(2 * len(items[index][1]) if is_set else 1)]
                 error = next((reply for reply in got if isinstance(reply, Exception)), None)
                 if error is not None:
                     outcomes[index] = (None, error)
@@ -183,9 +185,9 @@ class RedisBackend:
 
     # ------------------------------------------------------------------ the reads, on the loop
 
-    async def _read(self, items: list[tuple[str, str]]) -> list[Outcome]:
-        """The gets of a batch in one pipeline (one round trip; a lone get goes as itself); a keys()
-        scans where it stands."""
+    async def _read(self, items: list[tuple[str, Any]]) -> list[Outcome]:
+        """The gets of a batch in one round trip (a lone get as itself, more in a pipeline of MGETs);
+        a keys() scans where it stands."""
         if self._reader is None:
             self._reader = redis.asyncio.Redis.from_url(
                 self._url,
@@ -197,12 +199,12 @@ class RedisBackend:
         outcomes: list[Outcome] = [(None, None)] * len(items)
         gets = [index for index, (kind, _) in enumerate(items) if kind == "get"]
         try:
-            if len(gets) == 1:
-                outcomes[gets[0]] = (await reader.get(self._namespace + items[gets[0]][1]), None)
+            if len(gets) == 1 and len(items[gets[0]][1]) == 1:
+                outcomes[gets[0]] = ([await reader.get(self._namespace + items[gets[0]][1][0])], None)
             elif gets:
                 pipe = reader.pipeline(transaction=False)
                 for index in gets:
-                    pipe.get(self._namespace + items[index][1])
+                    pipe.mget([self._namespace + key for key in items[index][1]])
                 replies = await pipe.execute(raise_on_error=False)
                 for index, reply in zip(gets, replies, strict=True):
                     outcomes[index] = (None, reply) if isinstance(reply, Exception) else (reply, None)

@@ -38,9 +38,12 @@ _Run = Callable[[sqlite3.Connection, list[RawChange]], Any]
 # The most rows one INSERT takes: 3 parameters each, within the 999 of SQLite before 3.32.
 ROWS_A_STATEMENT = 333
 _INSERT = "INSERT OR REPLACE INTO kv VALUES "
+# The most keys one SELECT asks for, within the 999 parameters of SQLite before 3.32.
+_KEYS_A_SELECT = 999
 _Row = tuple[str, bytes, "float | None"]
-"""A set: the key, its stored value and when it expires."""
-_Write = _Run | _Row
+"""A key's row: the key, its stored value and when it expires."""
+_Write = _Run | list[_Row]
+"""A write: the rows of a set, or a run of its own (delete, incr, cas)."""
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL) WITHOUT ROWID",
@@ -82,18 +85,34 @@ class SQLiteBackend:
 
     # ------------------------------------------------------------------ the callbacks' side
 
-    def set(self, key: str, data: bytes, ttl: float | None) -> Awaitable[None]:
-        # A row, not a run: the writer inserts a batch's consecutive sets with one executemany.
-        return self._writes.submit((key, data, None if ttl is None else time.time() + ttl))
+    def set(self, items: list[tuple[str, bytes]], ttl: float | None) -> Awaitable[None]:
+        # Rows, not a run: the writer inserts a batch's consecutive sets with multi-row INSERTs.
+        expires = None if ttl is None else time.time() + ttl
+        return self._writes.submit([(key, data, expires) for key, data in items])
 
-    async def get(self, key: str) -> bytes | None:
+    async def get(self, keys: list[str]) -> list[bytes | None]:
         if self._reader is None:
             self._reader = self._connect()
+        found: dict[str, tuple[bytes, float | None]] = {}
         try:
-            row = self._reader.execute("SELECT value, expires FROM kv WHERE key = ?", (key,)).fetchone()
+            if len(keys) == 1:
+                rows = self._reader.execute("SELECT key, value, expires FROM kv WHERE key = ?", keys).fetchall()
+                found.update((key, (data, expires)) for key, data, expires in rows)
+            else:
+                for start in range(0, len(keys), _KEYS_A_SELECT):
+                    chunk = keys[start : start + _KEYS_A_SELECT]
+                    rows = self._reader.execute(
+                        f"SELECT key, value, expires FROM kv WHERE key IN ({','.join('?' * len(chunk))})", chunk
+                    ).fetchall()
+                    found.update((key, (data, expires)) for key, data, expires in rows)
         except sqlite3.Error as exc:
             raise OSError(f"kv: the backend {self.name} could not be read: {exc}") from exc
-        return None if row is None or _expired(row[1], time.time()) else bytes(row[0])
+        now = time.time()
+        values: list[bytes | None] = []
+        for key in keys:
+            row = found.get(key)
+            values.append(None if row is None or _expired(row[1], now) else bytes(row[0]))
+        return values
 
     async def delete(self, key: str) -> bool:
         deleted: bool = await self._writes.submit(functools.partial(_delete, key))
@@ -131,8 +150,8 @@ class SQLiteBackend:
         try:
             connection.execute("BEGIN IMMEDIATE")
             for write in writes:
-                if isinstance(write, tuple):
-                    rows.append(write)
+                if isinstance(write, list):
+                    rows.extend(write)
                     outcomes.append((None, None))
                     continue
                 _insert(connection, rows, changes)
