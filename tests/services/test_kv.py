@@ -117,6 +117,8 @@ def test_watch_streams_the_changes_under_its_prefix_in_order(hosted: HostedKV) -
         kv.incr("a2") & FG
         kv.cas("a1", 1, 10) & FG
         kv.delete("a1") & FG
+        kv.set_many({"a4": 4, "b2": 2, "a5": 5}) & FG
+        kv.set_many([("a6", 6)], ttl=60) & FG
         kv.set("a3", "last") & FG
         seen = []
         for change in changes:
@@ -128,6 +130,9 @@ def test_watch_streams_the_changes_under_its_prefix_in_order(hosted: HostedKV) -
         Change("a2", 1),
         Change("a1", 10),
         Change("a1", deleted=True),
+        Change("a4", 4),
+        Change("a5", 5),
+        Change("a6", 6),
         Change("a3", "last"),
     ]
 

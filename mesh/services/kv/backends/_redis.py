@@ -1,6 +1,6 @@
 """The kv service's backend for many machines: a Redis server, shared by several service nodes.
 
-Every write goes to Redis in one transaction with a PUBLISH of the change on the namespace's channel;
+Every write goes to Redis in one transaction with a PUBLISH of its changes on the namespace's channel;
 each service node listens to that channel in a thread of its own and hands the changes to its
 watches, so a watch sees the writes of every node. ``incr`` and ``cas`` read, decide and write under
 WATCH, retried when another writer came between. Writes go to Redis from one thread, in batches
@@ -134,12 +134,16 @@ class RedisBackend:
                 continue
             if kind == "set":
                 pairs, ttl = item[1], item[2]
-                for key, data in pairs:
-                    pipe.set(self._namespace + key, data, px=None if ttl is None else max(1, round(ttl * 1000)))
-                    pipe.publish(self._channel, pickle.dumps((key, data)))
+                if ttl is None:
+                    pipe.mset({self._namespace + key: data for key, data in pairs})
+                else:
+                    for key, data in pairs:
+                        pipe.set(self._namespace + key, data, px=max(1, round(ttl * 1000)))
+                pipe.publish(self._channel, pickle.dumps(pairs))
             else:
                 key = item[1]
-                self._delete(keys=[self._namespace + key], args=[self._channel, pickle.dumps((key, None))], client=pipe)
+                change = pickle.dumps([(key, None)])
+                self._delete(keys=[self._namespace + key], args=[self._channel, change], client=pipe)
             queued.append(index)
         self._flush(pipe, items, queued, outcomes)
         return outcomes, None
@@ -154,9 +158,11 @@ class RedisBackend:
                 outcomes[index] = (None, exc)
         else:
             for index in queued:
-                # A set has two replies a key (SET, PUBLISH); a delete one, the script's count of keys deleted.
-                is_set = items[index][0] == "set"
-                got = [next(replies) for _ in range(2 * len(items[index][1]) if is_set else 1)]
+                # A set has a reply for its MSET (or each key's SET, with a ttl) and one for its PUBLISH;
+                # a delete one, the script's count of keys deleted.
+                item = items[index]
+                is_set = item[0] == "set"
+                got = [next(replies) for _ in range(_replies_of_set(item) if is_set else 1)]
                 error = next((reply for reply in got if isinstance(reply, Exception)), None)
                 if error is not None:
                     outcomes[index] = (None, error)
@@ -177,7 +183,7 @@ class RedisBackend:
                         return result
                     pipe.multi()
                     pipe.set(name, new, keepttl=True)
-                    pipe.publish(self._channel, pickle.dumps((key, new)))
+                    pipe.publish(self._channel, pickle.dumps([(key, new)]))
                     pipe.execute()
                     return result
                 except redis.exceptions.WatchError:
@@ -263,10 +269,10 @@ class RedisBackend:
                     if message["type"] == "subscribe":
                         self._subscribed.set()
                         continue
-                    changes: list[RawChange] = [pickle.loads(message["data"])]
+                    changes: list[RawChange] = pickle.loads(message["data"])
                     while (more := pubsub.get_message(timeout=0.0)) is not None:
                         if more["type"] == "message":
-                            changes.append(pickle.loads(more["data"]))
+                            changes.extend(pickle.loads(more["data"]))
                     self.watchers.post(changes)
             except _FAILURES as exc:
                 self.watchers.post_failure(
@@ -279,6 +285,11 @@ class RedisBackend:
             finally:
                 with contextlib.suppress(*_FAILURES):
                     pubsub.close()
+
+
+def _replies_of_set(item: tuple[Any, ...]) -> int:
+    """How many replies the commands of the set ``item`` (``"set"``, pairs, ttl) get."""
+    return 2 if item[2] is None else len(item[1]) + 1
 
 
 def _address(client: redis.Redis) -> str:
