@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mesh import BG, FG, NO_RETURN, STREAM, Global, SerializationError, UsageError
+from mesh import BG, FG, NO_RETURN, STREAM, CallTimeout, Global, MeshError, SerializationError, UsageError
 from mesh.services import KV, Change, KVService
 from mesh.services.kv import open_backend
 from tests._support.workers import wait_until
@@ -152,15 +152,77 @@ def test_a_watch_that_falls_too_far_behind_ends_with_overflow_after_the_changes_
 
 
 def test_a_flood_of_writes_shares_commits_and_every_write_lands(hosted: HostedKV) -> None:
-    kv = hosted.kv
+    kv, set_call = hosted.kv, hosted.client.call.kv.set  # the calls themselves: no client pipeline
     for n in range(3000):
-        kv.set(f"k{n:04}", n) & NO_RETURN
-    kv.set("end", True) & FG
+        set_call(f"k{n:04}", n) & NO_RETURN
+    set_call("end", True) & FG
     wait_until(lambda: len(kv.keys("k") & FG) == 3000, 30, "3000 NO_RETURN writes")
     assert [kv.get(f"k{n:04}") & FG for n in range(0, 3000, 299)] == list(range(0, 3000, 299))
     stats = hosted.backend.statistics()  # type: ignore[attr-defined]
     assert stats["writes"] >= 3001
     assert stats["commits"] < stats["writes"] / 2
+
+
+def test_a_clients_bg_sets_go_together_each_with_its_own_result(hosted: HostedKV) -> None:
+    kv = hosted.kv
+    results = [kv.set(f"p{n:04}", n) & BG for n in range(5000)]
+    for n in range(2000):
+        kv.set(f"q{n:04}", n, ttl=60 if n >= 1000 else None) & NO_RETURN
+    assert [result.get(30) for result in results] == [None] * 5000
+    assert kv.get_many([f"p{n:04}" for n in range(5000)]) & FG == {f"p{n:04}": n for n in range(5000)}
+    assert kv.get_many([f"q{n:04}" for n in range(2000)]) & FG == {f"q{n:04}": n for n in range(2000)}
+    stats = hosted.backend.statistics()  # type: ignore[attr-defined]
+    assert stats["writes"] < 7000 / 5  # the backend's writes: one a batch of the pipeline
+    # A value that cannot be pickled fails its own set at once; the sets around it land.
+    before = kv.set("r1", 1) & BG
+    with pytest.raises(SerializationError, match=r"the value of key 'bad' \(generator\) cannot be pickled"):
+        kv.set("bad", (n for n in range(3))) & BG
+    after = kv.set("r2", 2) & BG
+    before.get(10)
+    after.get(10)
+    assert kv.get_many(["r1", "bad", "r2"]) & FG == {"r1": 1, "r2": 2}
+
+
+def test_pipelined_sets_whose_service_goes_away_fail_and_none_hangs(tmp_path: Path) -> None:
+    hosted = HostedKV(open_backend(path=str(tmp_path / "kv.db")), "gone")
+    try:
+        kv = hosted.kv
+        kv.set("warm", 1) & FG
+        results = [kv.set(f"g{n}", n) & BG for n in range(3000)]
+        hosted.host.stop()
+        outcomes = []
+        for result in results:
+            try:
+                outcomes.append(result.get(20))
+            except MeshError as exc:
+                assert not isinstance(exc, CallTimeout)
+                outcomes.append(type(exc))
+        assert len(outcomes) == 3000  # each done or failed, none left waiting
+    finally:
+        hosted.close()
+
+
+def test_a_pipelined_sets_result_is_awaited_in_async_code(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        backend = open_backend(path=str(tmp_path / "kv.db"))
+        try:
+            async with Global("async-host", init_controller=True) as host, Global("async-client") as client:
+                host.register(KVService(backend), prefix="kv")
+                await client.wait_function("kv.set_encoded", timeout=10)
+                kv = KV(client)
+                results = [kv.set(f"a{n}", n) & BG for n in range(300)]
+                assert [await result for result in results] == [None] * 300
+                assert await results[0].get_async(5) is None
+                assert results[0].get() is None  # done: nothing to wait for
+                pending = kv.set("late", 1) & BG
+                with pytest.raises(UsageError, match="would block the event loop"):
+                    pending.get()
+                await pending
+                assert await kv.get_many(["a0", "a299"]) & FG == {"a0": 0, "a299": 299}
+        finally:
+            backend.close()
+
+    asyncio.run(scenario())
 
 
 def test_writes_apply_in_the_order_they_reach_the_service(hosted: HostedKV) -> None:

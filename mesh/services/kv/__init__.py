@@ -12,9 +12,11 @@ See docs/services.md for what it guarantees.
 from __future__ import annotations
 
 from ._client import KV
+from ._pipeline import WriteResult
 from ._service import KVService
+from ._set_call import SetCall
 from ._values import MISSING
 from ._watchers import Change
 from .backends import Backend, open_backend
 
-__all__ = ["KV", "MISSING", "Backend", "Change", "KVService", "open_backend"]
+__all__ = ["KV", "MISSING", "Backend", "Change", "KVService", "SetCall", "WriteResult", "open_backend"]

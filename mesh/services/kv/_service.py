@@ -11,7 +11,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from ._values import MISSING, check_amount, check_items, check_key, check_list, check_ttl, decode, encode
+from ._values import MISSING, check_amount, check_encoded, check_items, check_key, check_list, check_ttl, decode, encode
 from ._watchers import Watch
 from .backends import Backend
 
@@ -30,6 +30,12 @@ class KVService:
         """Store each ``(key, value)`` of ``items``, in their order, in one write: all or none."""
         ttl = check_ttl(ttl)
         await self._backend.set([(key, encode(key, value)) for key, value in check_items(items)], ttl)
+
+    async def set_encoded(self, items: list[tuple[str, bytes]], ttl: float | None = None) -> None:
+        """Store each ``(key, data)`` of ``items``, ``data`` a value as the client encoded it: the sets
+        of a :class:`~mesh.services.KV` client's pipeline, in one write."""
+        ttl = check_ttl(ttl)
+        await self._backend.set([(key, check_encoded(key, data)) for key, data in check_items(items)], ttl)
 
     async def get(self, key: str, default: Any = MISSING) -> Any:
         """The value of ``key``; ``default`` when it is missing, else :class:`KeyError`."""

@@ -50,6 +50,17 @@ def encode(key: str, value: Any) -> bytes:
     return _DILL + written
 
 
+def check_encoded(key: str, data: object) -> bytes:
+    """``data``, a value as :func:`encode` wrote it for ``key``.
+
+    Raises:
+        UsageError: it is not.
+    """
+    if not isinstance(data, bytes) or data[:1] not in (_PICKLE, _DILL):
+        raise UsageError(f"kv.set_encoded: the value of key {key!r} is not one that KV encoded ({data!r:.40})")
+    return data
+
+
 def decode(data: bytes) -> Any:
     """The value that :func:`encode` stored as ``data``."""
     if data[:1] == _DILL:
