@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -181,6 +182,26 @@ def test_a_clients_bg_sets_go_together_each_with_its_own_result(hosted: HostedKV
     before.get(10)
     after.get(10)
     assert kv.get_many(["r1", "bad", "r2"]) & FG == {"r1": 1, "r2": 2}
+
+
+def test_each_threads_pipelined_sets_keep_their_order_while_other_threads_flush(hosted: HostedKV) -> None:
+    kv = hosted.kv
+
+    def writer(name: str) -> None:
+        results = []
+        for n in range(1500):
+            results.append(kv.set(name, n) & BG)
+            if n % 97 == 0:
+                kv.get(name, None) & FG  # sends what waits, from this thread, while others add
+        for result in results:
+            result.get(30)
+
+    threads = [threading.Thread(target=writer, args=(f"t{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert kv.get_many([f"t{n}" for n in range(4)]) & FG == {f"t{n}": 1499 for n in range(4)}
 
 
 def test_pipelined_sets_whose_service_goes_away_fail_and_none_hangs(tmp_path: Path) -> None:

@@ -124,6 +124,10 @@ class WritePipeline:
     def __init__(self, send: Send) -> None:
         self._send = send
         self._lock = threading.Lock()
+        # Held from taking a batch until its calls are handed to the node: batches go in the order
+        # they were taken, whichever threads take them. (Re-entrant: a call that fails at once
+        # settles its run, which may send the next batch, in the same thread.)
+        self._sending = threading.RLock()
         self._waiting: list[_Waiting] = []
         self._out = 0
 
@@ -134,23 +138,21 @@ class WritePipeline:
             self._waiting.append((key, data, ttl, result))
             if self._out:
                 return
-            batch = self._take()
-        self._start(batch)
+        self._send_waiting(only_if_idle=True)
 
     def flush(self) -> None:
         """Send what waits now, before a call of the client that must come after it."""
-        if not self._waiting:
-            return
-        with self._lock:
-            if not self._waiting:
-                return
-            batch = self._take()
-        self._start(batch)
+        if self._waiting:
+            self._send_waiting(only_if_idle=False)
 
-    def _take(self) -> list[_Waiting]:
-        batch, self._waiting = self._waiting, []
-        self._out += 1
-        return batch
+    def _send_waiting(self, only_if_idle: bool) -> None:
+        with self._sending:
+            with self._lock:
+                if not self._waiting or (only_if_idle and self._out):
+                    return
+                batch, self._waiting = self._waiting, []
+                self._out += 1
+            self._start(batch)
 
     def _start(self, batch: list[_Waiting]) -> None:
         """One call for each run of sets with the same ttl, in order; the batch is back once all are."""
@@ -185,8 +187,7 @@ class WritePipeline:
             self._out -= 1
             if self._out or not self._waiting:
                 return
-            batch = self._take()
-        self._start(batch)
+        self._send_waiting(only_if_idle=True)
 
 
 def _error_of(reply: AsyncResult) -> BaseException | None:
