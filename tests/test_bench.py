@@ -212,6 +212,9 @@ def test_service_rows_run_against_their_backends_used_directly_in_the_same_run()
             _, median, ratio, against = cells(f"kv.{verb} & BG on {name}, 10 in flight")
             assert median.endswith("/s") and _number(median) > 0 and _number(ratio) > 0
             assert against.startswith(f"{client} {verb} ")
+            _, median, ratio, against = cells(f"kv.{verb}_many of 100 & BG on {name}, 10 keys in flight")
+            assert median.endswith("/s") and _number(median) > 0 and _number(ratio) > 0
+            assert against.startswith(f"{client} {verb} ")
     stores = [("a local directory", "file")]
     if importlib.util.find_spec("boto3") is not None and importlib.util.find_spec("moto") is not None:
         stores.append(("S3 (moto)", "boto3"))

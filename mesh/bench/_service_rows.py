@@ -28,7 +28,9 @@ def service_rows(counts: Counts) -> list[Row]:
             Row(f"{key}_direct_get_batch", f"{client} get directly, {reads}", rate=True),
             Row(f"{key}_set_p50", f"kv.set & FG on {name}, p50", baseline=f"{key}_direct_set_p50", against=set_p50),
             Row(f"{key}_echo_p50", f"mesh & FG echo of a small value, p50, in turn with kv.get on {name}"),
-            Row(f"{key}_get_p50", f"kv.get & FG on {name}, p50", baseline=f"{key}_echo_p50", against="echo p50"),
+            Row(
+                f"{key}_get_p50", f"kv.get & FG on {name}, p50", baseline=f"{key}_echo_p50", against="mesh FG echo p50"
+            ),
             Row(
                 f"{key}_get_p50", f"kv.get & FG on {name}, p50 (vs {client})", baseline=f"{key}_direct_get_p50",
                 against=get_p50,
