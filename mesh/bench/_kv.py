@@ -19,7 +19,7 @@ from ._kv_direct import KEY, KEYS, VALUE
 from ._proc import Children
 from ._stats import in_flight, percentile, timed, timed_in_turn
 
-BATCH = 100
+KEYS_A_CALL = 100
 """Keys a ``set_many`` or ``get_many`` call in the batched rows."""
 
 
@@ -61,14 +61,14 @@ def _service_rows(context: Context, prefix: str, key: str, pid: int) -> dict[str
     writes, reads = itertools.cycle(KEYS[:many]), itertools.cycle(KEYS[:many])
     flood(f"{key}_set_bg", many, lambda: in_flight(lambda: kv.set(next(writes), VALUE) & BG, many, window))
     flood(f"{key}_get_bg", many, lambda: in_flight(lambda: kv.get(next(reads)) & BG, many, window))
-    # The same keys and the same number in flight, BATCH to a call.
-    starts = range(0, len(KEYS), BATCH)
-    pairs = itertools.cycle([[(name, VALUE) for name in KEYS[start : start + BATCH]] for start in starts])
-    names = itertools.cycle([KEYS[start : start + BATCH] for start in starts])
-    calls, calls_window = max(1, many // BATCH), max(1, window // BATCH)
+    # The same keys and the same number in flight, KEYS_A_CALL to a call.
+    starts = range(0, len(KEYS), KEYS_A_CALL)
+    pairs = itertools.cycle([[(name, VALUE) for name in KEYS[start : start + KEYS_A_CALL]] for start in starts])
+    names = itertools.cycle([KEYS[start : start + KEYS_A_CALL] for start in starts])
+    calls, calls_window = max(1, many // KEYS_A_CALL), max(1, window // KEYS_A_CALL)
     set_many, get_many = (lambda: kv.set_many(next(pairs)) & BG), (lambda: kv.get_many(next(names)) & BG)
-    flood(f"{key}_set_many_bg", many, lambda: BATCH * in_flight(set_many, calls, calls_window))
-    flood(f"{key}_get_many_bg", many, lambda: BATCH * in_flight(get_many, calls, calls_window))
+    flood(f"{key}_set_many_bg", many, lambda: KEYS_A_CALL * in_flight(set_many, calls, calls_window))
+    flood(f"{key}_get_many_bg", many, lambda: KEYS_A_CALL * in_flight(get_many, calls, calls_window))
     return rows
 
 

@@ -4,7 +4,7 @@ the same run (``mesh.bench._kv``, ``mesh.bench._storage``)."""
 from __future__ import annotations
 
 from ._counts import Counts
-from ._kv import BATCH
+from ._kv import KEYS_A_CALL
 from ._table import Row, cpu_rows, rss_rows
 
 # key, name in labels, the direct client's name, how the direct client batches
@@ -47,12 +47,12 @@ def service_rows(counts: Counts) -> list[Row]:
             ),
             *cpu_rows(f"{key}_get_bg"),
             Row(
-                f"{key}_set_many_bg", f"kv.set_many of {BATCH} & BG on {name}, {window} keys in flight", True,
+                f"{key}_set_many_bg", f"kv.set_many of {KEYS_A_CALL} & BG on {name}, {window} keys in flight", True,
                 f"{key}_direct_set_batch", against=f"{client} set {batched}",
             ),
             *cpu_rows(f"{key}_set_many_bg", per="key"),
             Row(
-                f"{key}_get_many_bg", f"kv.get_many of {BATCH} & BG on {name}, {window} keys in flight", True,
+                f"{key}_get_many_bg", f"kv.get_many of {KEYS_A_CALL} & BG on {name}, {window} keys in flight", True,
                 f"{key}_direct_get_batch", against=f"{client} get {reads}",
             ),
             *cpu_rows(f"{key}_get_many_bg", per="key"),
