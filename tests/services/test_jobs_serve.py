@@ -56,6 +56,16 @@ def start_worker(spawn: Spawn, port: int, name: str) -> Proc:
     return proc
 
 
+def serve_with_a_worker(spawn: Spawn, client: tuple[Global, int], tmp_path: Path) -> tuple[Proc, Proc, Jobs]:
+    """``mesh serve jobs`` over ``tmp_path / "jobs.sqlite"``, a worker ``w1``, and a client of the service
+    from the ``client`` fixture's node once that node sees it."""
+    g, port = client
+    service = serve_jobs(spawn, port, tmp_path / "jobs.sqlite")
+    worker = start_worker(spawn, port, "w1")
+    g.wait_function("jobs.submit", timeout=10)
+    return service, worker, Jobs(g)
+
+
 def test_a_worker_sigkilled_mid_job_the_job_runs_again_on_another_and_the_attempt_counts(
     spawn: Spawn, client: tuple[Global, int], tmp_path: Path
 ) -> None:
@@ -109,10 +119,7 @@ def test_run_waits_for_no_commit_yet_the_service_sigkilled_after_it_answered_los
 ) -> None:
     g, port = client
     path = tmp_path / "jobs.sqlite"
-    service = serve_jobs(spawn, port, path)
-    worker = start_worker(spawn, port, "w1")
-    g.wait_function("jobs.submit", timeout=10)
-    jobs = Jobs(g)
+    service, worker, jobs = serve_with_a_worker(spawn, client, tmp_path)
     running = jobs.run("slow_double", 7, 5.0, key="slow") & BG(timeout=60)
     worker.wait_line("STARTED 7")
     wait_until(lambda: stored_state(path, "slow") == "running", 10, "the running job to reach the disk")
@@ -143,12 +150,9 @@ def stored_state(path: Path, key: str) -> str | None:
 def test_sigterm_stops_the_service_and_a_restart_keeps_the_results(
     spawn: Spawn, client: tuple[Global, int], tmp_path: Path
 ) -> None:
+    service, _, jobs = serve_with_a_worker(spawn, client, tmp_path)
     g, port = client
     path = tmp_path / "jobs.sqlite"
-    service = serve_jobs(spawn, port, path)
-    start_worker(spawn, port, "w1")
-    g.wait_function("jobs.submit", timeout=10)
-    jobs = Jobs(g)
     job_id = jobs.submit("double", 4, key="four") & FG
     assert jobs.result(job_id) & FG == 8
     service.signal(signal.SIGTERM)
