@@ -16,7 +16,7 @@ import pytest
 
 from mesh import BG, FG, NO_RETURN, CallCancelled, CallTimeout, Global, SerializationError, UnknownCallback, UsageError
 from mesh.services import Jobs
-from mesh.services.jobs import JOB_ID, JobStatus, open_store, serve_jobs
+from mesh.services.jobs import JOB_ID, JobStatus, SQLiteJobStore, open_store, serve_jobs
 from tests._support.redis_server import RedisServer
 from tests._support.workers import wait_until
 
@@ -375,3 +375,44 @@ def test_serve_jobs_in_async_code_runs_in_a_thread(tmp_path: Path) -> None:
         assert asyncio.run(scenario()) == 42
     finally:
         store.close()
+
+
+class GatedStore(SQLiteJobStore):
+    """A SQLite job table whose commits wait until ``gate`` is set: what a slow disk does to them."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+
+    def _commit(self, jobs: list[tuple[Any, ...]], schedules: dict[str, bytes | None]) -> None:
+        self.gate.wait(30)
+        super()._commit(jobs, schedules)
+
+
+def test_run_answers_before_its_job_is_committed_and_submit_only_after(tmp_path: Path) -> None:
+    store = GatedStore(tmp_path / "jobs.sqlite")
+    host = Global(process_name="jobs", init_controller=True)
+    worker = Global(process_name="w1")
+    client = Global(process_name="client")
+    try:
+        worker.register(add, name="add")
+        serve_jobs(host, store)
+        client.wait_function("jobs.run", timeout=5)
+        client.wait_function("add", timeout=5)
+        jobs = Jobs(client)
+        assert jobs.run("add", 2, b=3) & FG(timeout=20) == 5  # no commit could be made so far
+        submitted = jobs.submit("add", 1, b=1) & BG
+        with pytest.raises(CallTimeout):
+            submitted.get(0.5)  # submit answers only once its job is on disk
+        store.gate.set()
+        assert jobs.result(submitted.get(20)) & FG == 2
+    finally:
+        store.gate.set()
+        for node in (client, worker, host):
+            node.stop()
+        store.close()
+    kept = open_store(path=str(tmp_path / "jobs.sqlite"))
+    try:
+        assert sorted((job.state, job.outcome) for job in kept.jobs()) == [("done", 2), ("done", 5)]
+    finally:
+        kept.close()

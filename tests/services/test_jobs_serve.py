@@ -3,15 +3,17 @@ mid-job, the service SIGKILLed and restarted, and 10,000 jobs with a worker kill
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from mesh import BG, FG, Global
+from mesh import BG, FG, Global, PeerUnavailable
 from mesh.services import Jobs
 from tests._support.proc import MESH_COMMAND, Proc, free_port
 from tests._support.serve import mesh_serve
@@ -52,6 +54,16 @@ def start_worker(spawn: Spawn, port: int, name: str) -> Proc:
     proc = spawn("-c", code, module="tests._support.run_code")
     proc.wait_line("READY")
     return proc
+
+
+def serve_with_a_worker(spawn: Spawn, client: tuple[Global, int], tmp_path: Path) -> tuple[Proc, Proc, Jobs]:
+    """``mesh serve jobs`` over ``tmp_path / "jobs.sqlite"``, a worker ``w1``, and a client of the service
+    from the ``client`` fixture's node once that node sees it."""
+    g, port = client
+    service = serve_jobs(spawn, port, tmp_path / "jobs.sqlite")
+    worker = start_worker(spawn, port, "w1")
+    g.wait_function("jobs.submit", timeout=10)
+    return service, worker, Jobs(g)
 
 
 def test_a_worker_sigkilled_mid_job_the_job_runs_again_on_another_and_the_attempt_counts(
@@ -102,15 +114,45 @@ def test_the_service_sigkilled_and_restarted_loses_no_submitted_job_and_runs_the
     assert len(jobs.list(state="done") & FG) == 201
 
 
-def test_sigterm_stops_the_service_and_a_restart_keeps_the_results(
+def test_run_waits_for_no_commit_yet_the_service_sigkilled_after_it_answered_loses_no_job(
     spawn: Spawn, client: tuple[Global, int], tmp_path: Path
 ) -> None:
     g, port = client
     path = tmp_path / "jobs.sqlite"
-    service = serve_jobs(spawn, port, path)
-    start_worker(spawn, port, "w1")
-    g.wait_function("jobs.submit", timeout=10)
-    jobs = Jobs(g)
+    service, worker, jobs = serve_with_a_worker(spawn, client, tmp_path)
+    running = jobs.run("slow_double", 7, 5.0, key="slow") & BG(timeout=60)
+    worker.wait_line("STARTED 7")
+    wait_until(lambda: stored_state(path, "slow") == "running", 10, "the running job to reach the disk")
+    answered = [jobs.run("double", n, key=f"n{n}") & BG for n in range(100)]
+    assert [r.get(30) for r in answered] == [2 * n for n in range(100)]
+    service.signal(signal.SIGKILL)  # at once: the ends of the last jobs may not be on disk yet
+    assert service.popen.wait(10) == -signal.SIGKILL
+    with pytest.raises(PeerUnavailable):
+        running.get(30)
+    serve_jobs(spawn, port, path, name="jobs-again")
+    wait_until(lambda: "jobs" not in {m["name"] for m in g.members()}, 10, "the killed service to leave")
+    wait_until(lambda: {s.state for s in jobs.list() & FG} == {"done"}, 30, "the jobs not ended on disk to run again")
+    kept = {status.key: status for status in jobs.list() & FG}
+    assert kept["slow"].attempts == 2
+    assert jobs.result(kept["slow"].id) & FG == 14
+    for key, status in kept.items():
+        if key != "slow":
+            assert jobs.result(status.id) & FG == 2 * int(key[1:])
+
+
+def stored_state(path: Path, key: str) -> str | None:
+    """The state of the job of ``key`` in the SQLite job table ``path``, as its file has it now."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        row = db.execute("SELECT state FROM jobs WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def test_sigterm_stops_the_service_and_a_restart_keeps_the_results(
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+) -> None:
+    service, _, jobs = serve_with_a_worker(spawn, client, tmp_path)
+    g, port = client
+    path = tmp_path / "jobs.sqlite"
     job_id = jobs.submit("double", 4, key="four") & FG
     assert jobs.result(job_id) & FG == 8
     service.signal(signal.SIGTERM)

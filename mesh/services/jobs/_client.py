@@ -64,7 +64,9 @@ class Jobs:
         """Submit a job and wait for it, in one call: ``jobs.run("resize", path) & FG`` is the job's value
         (its exception raised as its own type) once it has run, as ``result(submit(...))`` would be,
         with one round trip instead of two. The job is durable and retried as any other; a timeout of
-        the call (``FG(timeout=...)``) leaves it running, under its id in ``list()``. The options are
+        the call (``FG(timeout=...)``) leaves it running, under its id in ``list()``. Unlike ``submit``,
+        the answer waits for no commit: the job reaches the store moments after it arrives, and a
+        service that dies before that fails the call (call again: at least once). The options are
         :meth:`submit`'s (``eta`` aside)."""
         check_submission(name, retries, backoff, timeout, key)
         timeout = None if timeout is None else seconds("timeout", timeout)

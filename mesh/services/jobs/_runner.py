@@ -25,7 +25,7 @@ from typing import Any
 
 from mesh import FG, CallCancelled, Global, NodeStopped, PeerUnavailable, UnknownCallback
 
-from ._model import CANCELLED, DONE, FAILED, JOB_ID, QUEUED, RUNNING, Job, describe, dumps
+from ._model import CANCELLED, DONE, FAILED, FINAL, JOB_ID, QUEUED, RUNNING, Job, describe, dumps
 from ._recurring import Schedule
 from ._store import JobStore
 from ._workers import Workers
@@ -64,6 +64,16 @@ class Runner:
         else:
             self._ready.setdefault(job.name, deque()).append(job)
         self._wake.set()
+
+    def submit(self, job: Job) -> None:
+        """Start a new ``job`` at once on a free worker when it is due and none of its callback waits,
+        else queue it (:meth:`enqueue`): a lone job goes out without a turn of the dispatcher."""
+        if job.not_before <= time.time() and job.name not in self._ready:
+            worker = self._workers.choose(job.name)
+            if worker is not None:
+                self._start(job, worker)
+                return
+        self.enqueue(job)
 
     def wake(self) -> None:
         self._wake.set()
@@ -172,8 +182,10 @@ class Runner:
         finally:
             self._running.pop(job.id, None)
             self._workers.release(worker)
-            self._wake.set()
-            self._store.put(job)
+            if self._ready:  # jobs wait for a worker: this one is free again
+                self._wake.set()
+            if job.state not in FINAL:  # a final state was put when the job ended
+                self._store.put(job)
 
     def _lost(self, job: Job, worker: str, exc: Exception) -> None:
         self._workers.forget(worker)

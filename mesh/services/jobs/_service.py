@@ -3,8 +3,9 @@ node under a dotted prefix (``jobs.submit``, ``jobs.status``, ...).
 
 Everything runs on the hosting node's event loop (the callbacks are async), so the table of jobs
 needs no lock; only the store's writer runs in a thread of its own. A job is kept in the store before
-``submit`` returns, and its state after each change; on start the service takes the stored jobs back,
-and puts those that were running in the queue again (at-least-once).
+``submit`` returns (``run`` waits for no commit: it answers with the job's end), and its state after
+each change; on start the service takes the stored jobs back, and puts those that were running in the
+queue again (at-least-once).
 """
 
 from __future__ import annotations
@@ -97,29 +98,40 @@ class JobsService:
     ) -> str:  # fmt: skip
         """Keep a job of callback ``name`` and return its id once it is on disk; a ``key`` already
         submitted returns the id of that job instead."""
-        runner = self._running()
-        check_submission(name, retries, backoff, timeout, key)
-        if key not in self._keys:
-            await self._check_offered(name)
-        if key is not None and key in self._keys:  # submitted before, or while this call waited for a worker
-            await self._store.committed()
-            return self._keys[key]
-        payload = dumps((args, kwargs))  # what cannot be kept is refused here, not when the job runs
-        job = self._new_job(name, args, kwargs, retries, backoff, timeout, at, key, payload=payload)
+        job_id = await self._keep(name, args, kwargs, retries, backoff, timeout, at, key)
         # The job may start while its record is being written: the worker's round trip overlaps the
         # fsync. A failed write raises to the caller, yet the job is kept and may run (at-least-once).
-        runner.enqueue(job)
         await self._store.committed()
-        return job.id
+        return job_id
 
     async def run(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int = 0, backoff: float = 1.0,
         timeout: float | None = None, key: str | None = None,
     ) -> Any:  # fmt: skip
         """:meth:`submit` then :meth:`result` in one call: the job is kept on disk, run (and retried) as any
-        other, and its value returned; the caller's cancelling leaves the job running."""
-        job_id = await self.submit(name, args, kwargs, retries, backoff, timeout, None, key)
-        return await self.result(job_id)
+        other, and its value returned; the caller's cancelling leaves the job running.
+
+        Unlike ``submit`` it waits for no commit: its answer is the job's end, and until then the caller
+        holds no promise that a commit would keep (a service that dies first fails the call either way).
+        """
+        return await self.result(await self._keep(name, args, kwargs, retries, backoff, timeout, None, key))
+
+    async def _keep(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int, backoff: float,
+        timeout: float | None, at: float | None, key: str | None,
+    ) -> str:  # fmt: skip
+        """The id of a new job of ``name``, queued for its commit and handed to a free worker at once if
+        there is one; of the job submitted before with ``key`` if there is one."""
+        runner = self._running()
+        check_submission(name, retries, backoff, timeout, key)
+        if key not in self._keys:
+            await self._check_offered(name)
+        if key is not None and key in self._keys:  # submitted before, or while this call waited for a worker
+            return self._keys[key]
+        payload = dumps((args, kwargs))  # what cannot be kept is refused here, not when the job runs
+        job = self._new_job(name, args, kwargs, retries, backoff, timeout, at, key, payload=payload)
+        runner.submit(job)
+        return job.id
 
     async def submit_many(
         self, name: str, arguments: builtins.list[tuple[Any, ...]], retries: int = 0, backoff: float = 1.0,
@@ -138,7 +150,7 @@ class JobsService:
             for args, payload in zip(arguments, payloads, strict=True)
         ]
         for job in jobs:
-            runner.enqueue(job)
+            runner.submit(job)
         await self._store.committed()
         return [job.id for job in jobs]
 
@@ -155,10 +167,11 @@ class JobsService:
         if timeout is not None:
             timeout = seconds("timeout", timeout)
         if job.state not in FINAL:
+            # The waiter is this call's own: cancelling the call may cancel it too (no shield).
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             job.waiters.append(waiter)
             try:
-                await asyncio.wait_for(asyncio.shield(waiter), timeout)
+                await (waiter if timeout is None else asyncio.wait_for(waiter, timeout))
             except asyncio.TimeoutError:
                 raise TimeoutError(f"job {job_id} is still {job.state} after {timeout} s") from None
             finally:

@@ -3,8 +3,9 @@
 Every change to a job or schedule is queued as its whole row; one writer thread commits every row
 queued at once in one transaction of the backend (SQLite: ``_sqlite.py``; Redis: ``_redis.py``), then
 wakes the callers that wait for it. Many submits in flight thus share one commit (one fsync, or one
-round trip). A commit that fails wakes its waiters with an ``OSError`` naming the backend, and its
-rows are kept for the next one.
+round trip). A row that no caller waits for wakes the writer only :data:`LINGER` seconds later, once
+the answer it goes with has left. A commit that fails wakes its waiters with an ``OSError`` naming the
+backend, and its rows are kept for the next one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from ._model import Job
 COMMIT_RETRY_AFTER = 0.5
 """Seconds between a failed commit and the next attempt."""
 
+LINGER = 0.002
+"""Seconds a row that no caller waits for may wait before the writer is woken for it: the job's answer
+goes out first, and the writer thread does not take the interpreter from the loop meanwhile."""
+
 
 class JobStore:
     """A job table kept by a backend; subclasses say how to read it, commit to it and close it."""
@@ -33,6 +38,7 @@ class JobStore:
         self._ready = threading.Condition()
         self._closed = False
         self._writer: threading.Thread | None = None
+        self._lingering = False
 
     def jobs(self) -> Iterator[Job]:
         """Every job stored, in the order of submission."""
@@ -44,16 +50,17 @@ class JobStore:
         return self._schedule_rows()
 
     def put(self, job: Job) -> None:
-        """Queue ``job``'s row for the next commit."""
+        """Queue ``job``'s row for the next commit, made within :data:`LINGER` seconds (at once when a
+        caller waits for it, :meth:`committed`). On the loop."""
         with self._ready:
             self._jobs[job.id] = job.row()
-            self._ready.notify()
+        self._linger()
 
     def put_schedule(self, schedule_id: str, spec: bytes | None) -> None:
-        """Queue a schedule's row (``None``: its removal) for the next commit."""
+        """Queue a schedule's row (``None``: its removal) for the next commit, as :meth:`put` does."""
         with self._ready:
             self._schedules[schedule_id] = spec
-            self._ready.notify()
+        self._linger()
 
     def committed(self) -> asyncio.Future[None]:
         """A future of the running loop, done once everything queued so far is committed."""
@@ -62,6 +69,16 @@ class JobStore:
             self._waiting.append(future)
             self._ready.notify()
         return future
+
+    def _linger(self) -> None:
+        if not self._lingering:
+            self._lingering = True
+            asyncio.get_running_loop().call_later(LINGER, self._wake_writer)
+
+    def _wake_writer(self) -> None:
+        self._lingering = False
+        with self._ready:
+            self._ready.notify()
 
     def start(self) -> None:
         """Start the writer thread (the service does, on its first call)."""
