@@ -1,7 +1,10 @@
 """The storage rows: ``put`` and ``get`` of 1 MiB, and ``counts.storage_mib`` MiB put as a
 ``stream(...)`` of 1 MiB chunks and read with ``get_stream`` (STREAM), with the peak RSS of the
 caller and of the service's node, on a local directory and on S3 (moto's server, when boto3 and
-moto are installed), against the same done directly (``_storage_direct``)."""
+moto are installed), against the same done directly (``_storage_direct``). Each is measured twice:
+as a client takes it by default (around the mesh's data path where it can: an open file on this
+machine, a presigned URL on S3), and through the mesh only (``Storage(g, direct=False)``, the
+``_streamed`` rows: what a client on another machine gets)."""
 
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ def measure(context: Context) -> dict[str, float]:
     results = prefixed("st_local", _storage_direct.file_rows(context.folder, context.counts))
     root = os.path.join(context.folder, "root")
     service = context.serve("storage", "storage", "--root", root)
-    results.update(_service_rows(context, "storage", "st_local", service.popen.pid))
+    results.update(_both_paths(context, "storage", "st_local", service.popen.pid))
     missing = [name for name in ("boto3", "moto") if importlib.util.find_spec(name) is None]
     if missing:
         names = " and ".join(missing)
@@ -51,13 +54,20 @@ def measure(context: Context) -> dict[str, float]:
     finally:
         client.close()
     service = context.serve("storage", "storage_s3", "--s3", f"{endpoint}/{BUCKET}", env=CREDENTIALS)
-    results.update(_service_rows(context, "storage_s3", "st_s3", service.popen.pid))
+    results.update(_both_paths(context, "storage_s3", "st_s3", service.popen.pid))
     return results
 
 
-def _service_rows(context: Context, prefix: str, key: str, pid: int) -> dict[str, float]:
-    """The rows of the storage service under ``prefix``, whose node is the process ``pid``."""
-    st, counts = Storage(context.g, prefix), context.counts
+def _both_paths(context: Context, prefix: str, key: str, pid: int) -> dict[str, float]:
+    return {
+        **_service_rows(context, Storage(context.g, prefix), key, pid),
+        **_service_rows(context, Storage(context.g, prefix, direct=False), f"{key}_streamed", pid),
+    }
+
+
+def _service_rows(context: Context, st: Storage, key: str, pid: int) -> dict[str, float]:
+    """The rows of the storage service ``st`` calls, whose node is the process ``pid``."""
+    counts, prefix = context.counts, key
     data, total = b"\x01" * counts.mib, counts.storage_bytes
     st.put("small", data) & FG
     if len(st.get("small") & FG) != counts.mib:

@@ -91,7 +91,7 @@ def _response_chunks(grant: Grant, response: HTTPResponse, chunk_size: int) -> I
 
 def _fetch(grant: Grant) -> HTTPResponse:
     try:
-        response: HTTPResponse = urllib.request.urlopen(grant.where, timeout=HTTP_TIMEOUT)
+        response: HTTPResponse = _opener().open(grant.where, timeout=HTTP_TIMEOUT)
     except (urllib.error.URLError, OSError) as exc:
         raise Unreachable(f"{grant.about}: {exc}") from exc
     return response
@@ -104,13 +104,19 @@ def _read(grant: Grant, response: HTTPResponse, size: int) -> bytes:
         raise ConnectionError(f"storage backend {grant.about} broke off a transfer: {exc}") from exc
 
 
+def _opener() -> urllib.request.OpenerDirector:
+    """One per transfer, so that the proxy settings of the environment are read as they are now
+    (``urlopen``'s opener keeps those of its first use)."""
+    return urllib.request.build_opener()
+
+
 def put_url(grant: Grant, data: bytes) -> None:
     """PUT ``data`` to the grant's presigned URL."""
     request = urllib.request.Request(
         grant.where, data=data, method="PUT", headers={"Content-Type": "application/octet-stream"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT):
+        with _opener().open(request, timeout=HTTP_TIMEOUT):
             pass
     except (urllib.error.URLError, OSError) as exc:
         raise Unreachable(f"{grant.about}: {exc}") from exc

@@ -15,8 +15,9 @@ MARGIN = 64 * 1024
 
 BYTES_LIKE = (bytes, bytearray, memoryview)
 
-DIRECT_FROM = 1024 * 1024
-"""Objects of this size or more are worth a way around the mesh's data path; smaller ones travel in it."""
+DIRECT_FROM = 2 * 1024 * 1024
+"""Objects put whole of this size or more are worth a way around the mesh's data path (measured: below
+it the extra calls cost more than they save); a read's threshold is its backend's ``reads_direct_from``."""
 
 
 def serve_storage(g: Global, backend: Backend, prefix: str = "storage", direct: bool = True) -> list[str]:
@@ -66,12 +67,13 @@ class StorageService:
         size = self._backend.stat(check_path(path)).size
         if whole:
             self._check_whole(path, size)
-        if size >= DIRECT_FROM and self._direct is not None:
+        least = DIRECT_FROM if self._direct is None else self._direct.reads_direct_from
+        if size >= least and self._direct is not None:
             grant = self._direct.grant_read(path, machine)
             if grant is not None:
                 self._counts[f"{grant.kind}_reads"] += 1
                 return grant
-        if whole or size < min(DIRECT_FROM, self._limit - MARGIN):
+        if whole or size < min(least, self._limit - MARGIN):
             self._counts["inline_reads"] += 1
             return b"".join(self._backend.read(path))
         return None

@@ -34,8 +34,8 @@ class Grant:
 
     ``kind`` is ``"fd"``: the client connects to the UNIX socket ``where``, sends ``token`` and receives
     an open file descriptor (only on the machine whose boot id is ``machine``); or ``"url"``: ``where``
-    is a presigned HTTP URL to GET or PUT the object. ``size`` is the object's, for a read; ``about``
-    the backend's description, for messages.
+    is a presigned HTTP URL to GET or PUT the object. ``about`` is the backend's description, for
+    messages.
     """
 
     kind: str
@@ -43,7 +43,6 @@ class Grant:
     about: str
     token: str = ""
     machine: str = ""
-    size: int = -1
 
 
 class Backend(Protocol):
@@ -79,6 +78,9 @@ class Backend(Protocol):
 class DirectBackend(Backend, Protocol):
     """A backend that can also let a client reach an object itself (:class:`Grant`): a local directory
     hands open files to clients on its machine, S3 presigned URLs. Every method takes a checked path."""
+
+    reads_direct_from: int
+    """The least size of an object worth a read grant: below it the side trip costs more than it saves."""
 
     def grant_read(self, path: str, machine: str) -> Grant | None:
         """A way to read the object (``FileNotFoundError`` if there is none) for a client on the machine

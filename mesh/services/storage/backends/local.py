@@ -45,6 +45,9 @@ class _Temporary:
 class LocalBackend:
     """Objects as files under ``root`` (created when missing)."""
 
+    reads_direct_from = 2 * 1024 * 1024
+    """Measured: an open file handed over costs about one small call more than 1 MiB through gRPC."""
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         try:
             Path(root).mkdir(parents=True, exist_ok=True)
@@ -140,7 +143,7 @@ class LocalBackend:
             os.close(descriptor)
             raise self._missing(path)
         token = self._door.offer(descriptor, lambda _: os.close(descriptor))
-        return Grant("fd", self._door.path, self.description, token, boot_id(), found.st_size)
+        return Grant("fd", self._door.path, self.description, token, boot_id())
 
     def grant_write(self, path: str, machine: str, size: int) -> Grant | None:
         if machine != boot_id():

@@ -156,9 +156,11 @@ class S3Backend:
         with self._translated(path):
             self._client.delete_object(Bucket=self.bucket, Key=path)
 
+    reads_direct_from = 8 * 1024 * 1024
+    """Measured on moto: a GET of a presigned URL (a new HTTP connection) beats the mesh from 8 MiB."""
+
     def grant_read(self, path: str, machine: str) -> Grant | None:
-        size = self.stat(path).size
-        return Grant("url", self._presigned("get_object", path), self.description, size=size)
+        return Grant("url", self._presigned("get_object", path), self.description)
 
     def grant_write(self, path: str, machine: str, size: int) -> Grant | None:
         if not 0 <= size <= SINGLE_PUT_LIMIT:
