@@ -8,6 +8,7 @@ machine, a presigned URL on S3), and through the mesh only (``Storage(g, direct=
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import time
@@ -59,23 +60,45 @@ def measure(context: Context) -> dict[str, float]:
 
 
 def _both_paths(context: Context, prefix: str, key: str, pid: int) -> dict[str, float]:
-    return {
-        **_service_rows(context, Storage(context.g, prefix), key, pid),
-        **_service_rows(context, Storage(context.g, prefix, direct=False), f"{key}_streamed", pid),
-    }
+    """The rows of the storage service under ``prefix`` (its node: the process ``pid``) as a client takes
+    it by default (``key``) and through the mesh only (``key_streamed``). The 1 MiB calls of the two
+    alternate, one each in turn, so that the disk's and the machine's moods weigh on both alike."""
+    clients = {key: Storage(context.g, prefix), f"{key}_streamed": Storage(context.g, prefix, direct=False)}
+    results = _small_rows(context, clients)
+    for measured, st in clients.items():
+        results.update(_big_rows(context, st, measured, pid))
+    return results
 
 
-def _service_rows(context: Context, st: Storage, key: str, pid: int) -> dict[str, float]:
-    """The rows of the storage service ``st`` calls, whose node is the process ``pid``."""
+def _small_rows(context: Context, clients: dict[str, Storage]) -> dict[str, float]:
+    """p50 of ``put`` and ``get`` of 1 MiB & FG through each client, alternating."""
+    counts = context.counts
+    data = b"\x01" * counts.mib
+    samples: dict[str, list[float]] = {}
+    for key, st in clients.items():
+        st.put("small", data) & FG
+        if len(st.get("small") & FG) != counts.mib:
+            raise RuntimeError(f"{key}: get of 1 MiB came back with another size")
+    for _ in range(counts.payload_calls):
+        for key, st in clients.items():
+            samples.setdefault(f"{key}_put_1mib_p50", []).extend(timed(functools.partial(_put, st, data), 1))
+            samples.setdefault(f"{key}_get_1mib_p50", []).extend(timed(functools.partial(_get, st), 1))
+    return {row: percentile(times, 50) for row, times in samples.items()}
+
+
+def _put(st: Storage, data: bytes) -> None:
+    st.put("small", data) & FG
+
+
+def _get(st: Storage) -> None:
+    st.get("small") & FG
+
+
+def _big_rows(context: Context, st: Storage, key: str, pid: int) -> dict[str, float]:
+    """The rows of ``storage_mib`` MiB through ``st``, with the peak RSS of this process and of ``pid``."""
     counts, prefix = context.counts, key
     data, total = b"\x01" * counts.mib, counts.storage_bytes
-    st.put("small", data) & FG
-    if len(st.get("small") & FG) != counts.mib:
-        raise RuntimeError(f"{prefix}.get of 1 MiB came back with another size")
-    results = {
-        f"{key}_put_1mib_p50": percentile(timed(lambda: st.put("small", data) & FG, counts.payload_calls), 50),
-        f"{key}_get_1mib_p50": percentile(timed(lambda: st.get("small") & FG, counts.payload_calls), 50),
-    }
+    results: dict[str, float] = {}
 
     def chunks() -> Iterator[bytes]:
         for _ in range(counts.storage_mib):
