@@ -5,6 +5,7 @@ the path checks, the atomic write and the full-disk guarantee hold as through th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mesh import FG, STREAM, Global, UsageError, stream
+from mesh import BG, FG, STREAM, Global, UsageError, stream
 from mesh.services import Storage
 from mesh.services.storage import LocalBackend
 from mesh.services.storage._direct_io import Opened
@@ -203,3 +204,19 @@ def test_the_side_door_is_private_and_goes_on_close(tmp_path: Path) -> None:
     assert os.stat(folder).st_mode & 0o777 == 0o700
     backend.close()
     assert not os.path.exists(folder)
+
+
+def test_other_modifiers_and_async_code_go_through_the_mesh(storage_mesh: Make, tmp_path: Path) -> None:
+    g, st = storage_mesh(LocalBackend(tmp_path / "root"))
+    data = os.urandom(2 * MiB)
+    assert st.put("big", data).bg().get(timeout=10).size == 2 * MiB
+    assert (st.get("big") & BG).get(timeout=10) == data
+    assert st.get("big").fg(timeout=10) == data, "fg() is & FG"
+
+    async def main() -> tuple[bytes, bytes]:
+        plain = await st.get("big")
+        modified = await st.get("big") & FG(timeout=10)
+        return plain, modified
+
+    assert asyncio.run(main()) == (data, data)
+    assert counts(g)["fds_passed"] == 1, "only fg() went through the open file"

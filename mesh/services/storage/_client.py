@@ -22,10 +22,11 @@ class Storage:
     missing object raises ``FileNotFoundError``, as its own type, where the call's result is taken.
 
     With ``direct`` (the default), ``get`` and ``put`` ``& FG`` and ``get_stream`` ``& STREAM``, in
-    sync code, move objects of 1 MiB or more around the mesh's data path where the service offers a way
-    and it can be taken from here: an open file handed over a UNIX socket when the service keeps a
-    local directory on this machine, a presigned URL when it keeps S3; else (and with every other
-    modifier, and in async code) through the mesh. ``direct=False`` always goes through the mesh.
+    sync code, move large objects around the mesh's data path where the service offers a way and it
+    can be taken from here: an open file handed over a UNIX socket when the service keeps a local
+    directory on this machine, a presigned URL when it keeps S3; else (and with every other modifier,
+    and in async code) through the mesh. ``direct=False`` always goes through the mesh. Which sizes
+    take which way: docs/services.md ("Around the mesh's data path").
     """
 
     def __init__(self, g: Global, prefix: str = "storage", direct: bool = True) -> None:
