@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -220,3 +221,21 @@ def test_other_modifiers_and_async_code_go_through_the_mesh(storage_mesh: Make, 
 
     assert asyncio.run(main()) == (data, data)
     assert counts(g)["fds_passed"] == 1, "only fg() went through the open file"
+
+
+def test_a_side_door_that_cannot_open_leaves_the_mesh_path(
+    storage_mesh: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    g, st = storage_mesh(LocalBackend(root))
+    far = tmp_path / ("deep" * 30)  # a UNIX socket's path holds 107 bytes at most
+    far.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(far))  # where the door opens, at the first grant
+    block = os.urandom(MiB)
+    st.put("big", block * 3) & FG
+    st.put("streamed", stream(iter([block] * 3))) & FG
+    assert st.get("big") & FG == block * 3
+    assert b"".join(st.get_stream("streamed") & STREAM) == block * 3
+    assert counts(g)["fds_passed"] == 0
+    assert files_under(root) == ["big", "streamed"]
+    assert os.listdir(far) == [], "the door's folder is removed when its socket cannot be made"

@@ -77,8 +77,12 @@ class SideDoor:
         return os.path.join(self._folder, "door") if self._folder else ""
 
     def offer(self, fd: int, done: Callable[[str], None], keep_open: bool = False) -> str:
-        """Hand ``fd`` to the first client that brings the returned token within ``ttl`` seconds; ``done()``
-        runs once it is over (given the token) (with ``keep_open``, once that client's connection ends)."""
+        """Hand ``fd`` to the first client that brings the returned token within ``ttl`` seconds; ``done(token)``
+        runs once it is over (with ``keep_open``, once that client's connection ends).
+
+        Raises:
+            OSError: the socket cannot be made (its path too long, the temp dir not writable).
+        """
         token = secrets.token_urlsafe(24)
         with self._lock:
             if self._closed:
@@ -96,11 +100,17 @@ class SideDoor:
             offer.done(token)
 
     def _open(self) -> None:
-        self._folder = tempfile.mkdtemp(prefix="mesh-storage-")  # mode 0700
-        atexit.register(shutil.rmtree, self._folder, True)
+        folder = tempfile.mkdtemp(prefix="mesh-storage-")  # mode 0700
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(self.path)
-        listener.listen(64)
+        try:
+            listener.bind(os.path.join(folder, "door"))  # OSError when the path is too long for a socket
+            listener.listen(64)
+        except OSError:
+            listener.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._folder = folder
+        atexit.register(shutil.rmtree, folder, True)
         listener.settimeout(1.0)
         self._listener = listener
         threading.Thread(target=self._serve, args=(listener,), name="storage-side-door", daemon=True).start()

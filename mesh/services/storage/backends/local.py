@@ -142,7 +142,11 @@ class LocalBackend:
         if not S_ISREG(found.st_mode):
             os.close(descriptor)
             raise self._missing(path)
-        token = self._door.offer(descriptor, lambda _: os.close(descriptor))
+        try:
+            token = self._door.offer(descriptor, lambda _: os.close(descriptor))
+        except OSError:
+            os.close(descriptor)
+            return None  # no side door can be opened here: the object goes through the mesh
         return Grant("fd", self._door.path, self.description, token, boot_id())
 
     def grant_write(self, path: str, machine: str, size: int) -> Grant | None:
@@ -151,8 +155,10 @@ class LocalBackend:
         pending = self._begin(path)
         try:
             token = self._door.offer(pending.fd, self._settle, keep_open=True)
-        except BaseException:
+        except BaseException as exc:
             self._discard(pending)
+            if isinstance(exc, OSError):
+                return None
             raise
         with self._lock:
             self._writes[token] = pending
