@@ -48,6 +48,7 @@ from .node._logs import configure_logging
 from .node._registry import callback
 from .node._reply import AsyncResult
 from .node._schedule import ScheduledCall
+from .node._streams import Streamed
 from .wire._security import TLSConfig
 from .wire._tracing import disable_tracing, enable_tracing
 
@@ -80,6 +81,7 @@ __all__ = [
     "ScheduledCall",
     "SerializationError",
     "Stream",
+    "Streamed",
     "TLSConfig",
     "TransportError",
     "UnknownCallback",

@@ -220,7 +220,9 @@ def test_service_rows_run_against_their_backends_used_directly_in_the_same_run()
         stores.append(("S3 (moto)", "boto3"))
     else:
         assert "bench: the storage rows on S3 are left out: " in done.stdout
-    for name, direct in stores:
+    # Each store twice: as a client takes it by default, and through the mesh only.
+    ways = [(f"{name}{how}", direct) for name, direct in stores for how in ("", ", through the mesh only")]
+    for name, direct in ways:
         for label, baseline in (
             (f"storage.put & FG of 1 MiB to {name}, p50", f"{direct} put 1 MiB p50"),
             (f"storage.get & FG of 1 MiB from {name}, p50", f"{direct} get 1 MiB p50"),
@@ -232,7 +234,7 @@ def test_service_rows_run_against_their_backends_used_directly_in_the_same_run()
             assert against == baseline, label
     # Under each large put and get, the caller's and the service's peak RSS: at least nothing, far below a GiB.
     rss = [line for line in done.stdout.splitlines() if line.startswith("|   peak RSS over idle, ")]
-    assert len(rss) == 4 * len(stores), done.stdout
+    assert len(rss) == 4 * len(ways), done.stdout
     assert all(0 <= _number(line.split(" | ")[1]) < 1024 for line in rss), done.stdout
 
 

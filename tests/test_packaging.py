@@ -43,6 +43,7 @@ DOCUMENTED = {
     "ScheduledCall",
     "SerializationError",
     "Stream",
+    "Streamed",
     "TLSConfig",
     "TransportError",
     "UnknownCallback",

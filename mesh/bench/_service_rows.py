@@ -59,32 +59,41 @@ def service_rows(counts: Counts) -> list[Row]:
         ]  # fmt: skip
     big = f"{counts.storage_mib} MiB"
     for key, name, client in _STORAGE:
-        direct = "file" if client == "file" else "boto3"
         table += [
             Row(f"{key}_direct_put_1mib_p50", _direct_label(client, "put", "1 MiB")),
             Row(f"{key}_direct_get_1mib_p50", _direct_label(client, "get", "1 MiB")),
             Row(f"{key}_direct_put_big", _direct_label(client, "put", big), True, size=True),
             Row(f"{key}_direct_get_big", _direct_label(client, "get", big), True, size=True),
-            Row(
-                f"{key}_put_1mib_p50", f"storage.put & FG of 1 MiB to {name}, p50",
-                baseline=f"{key}_direct_put_1mib_p50", against=f"{direct} put 1 MiB p50",
-            ),
-            Row(
-                f"{key}_get_1mib_p50", f"storage.get & FG of 1 MiB from {name}, p50",
-                baseline=f"{key}_direct_get_1mib_p50", against=f"{direct} get 1 MiB p50",
-            ),
-            Row(
-                f"{key}_put_big", f"storage.put of {big} as stream(...) of 1 MiB chunks to {name}", True,
-                f"{key}_direct_put_big", size=True, against=f"{direct} put {big}",
-            ),
-            *rss_rows(f"{key}_put_big", "caller", "service"),
-            Row(
-                f"{key}_get_big", f"storage.get_stream of {big} & STREAM from {name}", True, f"{key}_direct_get_big",
-                size=True, against=f"{direct} get {big}",
-            ),
-            *rss_rows(f"{key}_get_big", "caller", "service"),
-        ]  # fmt: skip
+        ]
+        for path, how in (("", ""), ("_streamed", ", through the mesh only")):
+            table += _storage_rows(key, f"{key}{path}", f"{name}{how}", client, big)
     return table
+
+
+def _storage_rows(key: str, measured: str, name: str, client: str, big: str) -> list[Row]:
+    """The service's rows of one way (``measured``: the key of its figures), each against the backend's
+    own client (``key``'s direct rows)."""
+    direct = "file" if client == "file" else "boto3"
+    return [
+        Row(
+            f"{measured}_put_1mib_p50", f"storage.put & FG of 1 MiB to {name}, p50",
+            baseline=f"{key}_direct_put_1mib_p50", against=f"{direct} put 1 MiB p50",
+        ),
+        Row(
+            f"{measured}_get_1mib_p50", f"storage.get & FG of 1 MiB from {name}, p50",
+            baseline=f"{key}_direct_get_1mib_p50", against=f"{direct} get 1 MiB p50",
+        ),
+        Row(
+            f"{measured}_put_big", f"storage.put of {big} as stream(...) of 1 MiB chunks to {name}", True,
+            f"{key}_direct_put_big", size=True, against=f"{direct} put {big}",
+        ),
+        *rss_rows(f"{measured}_put_big", "caller", "service"),
+        Row(
+            f"{measured}_get_big", f"storage.get_stream of {big} & STREAM from {name}", True, f"{key}_direct_get_big",
+            size=True, against=f"{direct} get {big}",
+        ),
+        *rss_rows(f"{measured}_get_big", "caller", "service"),
+    ]  # fmt: skip
 
 
 def _direct_label(client: str, verb: str, size: str) -> str:

@@ -1,10 +1,14 @@
 """The storage rows: ``put`` and ``get`` of 1 MiB, and ``counts.storage_mib`` MiB put as a
 ``stream(...)`` of 1 MiB chunks and read with ``get_stream`` (STREAM), with the peak RSS of the
 caller and of the service's node, on a local directory and on S3 (moto's server, when boto3 and
-moto are installed), against the same done directly (``_storage_direct``)."""
+moto are installed), against the same done directly (``_storage_direct``). Each is measured twice:
+as a client takes it by default (around the mesh's data path where it can: an open file on this
+machine, a presigned URL on S3), and through the mesh only (``Storage(g, direct=False)``, the
+``_streamed`` rows: what a client on another machine gets)."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import time
@@ -29,7 +33,7 @@ def measure(context: Context) -> dict[str, float]:
     results = prefixed("st_local", _storage_direct.file_rows(context.folder, context.counts))
     root = os.path.join(context.folder, "root")
     service = context.serve("storage", "storage", "--root", root)
-    results.update(_service_rows(context, "storage", "st_local", service.popen.pid))
+    results.update(_both_paths(context, "storage", "st_local", service.popen.pid))
     missing = [name for name in ("boto3", "moto") if importlib.util.find_spec(name) is None]
     if missing:
         names = " and ".join(missing)
@@ -51,21 +55,50 @@ def measure(context: Context) -> dict[str, float]:
     finally:
         client.close()
     service = context.serve("storage", "storage_s3", "--s3", f"{endpoint}/{BUCKET}", env=CREDENTIALS)
-    results.update(_service_rows(context, "storage_s3", "st_s3", service.popen.pid))
+    results.update(_both_paths(context, "storage_s3", "st_s3", service.popen.pid))
     return results
 
 
-def _service_rows(context: Context, prefix: str, key: str, pid: int) -> dict[str, float]:
-    """The rows of the storage service under ``prefix``, whose node is the process ``pid``."""
-    st, counts = Storage(context.g, prefix), context.counts
-    data, total = b"\x01" * counts.mib, counts.storage_bytes
+def _both_paths(context: Context, prefix: str, key: str, pid: int) -> dict[str, float]:
+    """The rows of the storage service under ``prefix`` (its node: the process ``pid``) as a client takes
+    it by default (``key``) and through the mesh only (``key_streamed``). The 1 MiB calls of the two
+    alternate, one each in turn, so that the disk's and the machine's moods weigh on both alike."""
+    clients = {key: Storage(context.g, prefix), f"{key}_streamed": Storage(context.g, prefix, direct=False)}
+    results = _small_rows(context, clients)
+    for measured, st in clients.items():
+        results.update(_big_rows(context, st, measured, pid))
+    return results
+
+
+def _small_rows(context: Context, clients: dict[str, Storage]) -> dict[str, float]:
+    """p50 of ``put`` and ``get`` of 1 MiB & FG through each client, alternating."""
+    counts = context.counts
+    data = b"\x01" * counts.mib
+    samples: dict[str, list[float]] = {}
+    for key, st in clients.items():
+        st.put("small", data) & FG
+        if len(st.get("small") & FG) != counts.mib:
+            raise RuntimeError(f"{key}: get of 1 MiB came back with another size")
+    for _ in range(counts.payload_calls):
+        for key, st in clients.items():
+            samples.setdefault(f"{key}_put_1mib_p50", []).extend(timed(functools.partial(_put, st, data), 1))
+            samples.setdefault(f"{key}_get_1mib_p50", []).extend(timed(functools.partial(_get, st), 1))
+    return {row: percentile(times, 50) for row, times in samples.items()}
+
+
+def _put(st: Storage, data: bytes) -> None:
     st.put("small", data) & FG
-    if len(st.get("small") & FG) != counts.mib:
-        raise RuntimeError(f"{prefix}.get of 1 MiB came back with another size")
-    results = {
-        f"{key}_put_1mib_p50": percentile(timed(lambda: st.put("small", data) & FG, counts.payload_calls), 50),
-        f"{key}_get_1mib_p50": percentile(timed(lambda: st.get("small") & FG, counts.payload_calls), 50),
-    }
+
+
+def _get(st: Storage) -> None:
+    st.get("small") & FG
+
+
+def _big_rows(context: Context, st: Storage, key: str, pid: int) -> dict[str, float]:
+    """The rows of ``storage_mib`` MiB through ``st``, with the peak RSS of this process and of ``pid``."""
+    counts, prefix = context.counts, key
+    data, total = b"\x01" * counts.mib, counts.storage_bytes
+    results: dict[str, float] = {}
 
     def chunks() -> Iterator[bytes]:
         for _ in range(counts.storage_mib):

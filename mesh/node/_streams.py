@@ -308,7 +308,10 @@ def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any
 
 
 class Streamed:
-    """An argument whose items travel as the call's stream: made by :func:`mesh.stream`."""
+    """An argument whose items travel as the call's stream: made by :func:`mesh.stream`.
+
+    ``items`` is the iterable (or async iterable) it wraps.
+    """
 
     __slots__ = ("_used", "items", "loop", "window", "window_bytes")
 

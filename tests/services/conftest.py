@@ -22,14 +22,17 @@ from tests._support.s3 import CREDENTIALS, MotoServer
 
 @pytest.fixture
 def storage_mesh() -> Iterator[Callable[..., tuple[Global, Storage]]]:
-    """``make(backend, max_message_size=...)``: a node ``store`` hosting ``backend``, and ``(client, Storage(client))``
-    from a second node of the same mesh; both stopped at teardown."""
+    """``make(backend, max_message_size=..., direct=...)``: a node ``store`` hosting ``backend``, and
+    ``(client, Storage(client))`` from a second node of the same mesh; both stopped, and the backend
+    closed, at teardown. ``direct=False`` serves with the ways around the mesh's data path off."""
     nodes: list[Global] = []
+    backends: list[Backend] = []
 
-    def make(backend: Backend, **options: int) -> tuple[Global, Storage]:
+    def make(backend: Backend, direct: bool = True, **options: int) -> tuple[Global, Storage]:
         host = Global(process_name="store", init_controller=True, **options)
         nodes.append(host)
-        serve_storage(host, backend)
+        backends.append(backend)
+        serve_storage(host, backend, direct=direct)
         client = Global(process_name="client", **options)
         nodes.append(client)
         client.wait_function("storage.put", timeout=5)
@@ -38,6 +41,8 @@ def storage_mesh() -> Iterator[Callable[..., tuple[Global, Storage]]]:
     yield make
     for node in reversed(nodes):
         node.stop()
+    for backend in backends:
+        backend.close()
 
 
 @pytest.fixture(scope="module")

@@ -97,8 +97,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
-def test_a_full_disk_raises_and_keeps_the_old_file(storage_mesh: Make, small_disk: Path) -> None:
-    _, st = storage_mesh(LocalBackend(small_disk))
+@pytest.mark.parametrize("direct", [True, False], ids=["through-an-open-file", "through-the-mesh"])
+def test_a_full_disk_raises_and_keeps_the_old_file(storage_mesh: Make, small_disk: Path, direct: bool) -> None:
+    g, st = storage_mesh(LocalBackend(small_disk), direct=direct)
     st.put("report", b"the old report") & FG
     with pytest.raises(OSError, match=r"no space left on the disk of local directory .*; the old object is kept"):
         st.put("report", stream(iter([b"x" * MiB] * 4))) & FG
@@ -108,6 +109,7 @@ def test_a_full_disk_raises_and_keeps_the_old_file(storage_mesh: Make, small_dis
         st.put("report", b"y" * 3 * MiB) & FG
     assert st.get("report") & FG == b"the old report"
     assert (st.put("other", b"small") & FG).size == 5, "the disk is usable again"
+    assert (g.call.storage.statistics() & FG)["fds_passed"] == (2 if direct else 0)
 
 
 def test_a_root_that_cannot_be_made_names_it(tmp_path: Path) -> None:

@@ -58,15 +58,17 @@ def test_a_served_directory_is_used_from_another_node_and_stops_on_sigterm(
 
 
 @pytest.mark.parametrize(
-    ("window_bytes", "bound"),
-    # Measured here: +37 MiB with the default 8 MiB windows, +12 MiB with 2 MiB ones (256 MiB: +46 and less).
-    [(None, 48 * MiB), (2 * MiB, 24 * MiB)],
+    ("window_bytes", "bound", "direct"),
+    # Measured here: +37 MiB with the default 8 MiB windows, +12 MiB with 2 MiB ones (256 MiB: +46 and less);
+    # through open files the objects never enter the service's memory.
+    [(None, 48 * MiB, False), (2 * MiB, 24 * MiB, False), (None, 8 * MiB, True)],
+    ids=["mesh-8MiB-windows", "mesh-2MiB-windows", "open-file"],
 )
 def test_64_mib_stream_through_with_the_service_memory_bounded(
-    spawn: Spawn, client: tuple[Global, int], tmp_path: Path, window_bytes: int | None, bound: int
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path, window_bytes: int | None, bound: int, direct: bool
 ) -> None:
     g, port = client
-    proc = serve_storage(spawn, port, "--root", str(tmp_path / "served"))
+    proc = serve_storage(spawn, port, "--root", str(tmp_path / "served"), *(() if direct else ("--no-direct",)))
     g.wait_function("storage.put", timeout=10)
     st = Storage(g)
     st.put("warm-up", stream(iter([b"w" * MiB] * 2))) & FG
@@ -82,6 +84,8 @@ def test_64_mib_stream_through_with_the_service_memory_bounded(
     assert total == 64 * MiB
     grown = memory_of(proc.pid)["VmHWM"] - before
     assert grown < bound, f"the service's peak RSS grew by {grown / MiB:.1f} MiB for a 64 MiB object"
+    passed = (g.call.storage.statistics() & FG)["fds_passed"]
+    assert passed == (4 if direct else 0), "the warm-up and the object, each put and read"
 
 
 def test_serve_storage_in_s3(spawn: Spawn, client: tuple[Global, int], moto: MotoServer) -> None:
@@ -192,3 +196,4 @@ def test_a_caller_killed_mid_stream_leaves_the_old_object_and_no_temporary_file(
     caller.signal(signal.SIGKILL)
     wait_until(lambda: os.listdir(root) == ["doc"], 10, "the temporary file to be removed")
     assert st.get("doc") & FG == b"old"
+    assert (g.call.storage.statistics() & FG)["fd_writes"] == 1, "the caller wrote through an open file"

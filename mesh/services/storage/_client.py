@@ -6,8 +6,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from mesh import Global, PayloadTooLarge, RemoteCall
+from mesh import FG, STREAM, Global, PayloadTooLarge, RemoteCall
 
+from ._direct_call import DirectCall
+from ._direct_client import DirectClient
 from ._service import BYTES_LIKE, MARGIN
 from .backends import CHUNK_SIZE
 
@@ -18,13 +20,22 @@ class Storage:
     Paths are names joined by ``/`` (``"reports/2026/may.pdf"``), relative to the service's root:
     an absolute path, a ``..`` part or a symbolic link out of the root raises ``UsageError``. A
     missing object raises ``FileNotFoundError``, as its own type, where the call's result is taken.
+
+    With ``direct`` (the default), ``get`` and ``put`` ``& FG`` and ``get_stream`` ``& STREAM``, in
+    sync code, move large objects around the mesh's data path where the service offers a way and it
+    can be taken from here: an open file handed over a UNIX socket when the service keeps a local
+    directory on this machine, a presigned URL when it keeps S3; else (and with every other modifier,
+    and in async code) through the mesh. ``direct=False`` always goes through the mesh. Which sizes
+    take which way: docs/services.md ("Around the mesh's data path").
     """
 
-    def __init__(self, g: Global, prefix: str = "storage") -> None:
+    def __init__(self, g: Global, prefix: str = "storage", direct: bool = True) -> None:
         self._g = g
+        self._prefix = prefix
         self._remote: Any = functools.reduce(getattr, prefix.split("."), g.call)
+        self._around = DirectClient(self._remote, prefix) if direct else None
 
-    def put(self, path: str, data: Any) -> RemoteCall:
+    def put(self, path: str, data: Any) -> DirectCall:
         """Store ``data`` as ``path``, replacing what was there, whole or not at all; the call's result is its
         :class:`~mesh.services.storage.ObjectInfo`.
 
@@ -43,19 +54,29 @@ class Storage:
                 )
             # Only bytes travel out of band; a memoryview cannot be pickled at all.
             data = data if type(data) is bytes else bytes(data)
-        call: RemoteCall = self._remote.put(path, data)
-        return call
+        around = self._around
+        direct = None if around is None else functools.partial(around.put, path, data)
+        return self._call("put", lambda: self._remote.put(path, data), FG, direct)
 
-    def get(self, path: str) -> RemoteCall:
+    def get(self, path: str) -> DirectCall:
         """The object's bytes, whole; an object over ``max_message_size`` raises ``PayloadTooLarge``:
         read it with :meth:`get_stream`."""
-        call: RemoteCall = self._remote.get(path)
-        return call
+        around = self._around
+        direct = None if around is None else functools.partial(around.get, path)
+        return self._call("get", lambda: self._remote.get(path), FG, direct)
 
-    def get_stream(self, path: str, chunk_size: int = CHUNK_SIZE) -> RemoteCall:
+    def get_stream(self, path: str, chunk_size: int = CHUNK_SIZE) -> DirectCall:
         """The object in ``bytes`` chunks of ``chunk_size``: ``for chunk in st.get_stream(path) & STREAM``."""
-        call: RemoteCall = self._remote.get_stream(path, chunk_size)
-        return call
+        around = self._around
+        if around is not None and not (
+            isinstance(chunk_size, int) and 0 < chunk_size <= self._g.max_message_size - MARGIN
+        ):
+            around = None  # the service says what is wrong with it
+        direct = None if around is None else functools.partial(around.get_stream, path, chunk_size)
+        return self._call("get_stream", lambda: self._remote.get_stream(path, chunk_size), STREAM, direct)
+
+    def _call(self, verb: str, remote: Any, kind: Any, direct: Any) -> DirectCall:
+        return DirectCall(f"{self._prefix}.{verb}", remote, kind, direct)
 
     def stat(self, path: str) -> RemoteCall:
         """The object's :class:`~mesh.services.storage.ObjectInfo`: path, size, time of last write."""

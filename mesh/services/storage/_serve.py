@@ -30,6 +30,12 @@ def add_parser(services: Any) -> None:
     )
     where.add_argument("--memory", action="store_true", help="keep them in this process's memory (for tests)")
     parser.add_argument("--s3-region", help="the bucket's region (default: us-east-1)")
+    parser.add_argument(
+        "--no-direct",
+        action="store_true",
+        help="send every object through the mesh: hand clients on this machine no open files (--root) "
+        "and no presigned URLs (--s3)",
+    )
 
 
 def run(options: argparse.Namespace) -> int:
@@ -46,7 +52,7 @@ def run(options: argparse.Namespace) -> int:
     return serve(
         options,
         "storage",
-        lambda g: serve_storage(g, backend, options.prefix),
+        lambda g: serve_storage(g, backend, options.prefix, not options.no_direct),
         f"{backend.description} as {options.prefix}.*",
         backend.close,
     )

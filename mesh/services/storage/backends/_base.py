@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from mesh import UsageError
 
@@ -26,6 +26,23 @@ class ObjectInfo:
     path: str
     size: int
     modified: float
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A way around the mesh's data path to one object, handed to a client by :class:`DirectBackend`.
+
+    ``kind`` is ``"fd"``: the client connects to the UNIX socket ``where``, sends ``token`` and receives
+    an open file descriptor (only on the machine whose boot id is ``machine``); or ``"url"``: ``where``
+    is a presigned HTTP URL to GET or PUT the object. ``about`` is the backend's description, for
+    messages.
+    """
+
+    kind: str
+    where: str
+    about: str
+    token: str = ""
+    machine: str = ""
 
 
 class Backend(Protocol):
@@ -55,6 +72,33 @@ class Backend(Protocol):
     def delete(self, path: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class DirectBackend(Backend, Protocol):
+    """A backend that can also let a client reach an object itself (:class:`Grant`): a local directory
+    hands open files to clients on its machine, S3 presigned URLs. Every method takes a checked path."""
+
+    reads_direct_from: int
+    """The least size of an object worth a read grant: below it the side trip costs more than it saves."""
+
+    def grant_read(self, path: str, machine: str) -> Grant | None:
+        """A way to read the object (``FileNotFoundError`` if there is none) for a client on the machine
+        whose boot id is ``machine``; None if there is none for it."""
+        ...
+
+    def grant_write(self, path: str, machine: str, size: int) -> Grant | None:
+        """A way to write the object, of ``size`` bytes (-1: not known yet), for a client on ``machine``
+        (or None); what is written through an ``"fd"`` grant takes effect on :meth:`commit` of its token."""
+        ...
+
+    def commit(self, token: str) -> ObjectInfo:
+        """Make the object written through the ``"fd"`` grant ``token`` the path's, whole (as :meth:`write`)."""
+        ...
+
+    def abort(self, token: str) -> None:
+        """Give up the grant ``token``: a write's temporary file is removed, the old object stays."""
+        ...
 
 
 def check_path(path: object) -> str:
