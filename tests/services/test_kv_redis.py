@@ -3,8 +3,10 @@ writes, calls that go to another node when one dies, and the error of a Redis th
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from mesh import BG, FG, STREAM, Global, PeerUnavailable
 from mesh.services import KV, Change
 from mesh.services.kv import open_backend
+from mesh.services.kv.backends._redis import RedisBackend
 from tests._support.proc import Proc, free_port
 from tests._support.redis_server import RedisServer
 from tests._support.workers import wait_until
@@ -112,6 +115,18 @@ def test_a_redis_that_is_down_is_named_with_its_address(redis_server: StartRedis
         server.stop()
         with pytest.raises(ConnectionError, match=rf"redis 127\.0\.0\.1:{server.port}/0 does not answer"):
             hosted.kv.get("a") & FG
+        # A server back on the same port: the next calls connect again (no data: it had no persistence).
+        again = RedisServer(tmp_path / "again", port=server.port)
+        try:
+            hosted.kv.set("b", 2) & FG
+            assert hosted.kv.get("b") & FG == 2
+            assert hosted.kv.get_many(["a", "b"]) & FG == {"b": 2}
+            again.stop()
+            again = RedisServer(tmp_path / "third", port=server.port)
+            # The reads' connection went with the last server: the read tries once more, on a new one.
+            assert hosted.kv.get("b", "gone") & FG == "gone"
+        finally:
+            again.stop()
     finally:
         hosted.close()
 
@@ -149,5 +164,25 @@ def test_reads_that_come_together_share_round_trips_and_each_gets_its_own_value(
         stats = hosted.backend.statistics()  # type: ignore[attr-defined]
         assert stats["reads"] >= 2000
         assert stats["read_trips"] < stats["reads"] / 2
+    finally:
+        hosted.close()
+
+
+def test_a_redis_that_keeps_silent_fails_the_read_after_the_answer_timeout(redis_server: StartRedis) -> None:
+    server = redis_server()
+    hosted = HostedKV(RedisBackend(server.url, answer_timeout=1.0), "redis-silent")
+    try:
+        hosted.kv.set("a", 1) & FG
+        assert hosted.kv.get("a") & FG == 1
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            silent = rf"redis 127\.0\.0\.1:{server.port}/0 does not answer within 1 s"
+            with pytest.raises(ConnectionError, match=silent):
+                hosted.kv.get("a") & FG
+            assert time.monotonic() - started < 5.0  # the timeout and the watchdog's second, not more
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        assert hosted.kv.get("a") & FG == 1  # a new connection, once it answers again
     finally:
         hosted.close()

@@ -5,9 +5,10 @@ each service node listens to that channel in a thread of its own and hands the c
 watches, so a watch sees the writes of every node. ``incr`` and ``cas`` read, decide and write under
 WATCH, retried when another writer came between. Writes go to Redis from one thread, in batches
 (``_batches.py``): those that wait while a batch is sent share the next, one transaction and one round
-trip for them all, in the order they came. Reads go from the node's event loop itself, on an asyncio
-connection of their own (``_loop_batches.py``): a lone ``get`` is one round trip with no thread between,
-and the gets that come while one is out share the next pipeline. The loop never blocks on the network.
+trip for them all, in the order they came. Gets go from the node's event loop itself, on an asyncio
+connection of their own (``_redis_reads.py``), batched on the loop (``_loop_batches.py``): a lone
+``get`` is one round trip with no thread between, and the gets that come while one is out share the
+next write. The loop never blocks on the network.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from ._loop_batches import LoopBatches
 
 try:
     import redis
-    import redis.asyncio
+
+    from ._redis_reads import RedisReads
 except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError("the kv service's Redis backend needs redis-py: pip install 'grpcmesh[redis]'") from exc
 
@@ -42,19 +44,17 @@ _CONNECT_TIMEOUT, _ANSWER_TIMEOUT = 3.0, 10.0
 
 
 class RedisBackend:
-    """The keys under ``namespace`` of the Redis server at ``url`` (``redis://host:port/db``).
+    """The keys under ``namespace`` of the Redis server at ``url`` (``redis://host:port/db``); a call
+    whose server keeps silent fails after ``answer_timeout`` seconds.
 
     Raises:
         ConnectionError: the server does not answer (the message names its address).
     """
 
-    def __init__(self, url: str, namespace: str = "mesh:kv:") -> None:
-        self._client = redis.Redis.from_url(
-            url, socket_connect_timeout=_CONNECT_TIMEOUT, socket_timeout=_ANSWER_TIMEOUT
-        )
-        self._url = url
-        self._reader: redis.asyncio.Redis | None = None
+    def __init__(self, url: str, namespace: str = "mesh:kv:", answer_timeout: float = _ANSWER_TIMEOUT) -> None:
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=_CONNECT_TIMEOUT, socket_timeout=answer_timeout)
         self.name = f"redis {_address(self._client)}"
+        self._gets = RedisReads(url, self.name, _CONNECT_TIMEOUT, answer_timeout)
         self._closed = f"kv: the backend {self.name} is closed"
         self._namespace = namespace
         self._channel = f"{namespace}changes"
@@ -192,39 +192,25 @@ class RedisBackend:
     # ------------------------------------------------------------------ the reads, on the loop
 
     async def _read(self, items: list[tuple[str, Any]]) -> list[Outcome]:
-        """The gets of a batch in one round trip (a lone get as itself, more in a pipeline of MGETs);
-        a keys() scans where it stands."""
-        if self._reader is None:
-            self._reader = redis.asyncio.Redis.from_url(
-                self._url,
-                single_connection_client=True,
-                socket_connect_timeout=_CONNECT_TIMEOUT,
-                socket_timeout=_ANSWER_TIMEOUT,
-            )
-        reader = self._reader
-        outcomes: list[Outcome] = [(None, None)] * len(items)
-        gets = [index for index, (kind, _) in enumerate(items) if kind == "get"]
-        try:
-            if len(gets) == 1 and len(items[gets[0]][1]) == 1:
-                outcomes[gets[0]] = ([await reader.get(self._namespace + items[gets[0]][1][0])], None)
-            elif gets:
-                pipe = reader.pipeline(transaction=False)
-                for index in gets:
-                    pipe.mget([self._namespace + key for key in items[index][1]])
-                replies = await pipe.execute(raise_on_error=False)
-                for index, reply in zip(gets, replies, strict=True):
-                    outcomes[index] = (None, reply) if isinstance(reply, Exception) else (reply, None)
-            for index, (kind, prefix) in enumerate(items):
-                if kind == "keys":
-                    outcomes[index] = (await self._keys(reader, prefix), None)
-        except _FAILURES as exc:
-            raise ConnectionError(f"kv: the backend {self.name} does not answer: {exc}") from exc
+        """The gets of a batch in one round trip (a GET for a lone key, an MGET for more); a keys()
+        scans where it stands, in a thread."""
+        outcomes: list[Outcome] = [([], None) if kind == "get" else (None, None) for kind, _ in items]
+        gets = [index for index, (kind, keys) in enumerate(items) if kind == "get" and keys]
+        if gets:
+            asked = [[self._namespace + key for key in items[index][1]] for index in gets]
+            commands = [("GET", *keys) if len(keys) == 1 else ("MGET", *keys) for keys in asked]
+            for index, (reply, error) in zip(gets, await self._gets.ask(commands), strict=True):
+                single = len(items[index][1]) == 1
+                outcomes[index] = (None, error) if error is not None else ([reply] if single else reply, None)
+        for index, (kind, prefix) in enumerate(items):
+            if kind == "keys":
+                outcomes[index] = await asyncio.to_thread(self._outcome, self._keys, prefix)
         return outcomes
 
-    async def _keys(self, reader: redis.asyncio.Redis, prefix: str) -> list[str]:
+    def _keys(self, prefix: str) -> list[str]:
         start = len(self._namespace)
         match = _glob_escape(self._namespace + prefix) + "*"
-        return sorted([key.decode()[start:] async for key in reader.scan_iter(match=match, count=1000)])
+        return sorted(key.decode()[start:] for key in self._client.scan_iter(match=match, count=1000))
 
     # ------------------------------------------------------------------ watches and closing
 
@@ -239,20 +225,8 @@ class RedisBackend:
         if self._listener.is_alive():
             self._listener.join()
         self._writes.close()
-        self._close_reader()
+        self._gets.close()
         self._client.close()
-
-    def _close_reader(self) -> None:
-        """Close the reads' connection on its loop while that runs; a loop that has stopped took it along."""
-        loop, reader = self._reads.loop, self._reader
-        if reader is None or loop is None or loop.is_closed():
-            return
-        if loop.is_running():
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(reader.aclose(), loop).result(5.0)
-        else:
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(reader.aclose())
 
     # ------------------------------------------------------------------ the changes of every node
 
