@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def storage_mesh() -> Iterator[Callable[..., tuple[Global, Storage]]]:
     nodes: list[Global] = []
     backends: list[Backend] = []
 
-    def make(backend: Backend, direct: bool = True, **options: int) -> tuple[Global, Storage]:
+    def make(backend: Backend, direct: bool = True, **options: Any) -> tuple[Global, Storage]:
         host = Global(process_name="store", init_controller=True, **options)
         nodes.append(host)
         backends.append(backend)

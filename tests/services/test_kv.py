@@ -4,12 +4,13 @@ another: every operation with every modifier, watches, expiry, group commit, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,25 +224,31 @@ def test_pipelined_sets_whose_service_goes_away_fail_and_none_hangs(tmp_path: Pa
         hosted.close()
 
 
+@contextlib.asynccontextmanager
+async def async_kv(tmp_path: Path, offered: str) -> AsyncIterator[KV]:
+    """A kv service on a node of this async program, and a client on another, once ``offered`` is."""
+    backend = open_backend(path=str(tmp_path / "kv.db"))
+    try:
+        async with Global("async-host", init_controller=True) as host, Global("async-client") as client:
+            host.register(KVService(backend), prefix="kv")
+            await client.wait_function(offered, timeout=10)
+            yield KV(client)
+    finally:
+        backend.close()
+
+
 def test_a_pipelined_sets_result_is_awaited_in_async_code(tmp_path: Path) -> None:
     async def scenario() -> None:
-        backend = open_backend(path=str(tmp_path / "kv.db"))
-        try:
-            async with Global("async-host", init_controller=True) as host, Global("async-client") as client:
-                host.register(KVService(backend), prefix="kv")
-                await client.wait_function("kv.set_encoded", timeout=10)
-                kv = KV(client)
-                results = [kv.set(f"a{n}", n) & BG for n in range(300)]
-                assert [await result for result in results] == [None] * 300
-                assert await results[0].get_async(5) is None
-                assert results[0].get() is None  # done: nothing to wait for
-                pending = kv.set("late", 1) & BG
-                with pytest.raises(UsageError, match="would block the event loop"):
-                    pending.get()
-                await pending
-                assert await kv.get_many(["a0", "a299"]) & FG == {"a0": 0, "a299": 299}
-        finally:
-            backend.close()
+        async with async_kv(tmp_path, "kv.set_encoded") as kv:
+            results = [kv.set(f"a{n}", n) & BG for n in range(300)]
+            assert [await result for result in results] == [None] * 300
+            assert await results[0].get_async(5) is None
+            assert results[0].get() is None  # done: nothing to wait for
+            pending = kv.set("late", 1) & BG
+            with pytest.raises(UsageError, match="would block the event loop"):
+                pending.get()
+            await pending
+            assert await kv.get_many(["a0", "a299"]) & FG == {"a0": 0, "a299": 299}
 
     asyncio.run(scenario())
 
@@ -278,9 +285,9 @@ def test_set_many_and_get_many_refuse_bad_input_with_an_error_that_names_it(host
         kv.set_many({"good": 1, "bad": (n for n in range(3))}) & FG
     assert kv.get_many(["good", "bad"]) & FG == {}
     with pytest.raises(UsageError, match="set_many takes a dict or \\(key, value\\) pairs, not 'ab'"):
-        kv.set_many(["ab"])
+        kv.set_many(["ab"])  # type: ignore[list-item]
     with pytest.raises(UsageError, match="kv keys are str, not int"):
-        kv.set_many({1: "one"})  # type: ignore[dict-item]
+        kv.set_many({1: "one"})  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="kv keys are a list, not str"):
         kv.get_many("abc")
     with pytest.raises(UsageError, match="kv keys are str, not int"):
@@ -316,21 +323,14 @@ def test_only_the_hosting_node_offers_the_kv_callbacks(hosted: HostedKV) -> None
 
 def test_the_client_works_from_async_code(tmp_path: Path) -> None:
     async def scenario() -> None:
-        backend = open_backend(path=str(tmp_path / "kv.db"))
-        try:
-            async with Global("async-host", init_controller=True) as host, Global("async-client") as client:
-                host.register(KVService(backend), prefix="kv")
-                await client.wait_function("kv.set", timeout=5)
-                kv = KV(client)
-                watched = kv.watch("x") & STREAM
-                await (kv.set("x", [1]) & FG)
-                assert await (kv.get("x") & FG) == [1]
-                assert await (kv.incr("xn") & FG) == 1
-                async for change in watched:
-                    assert change == Change("x", [1])
-                    break
-        finally:
-            backend.close()
+        async with async_kv(tmp_path, "kv.set") as kv:
+            watched = kv.watch("x") & STREAM
+            await (kv.set("x", [1]) & FG)
+            assert await (kv.get("x") & FG) == [1]
+            assert await (kv.incr("xn") & FG) == 1
+            async for change in watched:
+                assert change == Change("x", [1])
+                break
 
     asyncio.run(scenario())
 

@@ -22,6 +22,8 @@ from typing import Any
 
 from mesh import AsyncResult, CallTimeout, UsageError
 
+from .._call import in_async_code
+
 logger = logging.getLogger("mesh")
 
 Pair = tuple[str, bytes]
@@ -61,7 +63,7 @@ class WriteResult:
             UsageError: called in async code before the outcome is in, where it would block the loop.
         """
         if not self._done:
-            if _loop_running():
+            if in_async_code():
                 raise UsageError("WriteResult.get() would block the event loop; use await result.get_async()")
             waiter = threading.Lock()
             waiter.acquire()
@@ -196,11 +198,3 @@ def _error_of(reply: AsyncResult) -> BaseException | None:
     except BaseException as exc:
         return exc
     return None
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

@@ -3,19 +3,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import warnings
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
 from mesh import FG, STREAM, RemoteCall
 
+from .._call import NOT_TAKEN, ServiceCall, in_async_code
+
 FALLBACK: Any = object()
 """What a way around returns when it cannot be taken from here: the call then goes through the mesh."""
 
 
-class DirectCall:
+class DirectCall(ServiceCall):
     """A storage call, carried out by ``& MODIFIER`` or a method, as :class:`~mesh.RemoteCall`.
 
     In sync code, ``& FG`` (``& STREAM`` for ``get_stream``) first tries ``direct(modifier)``, which
@@ -23,7 +23,7 @@ class DirectCall:
     it cannot; every other modifier, and async code, makes ``remote()``, the call through the mesh.
     """
 
-    __slots__ = ("_direct", "_kind", "_made", "_remote", "name")
+    __slots__ = ("_direct", "_kind")
 
     def __init__(
         self,
@@ -32,46 +32,17 @@ class DirectCall:
         kind: type[FG] | type[STREAM],
         direct: Callable[[Any], Any] | None,
     ) -> None:
-        self.name = name
-        self._remote = remote
+        super().__init__(name, remote)
         self._kind = kind
         self._direct = direct
-        self._made = False
 
-    def __repr__(self) -> str:
-        return f"<storage call {self.name}(...)>"
-
-    def __del__(self) -> None:
-        if not self._made:
-            warnings.warn(
-                f"storage call {self.name}(...) was never made: give it a modifier, such as & FG",
-                RuntimeWarning,
-                stacklevel=1,
-            )
-
-    def __and__(self, modifier: Any) -> Any:
-        self._made = True
+    def _take(self, modifier: Any) -> Any:
         taken = modifier() if modifier is self._kind else modifier
-        if self._direct is not None and isinstance(taken, self._kind) and not _in_async_code():
+        if self._direct is not None and isinstance(taken, self._kind) and not in_async_code():
             outcome = self._direct(taken)
             if outcome is not FALLBACK:
                 return outcome
-        return self._remote() & taken
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        self._made = True
-        return self._remote().__await__()
-
-    def fg(self, timeout: Any = None, receiver: str | None = None) -> Any:
-        """Same as ``& FG(timeout=timeout, receiver=receiver)``."""
-        return self & FG(timeout, receiver)
-
-    def __getattr__(self, name: str) -> Any:
-        # bg, no_return, period, broadcast and stream: always through the mesh.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        self._made = True
-        return getattr(self._remote(), name)
+        return NOT_TAKEN
 
 
 class LocalStream:
@@ -104,11 +75,3 @@ class LocalStream:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
-
-
-def _in_async_code() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

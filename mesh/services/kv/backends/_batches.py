@@ -63,13 +63,7 @@ class Batches:
         """
         if self._closed:
             raise RuntimeError(self._closed_error)
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None:
-                raise UsageError(
-                    f"{self._thread.name}: a kv backend serves the node of one event loop; open a backend for each node"
-                )
-            self._loop = loop
+        loop = self._loop = running_loop_of(self._loop, self._thread.name)
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.put((item, future))
         return future
@@ -115,10 +109,23 @@ class Batches:
         self.batches += 1
         # A closed loop (the node has stopped) leaves nobody waiting for these outcomes.
         with contextlib.suppress(RuntimeError):
-            futures[0].get_loop().call_soon_threadsafe(_settle, futures, outcomes, after)
+            futures[0].get_loop().call_soon_threadsafe(settle, futures, outcomes, after)
 
 
-def _settle(futures: list[asyncio.Future[Any]], outcomes: Sequence[Outcome], after: Callable[[], None] | None) -> None:
+def running_loop_of(bound: asyncio.AbstractEventLoop | None, name: str) -> asyncio.AbstractEventLoop:
+    """The running loop, which must be ``bound`` (the loop of the first submit) unless that is None.
+
+    Raises:
+        UsageError: it is another: the batches ``name`` serve one node's loop.
+    """
+    loop = asyncio.get_running_loop()
+    if bound is not None and bound is not loop:
+        raise UsageError(f"{name}: a kv backend serves the node of one event loop; open a backend for each node")
+    return loop
+
+
+def settle(futures: list[asyncio.Future[Any]], outcomes: Sequence[Outcome], after: Callable[[], None] | None) -> None:
+    """Give each of ``futures`` its outcome (but those done already: their callers gave up), then run ``after``."""
     for future, (result, error) in zip(futures, outcomes, strict=True):
         if future.done():
             continue

@@ -11,9 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from mesh import UsageError
-
-from ._batches import LIMIT, Outcome
+from ._batches import LIMIT, Outcome, running_loop_of, settle
 
 ApplyAsync = Callable[[list[Any]], Awaitable[Sequence[Outcome]]]
 
@@ -34,13 +32,7 @@ class LoopBatches:
 
     async def submit(self, item: Any) -> Any:
         """Apply ``item`` with the next batch; its result, or the exception it raised."""
-        loop = asyncio.get_running_loop()
-        if self.loop is not loop:
-            if self.loop is not None:
-                raise UsageError(
-                    f"{self._name}: a kv backend serves the node of one event loop; open a backend for each node"
-                )
-            self.loop = loop
+        loop = self.loop = running_loop_of(self.loop, self._name)
         if not self._busy:
             return await self._alone(item)
         future: asyncio.Future[Any] = loop.create_future()
@@ -68,13 +60,7 @@ class LoopBatches:
             while self._waiting:
                 batch, self._waiting = self._waiting[:LIMIT], self._waiting[LIMIT:]
                 outcomes = await self._applied([item for item, _ in batch])
-                for (_, future), (result, error) in zip(batch, outcomes, strict=True):
-                    if future.done():
-                        continue
-                    if error is None:
-                        future.set_result(result)
-                    else:
-                        future.set_exception(error)
+                settle([future for _, future in batch], outcomes, None)
         finally:
             self._sender = None
             self._busy = False
