@@ -28,7 +28,7 @@ from ._loop_batches import LoopBatches
 try:
     import redis
 
-    from ._redis_reads import RedisReads
+    from ._redis_reads import FAILURES, RedisReads
 except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError("the kv service's Redis backend needs redis-py: pip install 'grpcmesh[redis]'") from exc
 
@@ -38,7 +38,6 @@ local n = redis.call('DEL', KEYS[1])
 if n > 0 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return n
 """
-_FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 # Seconds: to connect, and for an answer.
 _CONNECT_TIMEOUT, _ANSWER_TIMEOUT = 3.0, 10.0
 
@@ -74,7 +73,7 @@ class RedisBackend:
     def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise ConnectionError(f"kv: the backend {self.name} does not answer: {exc}") from exc
 
     def _outcome(self, fn: Callable[..., Any], *args: Any) -> Outcome:
@@ -248,7 +247,7 @@ class RedisBackend:
                         if more["type"] == "message":
                             changes.extend(pickle.loads(more["data"]))
                     self.watchers.post(changes)
-            except _FAILURES as exc:
+            except FAILURES as exc:
                 self.watchers.post_failure(
                     ConnectionError(
                         f"kv.watch lost its subscription to the backend {self.name} ({exc}) and may have missed "
@@ -257,7 +256,7 @@ class RedisBackend:
                 )
                 self._closing.wait(0.5)
             finally:
-                with contextlib.suppress(*_FAILURES):
+                with contextlib.suppress(*FAILURES):
                     pubsub.close()
 
 

@@ -18,7 +18,8 @@ import redis.asyncio
 
 from ._batches import Outcome
 
-_FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+"""redis-py's errors of a server that cannot be reached or does not answer."""
 # Seconds between the watchdog's looks at the read that is out.
 WATCH_EVERY = 1.0
 
@@ -50,7 +51,7 @@ class RedisReads:
         for _ in range(2):
             try:
                 return await self._ask_once(commands)
-            except _FAILURES as exc:
+            except FAILURES as exc:
                 failure = exc
                 await self._drop()
                 if self._silent:
