@@ -153,7 +153,7 @@ def main() -> int:
         g.wait_function("jobs.submit", timeout=30)
         jobs = Jobs(g)
         ids = [jobs.submit("slow_square", x, retries=2) & FG for x in range(4)]
-        print(f"  four jobs.submit('slow_square', x, retries=2) & FG -> ids {', '.join(i[:8] for i in ids)}...")
+        print(f"  four jobs.submit('slow_square', x, retries=2) & FG -> ids {', '.join(ids)}")
         print("  jobs.result(id) & FG for each ->", [jobs.result(i) & FG for i in ids])
         status = jobs.status(ids[0]) & FG
         print(f"  jobs.status(ids[0]) & FG -> {status.state}, attempts {status.attempts}, on {status.worker}")
