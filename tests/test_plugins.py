@@ -24,6 +24,7 @@ from mesh.plugins import (
     define_interface,
     register_plugin,
 )
+from tests._support.job_plugins import check_a_failure_is_kept_and_unknown_ids_raise
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT.parent / "shared" / "seeds" / "distributed-core.md"
@@ -180,13 +181,7 @@ def test_local_storage_refuses_a_path_out_of_its_root(tmp_path: Path) -> None:
 
 
 def test_in_memory_job_keeps_its_error_and_unknown_ids_raise() -> None:
-    jobs = PluginFactory.get(JobInterface, "in_memory")
-    job_id = jobs.schedule(int, "not a number")
-    with pytest.raises(ValueError, match="invalid literal"):
-        jobs.result(job_id, timeout=10)
-    assert jobs.status(job_id) == "failed"
-    with pytest.raises(KeyError):
-        jobs.status("no-such-job")
+    check_a_failure_is_kept_and_unknown_ids_raise(PluginFactory.get(JobInterface, "in_memory"))
 
 
 def test_fastapi_plugin_runs_the_job_as_a_background_task(tmp_path: Path) -> None:

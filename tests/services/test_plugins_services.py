@@ -15,6 +15,7 @@ from mesh.plugins import Behavior, EventBusInterface, JobInterface, PluginFactor
 from mesh.services import Events, Storage
 from mesh.services.jobs import SQLiteJobStore, serve_jobs
 from mesh.services.storage import LocalBackend, MemoryBackend, serve_storage
+from tests._support.job_plugins import check_a_failure_is_kept_and_unknown_ids_raise
 from tests._support.proc import free_port
 from tests._support.redis_server import RedisServer
 from tests._support.s3 import MotoServer
@@ -115,12 +116,7 @@ def plugins_test_double(x: int) -> int:
 def test_mesh_jobs_schedule_a_callback_by_name_and_keep_failures(jobs_mesh: JobsMesh) -> None:
     jobs = PluginFactory.get(JobInterface, "mesh", g=jobs_mesh.client)
     assert jobs.result(jobs.schedule("plugins_test_double", 21), timeout=20) == 42
-    failing = jobs.schedule(int, "not a number")
-    with pytest.raises(ValueError, match="invalid literal"):
-        jobs.result(failing, timeout=20)
-    assert jobs.status(failing) == "failed"
-    with pytest.raises(KeyError):
-        jobs.status("no-such-job")
+    check_a_failure_is_kept_and_unknown_ids_raise(jobs)
 
 
 def test_a_task_for_the_mesh_without_a_worker_says_to_start_one(tmp_path: Path) -> None:
