@@ -43,6 +43,7 @@ from .errors import (
     UnknownCallback,
     UsageError,
 )
+from .node._caller import Caller, current_caller
 from .node._flow import Batch
 from .node._logs import configure_logging
 from .node._registry import callback
@@ -69,6 +70,7 @@ __all__ = [
     "BroadcastError",
     "CallCancelled",
     "CallTimeout",
+    "Caller",
     "ControllerUnavailable",
     "Global",
     "MeshError",
@@ -88,6 +90,7 @@ __all__ = [
     "UsageError",
     "callback",
     "configure_logging",
+    "current_caller",
     "disable_tracing",
     "enable_tracing",
     "stream",

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..membership._membership import Member
+from ..node._caller import Caller
 from ..node._flow import DEFAULT_WINDOW, DEFAULT_WINDOW_BYTES
 from ..node._handoff import running_loop
 from ..node._node import Node
@@ -39,7 +40,7 @@ logger = logging.getLogger("mesh")
 _PLAIN: dict[type[Modifier], Modifier] = {FG: FG(), BG: BG(), NO_RETURN: NO_RETURN(), STREAM: STREAM()}
 
 
-class Caller:
+class CallRoot:
     """``g.call``: attribute access names a callback of the mesh.
 
     The :class:`RemoteCallable` of a name is kept in the instance's ``__dict__`` once made, so the
@@ -62,7 +63,7 @@ class RemoteCallable:
     """``g.call.fn``: call it with the arguments for the remote callback.
 
     Its attributes are the dotted names under it: ``g.call.kv.set`` calls the callback ``kv.set``
-    (kept once made, as :class:`Caller` keeps its names), while ``g.call.kv(...)`` calls ``kv``.
+    (kept once made, as :class:`CallRoot` keeps its names), while ``g.call.kv(...)`` calls ``kv``.
     """
 
     __slots__ = ("_name", "_session", "_under")
@@ -139,9 +140,9 @@ class RemoteCall:
             outcome = yield from outcome.__await__()
         return outcome if modifier is None else _Settled(outcome)
 
-    def fg(self, timeout: Until | None = None, receiver: str | None = None) -> Any:
-        """Same as ``& FG(timeout=timeout, receiver=receiver)``."""
-        return self._apply(FG(timeout, receiver), in_async_code())
+    def fg(self, timeout: Until | None = None, receiver: str | None = None, answer: Caller | None = None) -> Any:
+        """Same as ``& FG(timeout=timeout, receiver=receiver, answer=answer)``."""
+        return self._apply(FG(timeout, receiver, answer), in_async_code())
 
     def bg(
         self, timeout: Until | None = None, eta: Until = 0.0, receiver: str | None = None, return_result: bool = True
@@ -204,9 +205,11 @@ def _fg(call: RemoteCall, fg: FG, async_face: bool) -> Any:
     node = call._session.ready_node()
     if not async_face:
         node = node or call._session.wait_node()
-        return node.place_call(call.name, call._args, call._kwargs, fg.timeout, ReplyFuture, fg.receiver).outcome()
+        return node.place_call(
+            call.name, call._args, call._kwargs, fg.timeout, ReplyFuture, fg.receiver, fg.answer
+        ).outcome()
     if node is not None and running_loop() is node.loop:
-        return node.call(call.name, call._args, call._kwargs, fg.timeout, fg.receiver)
+        return node.call(call.name, call._args, call._kwargs, fg.timeout, fg.receiver, fg.answer)
     return _fg_elsewhere(call, fg)
 
 
@@ -214,8 +217,8 @@ async def _fg_elsewhere(call: RemoteCall, fg: FG) -> Any:
     """FG awaited on another loop than the node's, or before the node has started."""
     node = await call._session.wait_node_async()
     if running_loop() is node.loop:
-        return await node.call(call.name, call._args, call._kwargs, fg.timeout, fg.receiver)
-    reply = node.place_call(call.name, call._args, call._kwargs, fg.timeout, ReplyFuture, fg.receiver)
+        return await node.call(call.name, call._args, call._kwargs, fg.timeout, fg.receiver, fg.answer)
+    reply = node.place_call(call.name, call._args, call._kwargs, fg.timeout, ReplyFuture, fg.receiver, fg.answer)
     return await reply.outcome_async()
 
 

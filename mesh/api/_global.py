@@ -16,7 +16,7 @@ from ..node._member_hooks import MemberHook
 from ..node._node import member_list
 from ..wire import _interfaces, _transport
 from ..wire._security import TLSConfig, resolve_secret
-from ._call import Caller
+from ._call import CallRoot
 from ._hosting import Hosting, stop_at_exit
 from ._session import in_async_code, run_on
 
@@ -148,7 +148,7 @@ class Global:
             owner=weakref.ref(self),
         )
         self._session = self._hosting.session
-        self.call = Caller(self._session)
+        self.call = CallRoot(self._session)
         self._hosting.start_in_thread()
         atexit.register(stop_at_exit, weakref.ref(self._hosting))
 

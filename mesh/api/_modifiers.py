@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+from ..node._caller import Caller
 from ..node._flow import DEFAULT_WINDOW, DEFAULT_WINDOW_BYTES
 from . import _times
 from ._receivers import receiver_name, receiver_names
@@ -34,6 +35,10 @@ class FG(Modifier):
             is asked to cancel. None waits as long as the callee lives.
         receiver: the name of the node to call; without it, the node offering the callback with the
             fewest calls in flight on its link.
+        answer: a :class:`~mesh.Caller` (from :func:`~mesh.current_caller`, in the callback that makes
+            this call): the callee's node also sends its value straight to that caller, as the answer of
+            the call this callback serves, one message sooner than this callback's own answer. The
+            callback must then answer with that same value; an error goes only to this call.
 
     Every time option takes a number of seconds, a ``timedelta``, a string such as ``"5s"``,
     ``"1m30s"``, ``"500ms"`` or ``"2h"``, or a ``datetime`` (the time left until it when the modifier
@@ -42,10 +47,14 @@ class FG(Modifier):
 
     timeout: float | None = None
     receiver: str | None = None
+    answer: Caller | None = None
 
-    def __init__(self, timeout: Until | None = None, receiver: str | None = None) -> None:
+    def __init__(self, timeout: Until | None = None, receiver: str | None = None, answer: Caller | None = None) -> None:
         object.__setattr__(self, "timeout", _times.timeout(timeout))
         object.__setattr__(self, "receiver", receiver_name(receiver, "FG"))
+        if answer is not None and not isinstance(answer, Caller):
+            raise UsageError(f"FG answer= takes the Caller that current_caller() returns, not {type(answer).__name__}")
+        object.__setattr__(self, "answer", answer)
 
 
 @dataclass(frozen=True, slots=True)

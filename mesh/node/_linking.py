@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mesh")
 
 # 2: out-of-band buffers travel as the frame's blobs. 3: a large frame's blobs follow it as messages of their own.
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 # Redialling a configured peer (``peers=``) that cannot be reached.
 PEER_RETRY_FIRST = 0.1
 PEER_RETRY_MOST = 1.0
@@ -49,6 +50,7 @@ class Linking:
     _dials: dict[str, asyncio.Task[PeerLink]]
     _channels: dict[PeerLink, grpc.aio.Channel]
     _discovery: NodeDiscovery | None
+    call_ids: Iterator[int]
     # How many times this node has announced a change of its callbacks (see Node._announce_callbacks).
     callbacks_announced: int = 0
 
@@ -59,6 +61,8 @@ class Linking:
         def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Buffers) -> None: ...
 
         def on_cancel(self, link: PeerLink, call_id: int) -> None: ...
+
+        def on_answer(self, via: str, call_id: int, result: pb.Result, buffers: Buffers) -> None: ...
 
     def hello(self, nonce: bytes, proof: bytes = b"") -> pb.Hello:
         """This node's Hello, the first message of a link's handshake (:mod:`mesh.wire._handshake`): who it

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,7 @@ class Node(Calling, Serving, Linking):
         self.node_id = config.node_id
         self.registry = registry
         self.address = ""
+        self.call_ids = itertools.count(1)
         # Every address peers can dial, best first; ``address`` is the first.
         self.addresses: list[str] = []
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()

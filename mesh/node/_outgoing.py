@@ -12,9 +12,11 @@ from ..errors import BadArguments, BroadcastError, NodeStopped, PeerUnavailable,
 from ..membership._membership import Member, Membership
 from ..wire import _tracing
 from ..wire._codec import RUN_HERE, Encoded, Outgoing, encode_args
+from ..wire._frames import Buffers
 from ..wire._link import PeerLink
 from ..wire._outcome import value_of
 from ..wire._proto import mesh_pb2 as pb
+from ._caller import Caller
 from ._choice import RANDOM, least_busy
 from ._deadlines import Deadlines
 from ._handoff import Handoff
@@ -151,11 +153,14 @@ class Calling:
         kwargs: dict[str, Any],
         timeout: float | None,
         receiver: str | None = None,
+        answer: Caller | None = None,
     ) -> Any:
         """Call ``name`` on one node that offers it (the one named ``receiver``) and return its result
-        (awaited on the loop)."""
+        (awaited on the loop); with ``answer``, that node sends it to ``answer``'s node too."""
         member, encoded = self.prepare(name, args, kwargs, receiver)
         reply = LoopReply(self.loop, name, timeout)
+        if answer is not None:
+            reply.answer = self.answer_of(answer)
         if encoded is not RUN_HERE and encoded.trace is not None:
             encoded.trace.end_with(reply)
         # Sent at once, not through the hand-off, which would only run it at once here too.
@@ -170,9 +175,11 @@ class Calling:
         timeout: float | None,
         target: Callable[[asyncio.AbstractEventLoop, str, float | None], TargetT],
         receiver: str | None = None,
+        answer: Caller | None = None,
     ) -> TargetT:
         """Pick the node (the one named ``receiver``) and encode the call in this thread, and hand it to the
-        loop (:meth:`start_call`); the returned ``target`` gets its outcome. Safe from any thread.
+        loop (:meth:`start_call`); the returned ``target`` gets its outcome (and, with ``answer``, the
+        callee's node sends it to ``answer``'s node too). Safe from any thread.
 
         Raises:
             UnknownCallback: no node offers ``name``, or ``receiver`` is not in the mesh or does not offer it.
@@ -181,6 +188,8 @@ class Calling:
         """
         member, encoded = self.prepare(name, args, kwargs, receiver)
         reply = target(self.loop, name, timeout)
+        if answer is not None:
+            reply.answer = self.answer_of(answer)
         if encoded is not RUN_HERE and encoded.trace is not None:
             encoded.trace.end_with(reply)
         self.handoff(Calling.start_call, self, member, name, args, kwargs, encoded, reply, receiver is None)
@@ -216,7 +225,14 @@ class Calling:
         streams = encoded.streams
         try:
             reply.call_id, _ = link.send_call(
-                name, encoded, reply.flags, reply.timeout, waiter=reply, window=reply.window, streamed_args=len(streams)
+                name,
+                encoded,
+                reply.flags,
+                reply.timeout,
+                waiter=reply,
+                window=reply.window,
+                streamed_args=len(streams),
+                answer=reply.answer,
             )
         except Exception as exc:
             reply.set_exception(exc)
@@ -237,6 +253,26 @@ class Calling:
             )
             for slot, streamed in enumerate(streams, 1)
         ]
+
+    def answer_of(self, caller: Caller) -> tuple[str, int]:
+        """What a call sends for ``FG(answer=caller)``: the caller's node id and call id.
+
+        Raises:
+            UsageError: ``caller`` is not a :class:`Caller`, or this node does not serve its call.
+        """
+        if not isinstance(caller, Caller):
+            raise UsageError(f"answer= takes the Caller that current_caller() returns, not {type(caller).__name__}")
+        if caller.served_by != self.node_id:
+            raise UsageError(
+                f"answer= takes a Caller of a call this node ({self.name!r}) serves; that one came to another node"
+            )
+        return caller.node_id, caller.call_id
+
+    def on_answer(self, via: str, call_id: int, result: pb.Result, buffers: Buffers) -> None:
+        """A peer's Answer for this node's call ``call_id`` to ``via``: its result, if it still waits."""
+        link = self.links.get(via)
+        if link is not None:
+            link.take_answer(call_id, result, buffers)
 
     def _expire(self, reply: CallTarget) -> None:
         """The one expirer of every call's timeout (see mesh.node._deadlines). On the loop."""

@@ -48,6 +48,8 @@ class CallTarget:
     # What the link sends with the call (a STREAM's flag and window): nothing but the call itself.
     flags: int = 0
     window: tuple[int, int] | None = None
+    # FG(answer=...): the node (by id) and the call of it that the callee answers too.
+    answer: tuple[str, int] | None
     name: str
     timeout: float | None
     link: PeerLink | None
@@ -125,12 +127,13 @@ def expire(target: CallTarget, here: str) -> None:
 class LoopReply(CallTarget, asyncio.Future[Any]):
     """The target of a call awaited on the node's own loop."""
 
-    __slots__ = ("_settled", "_task", "call_id", "deadline", "link", "name", "timeout")
+    __slots__ = ("_settled", "_task", "answer", "call_id", "deadline", "link", "name", "timeout")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str, timeout: float | None) -> None:
         super().__init__(loop=loop)
         self.name = name
         self.timeout = timeout
+        self.answer = None
         self.link = None
         self.call_id = 0
         self.deadline = None
@@ -189,6 +192,7 @@ class ReplyFuture(CallTarget):
         "_task",
         "_value",
         "_waiters",
+        "answer",
         "call_id",
         "deadline",
         "link",
@@ -201,6 +205,7 @@ class ReplyFuture(CallTarget):
         self.loop = loop
         self.name = name
         self.timeout = timeout
+        self.answer: tuple[str, int] | None = None
         self.link: PeerLink | None = None
         self.call_id = 0
         self.deadline: Bucket | None = None

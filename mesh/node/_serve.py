@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import types
 from collections.abc import Callable, Coroutine
 from time import perf_counter
@@ -19,6 +20,7 @@ from ..errors import NodeStopped, SerializationError, UsageError
 from ..wire._codec import Encoded, decode_args, encode, wrap_large_bytes
 from ..wire._outcome import error_reply, exception_reply
 from ..wire._proto import mesh_pb2 as pb
+from ._caller import end_serving, serving_call
 from ._flow import Inlet
 from ._inject import with_global
 from ._stats import NO_RETURN, REPLY, STREAM
@@ -44,6 +46,7 @@ class ServeHost(Protocol):
     and where the outcome goes."""
 
     name: str
+    node_id: str
     handoff: Handoff
     workers: WorkerPool
     stats: NodeStats
@@ -62,6 +65,7 @@ class IncomingCall(Job):
     """
 
     __slots__ = (
+        "answer",
         "buffers",
         "call_id",
         "callback",
@@ -103,6 +107,8 @@ class IncomingCall(Job):
         self.inlets: list[Inlet] | None = None
         # The call's SERVER span when this node traces and the caller sent its trace context.
         self.trace: ServerTrace | None = None
+        # Another node to send the result to as well: its id, and the id of its call this one serves.
+        self.answer: tuple[str, int] | None = None
         self.started = perf_counter()
 
     def __repr__(self) -> str:
@@ -171,10 +177,18 @@ def serve_sync(call: IncomingCall) -> Outcome:
     if not isinstance(arguments, tuple):
         return arguments
     args, kwargs = arguments
+    # An inline callback runs on the loop, where it cannot wait for a call; nobody waits for NO_RETURN;
+    # a call with streamed arguments ends its streams with its own answer.
+    token = None
+    if not call.callback.inline and call.max_size is not None and call.inlets is None:
+        token = serving_call(call, threading.get_ident())
     try:
         value = call.callback.fn(*args, **kwargs)
     except Exception as exc:
         return _failure(call.callback, exc, args, kwargs)
+    finally:
+        if token is not None:
+            end_serving(token)
     return _encode_result(call, value)
 
 
@@ -184,6 +198,9 @@ async def serve_async(call: IncomingCall) -> Outcome:
     if not isinstance(arguments, tuple):
         return arguments
     args, kwargs = arguments
+    if call.max_size is not None and call.inlets is None:
+        # The task's own copy of the context: nothing to undo. Its owner, the task, is found when asked.
+        serving_call(call, None)
     try:
         value = await call.callback.fn(*args, **kwargs)
     except Exception as exc:

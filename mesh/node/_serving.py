@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadArguments
+from ..errors import BadArguments, MeshError
 from ..wire import _tracing
 from ..wire._codec import Encoded, encode
 from ..wire._frames import Buffers
@@ -36,6 +37,7 @@ from ._streams import LinkOutlet, argument_inlets, local_arguments
 from ._workers import Job, WorkerPool
 
 if TYPE_CHECKING:
+    from ..membership._membership import Member, Membership
     from ._config import NodeConfig
 
 logger = logging.getLogger("mesh")
@@ -56,10 +58,17 @@ class Serving:
     local_calls: int
     stats: NodeStats
     owner: Callable[[], Any]
+    node_id: str
+    links: dict[str, PeerLink]
+    membership: Membership
 
     if TYPE_CHECKING:
 
         def cancel_schedule(self, link: PeerLink | None, key: int) -> None: ...
+
+        def spawn(self, coro: Any) -> asyncio.Task[Any]: ...
+
+        async def link_to(self, member: Member) -> PeerLink: ...
 
     def _local(self, name: str) -> LocalCallback:
         callback = self.registry.get(name)
@@ -131,6 +140,8 @@ class Serving:
             buffers,
             None if no_return else self.config.max_message_size,
         )
+        if flags & pb.CALL_FLAG_ANSWER:
+            incoming.answer = (call.answer_node, call.answer_call)
         if _tracing.tracer is not None and call.traceparent and not call.HasField("schedule"):
             incoming.trace = _tracing.ServerTrace(name, call, link.peer_name)
         if flags & pb.CALL_FLAG_STREAM or call.streamed_args:
@@ -198,11 +209,30 @@ class Serving:
         # An Encoded is checked for first: isinstance against a protobuf message class is slow.
         if isinstance(outcome, Encoded):
             if call.max_size is not None:
+                if call.answer is not None:
+                    self._answer_caller(call.answer, call.link.peer_id, outcome)
                 call.link.send_result(call.call_id, outcome, call.callback.name)
         elif call.max_size is None:
             log_no_return_failure(self.name, call.link, outcome)
         else:
             call.link.send_error(call.call_id, outcome, call.callback.name)
+
+    def _answer_caller(self, answer: tuple[str, int], via: str, result: Encoded) -> None:
+        """Send ``result``, of a call from node ``via``, to the node that ``answer`` names too, as the
+        answer of its call to ``via`` (``FG(answer=...)``). With no live link to that node, link to it
+        for the next time: ``via`` answers this call anyway."""
+        node_id, call_id = answer
+        link = self.links.get(node_id)
+        if link is not None and not link.closed:
+            link.send_answer(call_id, via, result)
+            return
+        member = self.membership.get(node_id)
+        if member is not None and node_id != self.node_id and not self.stopping:
+            self.spawn(self._link_for_answers(member))
+
+    async def _link_for_answers(self, member: Member) -> None:
+        with contextlib.suppress(MeshError):
+            await self.link_to(member)
 
     def _start_schedule(self, call: IncomingCall, plan: pb.Schedule) -> None:
         link = call.link

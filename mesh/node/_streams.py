@@ -222,6 +222,7 @@ class StreamReply(Inlet, CallTarget):
 
     # What the link sends with the call: the flag, and the window (see mesh.wire._link.PeerLink.send_call).
     flags = pb.CALL_FLAG_STREAM
+    answer = None  # a stream is answered by its callee only
 
     def __init__(
         self,

@@ -7,9 +7,8 @@ Calls travel both ways, multiplexed by call id. What the link sends waits in its
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 import grpc
@@ -67,6 +66,9 @@ class LinkHost(Protocol):
     """What a link needs of its node: its loop and settings, and where the envelopes it reads go."""
 
     loop: asyncio.AbstractEventLoop
+    # The ids of the node's calls, over all its links: an id is never used twice, so that an Answer
+    # for a call that has ended can never be taken for a later call on a new link to the same peer.
+    call_ids: Iterator[int]
 
     @property
     def config(self) -> LinkSettings: ...
@@ -77,6 +79,8 @@ class LinkHost(Protocol):
     def on_call(self, link: PeerLink, call_id: int, call: pb.Call, buffers: Buffers) -> None: ...
 
     def on_cancel(self, link: PeerLink, call_id: int) -> None: ...
+
+    def on_answer(self, via: str, call_id: int, result: pb.Result, buffers: Buffers) -> None: ...
 
     def on_offer(self, link: PeerLink, callbacks: list[str]) -> None: ...
 
@@ -112,7 +116,7 @@ class PeerLink(LinkStreams):
         self.peer_limit = min(own_limit, hello.max_message_size or own_limit)
         self._outbox = Outbox(self.peer_limit)
         self._pending: dict[int, ReplyWaiter] = {}
-        self._ids = itertools.count(1)
+        self._ids = node.call_ids
         self._task: asyncio.Task[None] | None = None
         self._close_error: MeshError | None = None
         self._done = asyncio.Event()
@@ -141,12 +145,14 @@ class PeerLink(LinkStreams):
         waiter: ReplyWaiter | None = None,
         window: tuple[int, int] | None = None,
         streamed_args: int = 0,
+        answer: tuple[str, int] | None = None,
     ) -> tuple[int, asyncio.Future[Reply] | None]:
         """Queue a call; returns its id and the future of its reply.
 
         The future is None for a NO_RETURN call, and when ``waiter`` is given: the reply goes to it.
         A STREAM call (``flags``) has a ``window`` of items and bytes the callee may send ahead; a
-        call with ``streamed_args`` sends their items after it (:meth:`send_item`).
+        call with ``streamed_args`` sends their items after it (:meth:`send_item`). With ``answer``
+        (a node's id and its call's id) the callee sends its result to that node too, as an Answer.
 
         Raises:
             PeerUnavailable: the link is closed.
@@ -175,6 +181,9 @@ class PeerLink(LinkStreams):
             call.streamed_args = streamed_args
         if encoded.trace is not None:
             encoded.trace.write(call)
+        if answer is not None:
+            call.flags = flags | pb.CALL_FLAG_ANSWER
+            call.answer_node, call.answer_call = answer
         if flags & pb.CALL_FLAG_NO_RETURN:
             if encoded.trace is not None:
                 encoded.trace.end()
@@ -200,6 +209,28 @@ class PeerLink(LinkStreams):
             result.buffer_count = len(encoded.buffers)
         if encoded.dill:
             result.dill = True
+
+    def send_answer(self, call_id: int, via: str, encoded: Encoded) -> None:
+        """Queue ``encoded``, the result of a call from the node ``via``, as the answer of this link's
+        peer's call ``call_id`` to ``via``; nothing when it is over the peer's limit (``via`` answers
+        that call anyway)."""
+        if self.closed or encoded.size > self.peer_limit:
+            return
+        answer = self._outbox.envelope(call_id, encoded.size + len(via) + 24, encoded.buffers).answer
+        answer.via = via
+        result = answer.result
+        result.value = encoded.data
+        if encoded.buffers:
+            result.buffer_count = len(encoded.buffers)
+        if encoded.dill:
+            result.dill = True
+
+    def take_answer(self, call_id: int, result: pb.Result, buffers: Buffers) -> None:
+        """An Answer for call ``call_id`` to this link's peer, from another node: the call's result if
+        it still waits (:meth:`send_answer`)."""
+        future = self._pending.pop(call_id, None)
+        if future is not None and not future.done():
+            future.set_result((result, buffers))
 
     def send_error(self, call_id: int, error: pb.Error, callback: str = "") -> None:
         """Queue the error reply of call ``call_id``; one over the peer's limit (an exception that
@@ -309,6 +340,11 @@ class PeerLink(LinkStreams):
             self.node.on_call(self, envelope.id, call, buffers)
         elif kind == "cancel":
             self.node.on_cancel(self, envelope.id)
+        elif kind == "answer":
+            answer = envelope.answer
+            result = answer.result
+            buffers = self._buffers(blobs, result.buffer_count) if blobs else NO_BUFFERS
+            self.node.on_answer(answer.via, envelope.id, result, buffers)
         elif kind == "offer":
             self.node.on_offer(self, list(envelope.offer.callbacks))
         elif kind == "departed":

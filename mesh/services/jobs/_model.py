@@ -9,6 +9,8 @@ from typing import Any, Final
 
 import dill
 
+from mesh import Caller
+
 QUEUED: Final = "queued"
 RUNNING: Final = "running"
 DONE: Final = "done"
@@ -93,6 +95,9 @@ class Job:
     """The arguments as stored, pickled once (None once the job has ended)."""
     waiters: list[Any] = field(default_factory=list)
     """Futures of ``result`` calls waiting for the job to end (on the service's loop; not stored)."""
+    answer: Caller | None = None
+    """The caller of the ``run`` call that waits for the job: its worker sends it the value directly
+    (``FG(answer=...)``, not stored)."""
 
     def status(self) -> JobStatus:
         return JobStatus(

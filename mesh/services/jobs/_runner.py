@@ -156,7 +156,8 @@ class Runner:
         kwargs = {k: job.id if v is JOB_ID else v for k, v in job.kwargs.items()}
         remote: Any = functools.reduce(getattr, job.name.split("."), self._g.call)
         try:
-            value = await (remote(*args, **kwargs) & FG(timeout=job.timeout, receiver=worker))
+            # A run call's caller gets the value from the worker, one message before the service's answer.
+            value = await (remote(*args, **kwargs) & FG(timeout=job.timeout, receiver=worker, answer=job.answer))
         except asyncio.CancelledError:
             if job.state != CANCELLED:
                 raise  # this node stops: the store keeps the job running, and the next start runs it again

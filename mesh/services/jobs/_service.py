@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from mesh import CallCancelled, Global, UnknownCallback, UsageError
+from mesh import CallCancelled, Caller, Global, UnknownCallback, UsageError, current_caller
 
 from ._model import CANCELLED, DONE, FINAL, QUEUED, RUNNING, STATES, Job, JobStatus, dumps, loads
 from ._options import check_submission, seconds
@@ -114,14 +114,19 @@ class JobsService:
         Unlike ``submit`` it waits for no commit: its answer is the job's end, and until then the caller
         holds no promise that a commit would keep (a service that dies first fails the call either way).
         """
-        return await self.result(await self._keep(name, args, kwargs, retries, backoff, timeout, None, key))
+        job_id = await self._keep(name, args, kwargs, retries, backoff, timeout, None, key, current_caller())
+        try:
+            return await self.result(job_id)
+        finally:
+            self._jobs[job_id].answer = None
 
     async def _keep(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int, backoff: float,
-        timeout: float | None, at: float | None, key: str | None,
+        timeout: float | None, at: float | None, key: str | None, answer: Caller | None = None,
     ) -> str:  # fmt: skip
         """The id of a new job of ``name``, queued for its commit and handed to a free worker at once if
-        there is one; of the job submitted before with ``key`` if there is one."""
+        there is one; of the job submitted before with ``key`` if there is one. A new job's worker sends
+        its value to ``answer`` too, the caller of the ``run`` call that waits for it."""
         runner = self._running()
         check_submission(name, retries, backoff, timeout, key)
         if key not in self._keys:
@@ -130,6 +135,7 @@ class JobsService:
             return self._keys[key]
         payload = dumps((args, kwargs))  # what cannot be kept is refused here, not when the job runs
         job = self._new_job(name, args, kwargs, retries, backoff, timeout, at, key, payload=payload)
+        job.answer = answer
         runner.submit(job)
         return job.id
 

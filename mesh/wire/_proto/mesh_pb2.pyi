@@ -13,6 +13,7 @@ class CallFlag(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CALL_FLAG_NO_RETURN: _ClassVar[CallFlag]
     CALL_FLAG_DILL: _ClassVar[CallFlag]
     CALL_FLAG_STREAM: _ClassVar[CallFlag]
+    CALL_FLAG_ANSWER: _ClassVar[CallFlag]
 
 class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -27,6 +28,7 @@ CALL_FLAG_NONE: CallFlag
 CALL_FLAG_NO_RETURN: CallFlag
 CALL_FLAG_DILL: CallFlag
 CALL_FLAG_STREAM: CallFlag
+CALL_FLAG_ANSWER: CallFlag
 ERROR_KIND_REMOTE: ErrorKind
 ERROR_KIND_UNKNOWN_CALLBACK: ErrorKind
 ERROR_KIND_BAD_ARGUMENTS: ErrorKind
@@ -46,7 +48,7 @@ class Frame(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., blobs: _Optional[_Iterable[bytes]] = ..., detached_blobs: _Optional[int] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("id", "hello", "call", "result", "error", "cancel", "offer", "auth", "departed", "item", "end", "credit")
+    __slots__ = ("id", "hello", "call", "result", "error", "cancel", "offer", "auth", "departed", "item", "end", "credit", "answer")
     ID_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     CALL_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +61,7 @@ class Envelope(_message.Message):
     ITEM_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     CREDIT_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
     id: int
     hello: Hello
     call: Call
@@ -71,7 +74,8 @@ class Envelope(_message.Message):
     item: StreamItem
     end: StreamEnd
     credit: Credit
-    def __init__(self, id: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ..., auth: _Optional[_Union[Auth, _Mapping]] = ..., departed: _Optional[_Union[Departed, _Mapping]] = ..., item: _Optional[_Union[StreamItem, _Mapping]] = ..., end: _Optional[_Union[StreamEnd, _Mapping]] = ..., credit: _Optional[_Union[Credit, _Mapping]] = ...) -> None: ...
+    answer: Answer
+    def __init__(self, id: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ..., auth: _Optional[_Union[Auth, _Mapping]] = ..., departed: _Optional[_Union[Departed, _Mapping]] = ..., item: _Optional[_Union[StreamItem, _Mapping]] = ..., end: _Optional[_Union[StreamEnd, _Mapping]] = ..., credit: _Optional[_Union[Credit, _Mapping]] = ..., answer: _Optional[_Union[Answer, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("node_id", "node_name", "mesh_name", "protocol_version", "callbacks", "address", "nonce", "proof", "max_message_size")
@@ -124,7 +128,7 @@ class Schedule(_message.Message):
     def __init__(self, at_time: _Optional[_Iterable[float]] = ..., period: _Optional[float] = ...) -> None: ...
 
 class Call(_message.Message):
-    __slots__ = ("name", "args", "buffer_count", "flags", "timeout", "schedule", "window", "window_bytes", "streamed_args", "traceparent", "tracestate")
+    __slots__ = ("name", "args", "buffer_count", "flags", "timeout", "schedule", "window", "window_bytes", "streamed_args", "traceparent", "tracestate", "answer_node", "answer_call")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     BUFFER_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +140,8 @@ class Call(_message.Message):
     STREAMED_ARGS_FIELD_NUMBER: _ClassVar[int]
     TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     TRACESTATE_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_NODE_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_CALL_FIELD_NUMBER: _ClassVar[int]
     name: str
     args: bytes
     buffer_count: int
@@ -147,7 +153,9 @@ class Call(_message.Message):
     streamed_args: int
     traceparent: str
     tracestate: str
-    def __init__(self, name: _Optional[str] = ..., args: _Optional[bytes] = ..., buffer_count: _Optional[int] = ..., flags: _Optional[int] = ..., timeout: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., window: _Optional[int] = ..., window_bytes: _Optional[int] = ..., streamed_args: _Optional[int] = ..., traceparent: _Optional[str] = ..., tracestate: _Optional[str] = ...) -> None: ...
+    answer_node: str
+    answer_call: int
+    def __init__(self, name: _Optional[str] = ..., args: _Optional[bytes] = ..., buffer_count: _Optional[int] = ..., flags: _Optional[int] = ..., timeout: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., window: _Optional[int] = ..., window_bytes: _Optional[int] = ..., streamed_args: _Optional[int] = ..., traceparent: _Optional[str] = ..., tracestate: _Optional[str] = ..., answer_node: _Optional[str] = ..., answer_call: _Optional[int] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("value", "buffer_count", "dill")
@@ -176,6 +184,14 @@ class Error(_message.Message):
 class Cancel(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class Answer(_message.Message):
+    __slots__ = ("via", "result")
+    VIA_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    via: str
+    result: Result
+    def __init__(self, via: _Optional[str] = ..., result: _Optional[_Union[Result, _Mapping]] = ...) -> None: ...
 
 class StreamItem(_message.Message):
     __slots__ = ("slot", "value", "buffer_count", "dill")
