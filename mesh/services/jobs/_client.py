@@ -63,7 +63,8 @@ class Jobs:
     ) -> RemoteCall:  # fmt: skip
         """Submit a job and wait for it, in one call: ``jobs.run("resize", path) & FG`` is the job's value
         (its exception raised as its own type) once it has run, as ``result(submit(...))`` would be,
-        with one round trip instead of two. The job is durable and retried as any other; a timeout of
+        with one round trip instead of two; the worker that runs it answers this call itself, a message
+        before the service does. The job is durable and retried as any other; a timeout of
         the call (``FG(timeout=...)``) leaves it running, under its id in ``list()``. Unlike ``submit``,
         the answer waits for no commit: the job reaches the store moments after it arrives, and a
         service that dies before that fails the call (call again: at least once). The options are
