@@ -8,6 +8,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,6 +139,27 @@ def test_run_waits_for_no_commit_yet_the_service_sigkilled_after_it_answered_los
     for key, status in kept.items():
         if key != "slow":
             assert jobs.result(status.id) & FG == 2 * int(key[1:])
+
+
+def test_run_is_answered_by_its_worker_even_while_the_service_is_stopped(
+    spawn: Spawn, client: tuple[Global, int], tmp_path: Path
+) -> None:
+    """The worker sends a ``run`` call's value to its caller itself (``FG(answer=...)``): with the service
+    SIGSTOPped mid-job, the call still ends, and once resumed the service has the job done."""
+    service, worker, jobs = serve_with_a_worker(spawn, client, tmp_path)
+    for n in range(3):  # the worker links to this node after its first answer to it
+        assert jobs.run("double", n) & FG(timeout=10) == 2 * n
+        time.sleep(0.2)
+    running = jobs.run("slow_double", 8, 1.0) & BG(timeout=30)
+    worker.wait_line("STARTED 8")
+    service.signal(signal.SIGSTOP)
+    try:
+        assert running.get(10) == 16
+    finally:
+        service.signal(signal.SIGCONT)
+    done = jobs.list(name="slow_double") & FG(timeout=10)
+    assert [(status.state, status.attempts) for status in done] == [("done", 1)]
+    assert jobs.result(done[0].id) & FG(timeout=10) == 16
 
 
 def stored_state(path: Path, key: str) -> str | None:

@@ -114,11 +114,14 @@ class JobsService:
         Unlike ``submit`` it waits for no commit: its answer is the job's end, and until then the caller
         holds no promise that a commit would keep (a service that dies first fails the call either way).
         """
-        job_id = await self._keep(name, args, kwargs, retries, backoff, timeout, None, key, current_caller())
+        caller = current_caller()
+        job_id = await self._keep(name, args, kwargs, retries, backoff, timeout, None, key, caller)
         try:
             return await self.result(job_id)
         finally:
-            self._jobs[job_id].answer = None
+            job = self._jobs[job_id]
+            if job.answer is caller:  # not another run's, of the same key
+                job.answer = None
 
     async def _keep(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int, backoff: float,
