@@ -150,15 +150,20 @@ def test_run_is_answered_by_its_worker_even_while_the_service_is_stopped(
     for n in range(3):  # the worker links to this node after its first answer to it
         assert jobs.run("double", n) & FG(timeout=10) == 2 * n
         time.sleep(0.2)
-    running = jobs.run("slow_double", 8, 1.0) & BG(timeout=30)
+    running = jobs.run("slow_double", 8, 0.2) & BG(timeout=30)  # stopped for less than a keepalive ping (1 s)
     worker.wait_line("STARTED 8")
     service.signal(signal.SIGSTOP)
     try:
         assert running.get(10) == 16
     finally:
         service.signal(signal.SIGCONT)
+    # Resumed, the service reads the worker's answer to it, and the client's calls, in either order.
+    wait_until(
+        lambda: [(s.state, s.attempts) for s in jobs.list(name="slow_double") & FG(timeout=10)] == [("done", 1)],
+        10,
+        "the service to record the job done, once run",
+    )
     done = jobs.list(name="slow_double") & FG(timeout=10)
-    assert [(status.state, status.attempts) for status in done] == [("done", 1)]
     assert jobs.result(done[0].id) & FG(timeout=10) == 16
 
 

@@ -21,9 +21,11 @@ from ._model import Job
 COMMIT_RETRY_AFTER = 0.5
 """Seconds between a failed commit and the next attempt."""
 
-LINGER = 0.002
+LINGER = 0.010
 """Seconds a row that no caller waits for may wait before the writer is woken for it: the job's answer
-goes out first, and the writer thread does not take the interpreter from the loop meanwhile."""
+goes out first, and the writer thread takes the interpreter from the loop once for all the rows of
+that time. Measured with ``run`` one job at a time: 0.99-1.03 ms a job with 2 ms, 0.89-0.93 with 5 or
+10, 0.88 with 25. A service that dies loses at most this much of such rows (jobs then run again)."""
 
 
 class JobStore:
