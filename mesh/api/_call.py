@@ -18,11 +18,12 @@ from typing import Any
 
 from ..errors import UsageError
 from ..membership._membership import Member
+from ..node._broadcast import broadcast_results
 from ..node._caller import Caller
 from ..node._flow import DEFAULT_WINDOW, DEFAULT_WINDOW_BYTES
 from ..node._handoff import running_loop
 from ..node._node import Node
-from ..node._outgoing import UNANSWERED_FAILED, broadcast_results
+from ..node._outgoing import UNANSWERED_FAILED
 from ..node._reply import SENT, AsyncResult, CallTarget, LoopReply, ReplyFuture
 from ..node._schedule import ScheduledCall
 from ..node._streams import StreamReply

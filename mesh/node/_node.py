@@ -23,6 +23,7 @@ from ..wire._closing import close_server, keep_from_program_end, start_server
 from ..wire._health import NODE_SERVICE, Health
 from ..wire._link import PeerLink
 from . import _logs
+from ._broadcast import Broadcasting
 from ._config import NodeConfig
 from ._deadlines import Deadlines
 from ._handoff import Handoff
@@ -48,7 +49,7 @@ logger = logging.getLogger("mesh")
 STOP_TASKS_WAIT = 5.0
 
 
-class Node(Calling, Serving, Linking):
+class Node(Calling, Broadcasting, Serving, Linking):
     """One process's membership of the mesh. All methods but :meth:`prepare` run on ``self.loop``."""
 
     def __init__(self, config: NodeConfig, registry: CallbackRegistry = REGISTRY) -> None:
