@@ -255,13 +255,12 @@ class Calling:
         ]
 
     def answer_of(self, caller: Caller) -> tuple[str, int]:
-        """What a call sends for ``FG(answer=caller)``: the caller's node id and call id.
+        """What a call sends for ``FG(answer=caller)`` (which checked that it is a :class:`Caller`): the
+        caller's node id and call id.
 
         Raises:
-            UsageError: ``caller`` is not a :class:`Caller`, or this node does not serve its call.
+            UsageError: this node does not serve ``caller``'s call.
         """
-        if not isinstance(caller, Caller):
-            raise UsageError(f"answer= takes the Caller that current_caller() returns, not {type(caller).__name__}")
         if caller.served_by != self.node_id:
             raise UsageError(
                 f"answer= takes a Caller of a call this node ({self.name!r}) serves; that one came to another node"
