@@ -51,6 +51,7 @@ class Runner:
         self._ready: dict[str, deque[Job]] = {}
         self._later: list[tuple[float, int, Job]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._callables: dict[str, Any] = {}  # g.call's callable of each job name, made once
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._dispatch_forever())
         g.on_node_join(self._membership_changed)
@@ -66,14 +67,16 @@ class Runner:
         self._wake.set()
 
     def submit(self, job: Job) -> None:
-        """Start a new ``job`` at once on a free worker when it is due and none of its callback waits,
-        else queue it (:meth:`enqueue`): a lone job goes out without a turn of the dispatcher."""
+        """Keep a new ``job`` in the store, and start it at once on a free worker when it is due and none
+        of its callback waits, else queue it (:meth:`enqueue`): a lone job goes out without a turn of the
+        dispatcher, and its row is made once, running."""
         if job.not_before <= time.time() and job.name not in self._ready:
             worker = self._workers.choose(job.name)
             if worker is not None:
                 self._start(job, worker)
                 return
         self.enqueue(job)
+        self._store.put(job)
 
     def wake(self) -> None:
         self._wake.set()
@@ -126,7 +129,7 @@ class Runner:
                 recurring.next_at = recurring.following(now)
                 self._store.put_schedule(recurring.id, dumps(recurring))
                 if job is not None:
-                    self.enqueue(job)
+                    self.submit(job)
 
     def _hand_out(self) -> None:
         for name in list(self._ready):
@@ -154,7 +157,9 @@ class Runner:
     async def _run(self, job: Job, worker: str) -> None:
         args = tuple(job.id if a is JOB_ID else a for a in job.args)
         kwargs = {k: job.id if v is JOB_ID else v for k, v in job.kwargs.items()}
-        remote: Any = functools.reduce(getattr, job.name.split("."), self._g.call)
+        remote: Any = self._callables.get(job.name)
+        if remote is None:
+            remote = self._callables[job.name] = functools.reduce(getattr, job.name.split("."), self._g.call)
         try:
             # A run call's caller gets the value from the worker, one message before the service's answer.
             value = await (remote(*args, **kwargs) & FG(timeout=job.timeout, receiver=worker, answer=job.answer))

@@ -316,7 +316,7 @@ class JobsService:
         self._runner.schedules = self._schedules
 
     async def _check_offered(self, name: str) -> None:
-        if not await self._offered(name):
+        if not self._workers.offer(name) and not await self._offered(name):
             offered = self._workers.offered()
             raise UnknownCallback(name, "the workers offer: " + (", ".join(offered) or "nothing yet"), offered)
 
@@ -341,6 +341,7 @@ class JobsService:
         timeout: float | None, at: float | None, key: str | None, schedule: str | None = None,
         payload: bytes | None = None,
     ) -> Job:  # fmt: skip
+        """A new job in the table; :meth:`Runner.submit` keeps it in the store and starts or queues it."""
         now = time.time()
         seq = next(self._seq)
         job = Job(
@@ -351,7 +352,6 @@ class JobsService:
         self._jobs[job.id] = job
         if key is not None:
             self._keys[key] = job.id
-        self._store.put(job)
         return job
 
     def _submit_scheduled(self, recurring: Schedule, due: float) -> Job | None:
