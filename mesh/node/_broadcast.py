@@ -1,46 +1,24 @@
-"""BROADCAST: a call of every node that offers a callback (a mixin of :class:`~mesh.node._node.Node`), and
-the ``{node name: result}`` its callers get back."""
+"""BROADCAST, the part of a node's calls that calls every node offering a callback (:class:`Broadcasting`,
+which extends :class:`~mesh.node._outgoing.Calling`), and the ``{node name: result}`` its callers get back."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import BroadcastError, UnknownCallback, UsageError
 from ..membership._membership import Member
-from ..wire._codec import RUN_HERE, Encoded, Outgoing
-from ._offers import Offers
+from ..wire._codec import RUN_HERE, Outgoing
+from ._outgoing import Calling
 
 logger = logging.getLogger("mesh")
 
 
-class Broadcasting:
-    """The BROADCAST part of a node: which nodes a broadcast goes to, and one for no result. On the loop
-    (``broadcast_plan`` from any thread)."""
-
-    node_id: str
-    offers: Offers
-
-    if TYPE_CHECKING:
-
-        def receiver_member(self, receiver: str, name: str) -> Member: ...
-
-        def encode_args(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Encoded: ...
-
-        @staticmethod
-        def refuse_streamed(encoded: Outgoing, how: str) -> None: ...
-
-        def send_no_return(
-            self,
-            member: Member,
-            name: str,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-            encoded: Outgoing,
-            fallback: bool = True,
-        ) -> None: ...
+class Broadcasting(Calling):
+    """The BROADCAST part of a node's calls: which nodes a broadcast goes to, and one for no result. On
+    the loop (``broadcast_plan`` from any thread)."""
 
     def broadcast_no_return(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], receivers: tuple[str, ...] | None = None

@@ -31,7 +31,6 @@ from ._linking import Linking
 from ._member_hooks import MemberHooks
 from ._memory import tune_malloc
 from ._offers import Offers
-from ._outgoing import Calling
 from ._registry import REGISTRY, CallbackRegistry
 from ._schedule import Schedule
 from ._serving import Serving
@@ -49,7 +48,7 @@ logger = logging.getLogger("mesh")
 STOP_TASKS_WAIT = 5.0
 
 
-class Node(Calling, Broadcasting, Serving, Linking):
+class Node(Broadcasting, Serving, Linking):
     """One process's membership of the mesh. All methods but :meth:`prepare` run on ``self.loop``."""
 
     def __init__(self, config: NodeConfig, registry: CallbackRegistry = REGISTRY) -> None:
