@@ -58,6 +58,7 @@ class Node(Broadcasting, Serving, Linking):
         self.registry = registry
         self.address = ""
         self.call_ids = itertools.count(1)
+        self.answer_dial_failed: dict[str, float] = {}
         # Every address peers can dial, best first; ``address`` is the first.
         self.addresses: list[str] = []
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()

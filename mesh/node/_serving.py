@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from time import perf_counter
@@ -42,6 +41,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mesh")
 
+ANSWER_REDIAL_AFTER = 10.0
+"""Seconds before a node dials again, for answers, a caller it could not reach (see ``FG(answer=...)``)."""
+
 
 class Serving:
     """The serving part of a node (a mixin of :class:`~mesh.node._node.Node`): it runs callbacks here, for its peers
@@ -61,6 +63,9 @@ class Serving:
     node_id: str
     links: dict[str, PeerLink]
     membership: Membership
+    _dials: dict[str, asyncio.Task[PeerLink]]
+    # When each caller this node could not reach for answers may be dialled again (perf_counter).
+    answer_dial_failed: dict[str, float]
 
     if TYPE_CHECKING:
 
@@ -227,12 +232,20 @@ class Serving:
             link.send_answer(call_id, via, result)
             return
         member = self.membership.get(node_id)
-        if member is not None and node_id != self.node_id and not self.stopping:
+        if member is None or node_id == self.node_id or self.stopping or node_id in self._dials:
+            return
+        if perf_counter() >= self.answer_dial_failed.get(node_id, 0.0):
             self.spawn(self._link_for_answers(member))
 
     async def _link_for_answers(self, member: Member) -> None:
-        with contextlib.suppress(MeshError):
+        """Link to ``member`` for the answers of later calls; after a failure, not again for
+        :data:`ANSWER_REDIAL_AFTER` seconds (each answer would try once more)."""
+        try:
             await self.link_to(member)
+        except MeshError:
+            self.answer_dial_failed[member.node_id] = perf_counter() + ANSWER_REDIAL_AFTER
+        else:
+            self.answer_dial_failed.pop(member.node_id, None)
 
     def _start_schedule(self, call: IncomingCall, plan: pb.Schedule) -> None:
         link = call.link
