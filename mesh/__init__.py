@@ -14,12 +14,8 @@
 
 from __future__ import annotations
 
-import os
-
-# gRPC core logs routine connection events (GOAWAY on a peer's clean stop) at INFO; keep them out of
-# users' terminals unless they ask for them.
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-
+# First of all: gRPC core reads its settings from the environment once, as grpc is first imported.
+from . import _grpc_env  # noqa: F401
 from .api._call import RemoteCall
 from .api._global import Global
 from .api._modifiers import BG, BROADCAST, FG, NO_RETURN, PERIOD, STREAM
