@@ -10,8 +10,7 @@ value, to keep gRPC's own default):
   TCP and UNIX-socket I/O on gRPC core's poll-based engine instead of its EventEngine. EventEngine
   reads a socket on a thread of its own pool and hands each message on to the completion queue's
   poller, one more thread hop per message; the poll-based engine reads it on the poller thread
-  itself. A raw grpc.aio echo took 132-137 us instead of 242-297 us on the benchmark's 2-vCPU
-  machine, and a sequential mesh call about 15 % less (bench/README.md). Set only for the gRPC
+  itself, and a message costs less (docs/api.md, "gRPC's I/O", has the figures). Set only for the gRPC
   releases it was measured on (:data:`POLL_ENGINE_UP_TO`): a later release may have retired those
   experiments, and gRPC core logs an error for each name it does not know.
 

@@ -192,8 +192,8 @@ def render(transport: str, runs: Sequence[dict[str, float]], table: Sequence[Row
 
 
 def machine() -> str:
-    """nproc, CPU model, Python and grpcio versions, and the event loop and malloc settings of every
-    side of the run."""
+    """nproc, CPU model, Python and grpcio versions, gRPC core's experiments (its I/O engine, see
+    ``mesh/_grpc_env.py``), and the event loop and malloc settings of every side of the run."""
     model = "unknown"
     try:
         with open("/proc/cpuinfo") as info:
@@ -205,6 +205,7 @@ def machine() -> str:
         pass
     return (
         f"machine: nproc={os.cpu_count()}, CPU {model}, {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, grpcio {grpc.__version__}; event loop {loop_name(_loop.get())}; "
+        f"Python {platform.python_version()}, grpcio {grpc.__version__} "
+        f"(GRPC_EXPERIMENTS={os.environ.get('GRPC_EXPERIMENTS', '')!r}); event loop {loop_name(_loop.get())}; "
         f"malloc: {_malloc.apply()} in every process but the peer libraries'"
     )
