@@ -1,21 +1,24 @@
 """gRPC core's settings for the whole process, which it reads from the environment once, as ``grpc`` is first imported.
 
-Importing this module (``import mesh`` does, before it imports gRPC) calls :func:`configure_grpc`,
-which sets each variable only where the program has not set it (set one yourself, even to an empty
-value, to keep gRPC's own default):
+``import mesh`` imports this module before anything else, and it imports ``grpc`` (see
+:func:`import_grpc`) with:
 
-- ``GRPC_VERBOSITY=ERROR``: gRPC core logs routine connection events (GOAWAY on a peer's clean
-  stop) at INFO; they stay out of users' terminals unless asked for.
-- ``GRPC_EXPERIMENTS=-event_engine_client,-event_engine_listener``: channels and servers do their
-  TCP and UNIX-socket I/O on gRPC core's poll-based engine instead of its EventEngine. EventEngine
-  reads a socket on a thread of its own pool and hands each message on to the completion queue's
-  poller, one more thread hop per message; the poll-based engine reads it on the poller thread
-  itself, and a message costs less (docs/api.md, "gRPC's I/O", has the figures). Set only for the gRPC
-  releases it was measured on (:data:`POLL_ENGINE_UP_TO`): a later release may have retired those
-  experiments, and gRPC core logs an error for each name it does not know.
+- ``GRPC_VERBOSITY=ERROR``, left in the environment where the program has not set it: gRPC core logs
+  routine connection events (GOAWAY on a peer's clean stop) at INFO; they stay out of users'
+  terminals unless asked for, in child processes too.
+- ``GRPC_EXPERIMENTS=-event_engine_client,-event_engine_listener`` for the import only, where the
+  program has not set it: channels and servers do their TCP and UNIX-socket I/O on gRPC core's
+  poll-based engine instead of its EventEngine. EventEngine reads a socket on a thread of its own
+  pool and hands each message on to the thread polling the completion queue, one more thread hop
+  per message; the poll-based engine reads it on the polling thread itself, and a message costs
+  less (docs/api.md, "gRPC's I/O", has the figures). The variable is taken out again once gRPC has
+  read it, so that other gRPC programs this process starts keep their own engine (a mesh node's
+  child process imports the mesh and picks it itself). Only for the gRPC releases it was measured
+  on (:data:`POLL_ENGINE_UP_TO`): a later release may have retired those experiments, and gRPC core
+  logs an error for each name it does not know.
 
-Once ``grpc`` is imported, its core has read the environment: :func:`configure_grpc` then sets
-nothing, since it could change only child processes, which import the mesh themselves.
+Set either variable yourself, even to an empty value, and it is left as you set it. Once ``grpc`` is
+imported, its core has read the environment, and nothing is set.
 """
 
 from __future__ import annotations
@@ -34,14 +37,22 @@ POLL_ENGINE_UP_TO = (1, 85)
 _VERSION = re.compile(r'__version__\s*=\s*["\']+(\d+)\.(\d+)')
 
 
-def configure_grpc(environ: MutableMapping[str, str] = os.environ) -> None:
-    """Set gRPC core's variables in ``environ`` (see the module docstring), unless ``grpc`` is imported already."""
+def import_grpc(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Import ``grpc`` with the mesh's settings in ``environ`` (see the module docstring), unless it is
+    imported already; True if its I/O is the poll-based engine by the mesh's choice."""
     if "grpc" in sys.modules:
-        return
+        return False
     environ.setdefault("GRPC_VERBOSITY", "ERROR")
     release = grpcio_release()
-    if release is not None and release <= POLL_ENGINE_UP_TO:
-        environ.setdefault("GRPC_EXPERIMENTS", POLL_ENGINE)
+    chosen = "GRPC_EXPERIMENTS" not in environ and release is not None and release <= POLL_ENGINE_UP_TO
+    if chosen:
+        environ["GRPC_EXPERIMENTS"] = POLL_ENGINE
+    try:
+        import grpc  # noqa: F401
+    finally:
+        if chosen:
+            del environ["GRPC_EXPERIMENTS"]
+    return chosen
 
 
 def grpcio_release() -> tuple[int, int] | None:
@@ -57,4 +68,5 @@ def grpcio_release() -> tuple[int, int] | None:
     return None if found is None else (int(found[1]), int(found[2]))
 
 
-configure_grpc()
+poll_engine = import_grpc()
+"""Whether this process's gRPC does its I/O on the poll-based engine by the mesh's choice."""

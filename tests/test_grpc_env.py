@@ -1,4 +1,9 @@
-"""gRPC core's settings: ``import mesh`` sets them before gRPC reads them, and never over the program's own."""
+"""gRPC core's settings: ``import mesh`` imports gRPC on its poll-based I/O and quiet, never over the program's own.
+
+Which engine a process's gRPC runs shows in gRPC's own TCP trace (``GRPC_TRACE=tcp``, seen with
+``GRPC_VERBOSITY=DEBUG``): the poll-based engine logs from ``tcp_posix.cc``, EventEngine from its
+``endpoint.cc`` and ``posix_endpoint.cc``.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,52 @@ from importlib.metadata import version
 
 import pytest
 
-from mesh._grpc_env import POLL_ENGINE, POLL_ENGINE_UP_TO, grpcio_release
+from mesh._grpc_env import POLL_ENGINE_UP_TO, grpcio_release
 
 pytestmark = pytest.mark.timeout(60)
 
-SHOW = "import os; print(repr(os.environ.get('GRPC_EXPERIMENTS')), repr(os.environ.get('GRPC_VERBOSITY')))"
+# One unary call on loopback, then the process's settings as it saw them.
+CALL_AND_SHOW = """
+import asyncio, os
+import grpc
+
+async def main():
+    server = grpc.aio.server()
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            await channel.unary_unary("/no.Such/Method")(b"x", timeout=5)
+        except grpc.aio.AioRpcError:
+            pass
+    await server.stop(None)
+
+asyncio.run(main())
+print(repr(os.environ.get("GRPC_EXPERIMENTS")), repr(os.environ.get("GRPC_VERBOSITY")))
+"""
 
 
-def _fresh(code: str, **env: str) -> str:
-    """What ``code`` prints in a new interpreter whose environment has none of gRPC's variables but ``env``."""
-    base = {k: v for k, v in os.environ.items() if k not in ("GRPC_EXPERIMENTS", "GRPC_VERBOSITY")}
+def _engine_and_settings(first: str, **env: str) -> tuple[str | None, str]:
+    """The I/O engine (None if gRPC logged nothing) and the settings of a new interpreter that runs
+    ``first`` then :data:`CALL_AND_SHOW`, with none of gRPC's variables in its environment but ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GRPC_")}
     done = subprocess.run(
-        [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, timeout=50, check=True
+        [sys.executable, "-c", first + "\n" + CALL_AND_SHOW],
+        env={**base, "GRPC_TRACE": "tcp", **env},
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=True,
     )
-    assert done.stderr == "", done.stderr
-    return done.stdout.strip()
+    if "tcp_posix.cc" in done.stderr:
+        return "poll", done.stdout.strip()
+    return ("EventEngine" if "endpoint.cc" in done.stderr else None), done.stdout.strip()
+
+
+def _measured_release() -> None:
+    release = grpcio_release()
+    if release is None or release > POLL_ENGINE_UP_TO:
+        pytest.skip(f"grpcio {version('grpcio')} is newer than the releases the poll engine was measured on")
 
 
 def test_the_release_read_from_grpcios_version_file_is_the_installed_one() -> None:
@@ -31,18 +67,21 @@ def test_the_release_read_from_grpcios_version_file_is_the_installed_one() -> No
     assert grpcio_release() == (int(major), int(minor))
 
 
-def test_import_mesh_picks_the_poll_engine_and_quiet_logs_before_grpc_is_imported() -> None:
-    release = grpcio_release()
-    if release is None or release > POLL_ENGINE_UP_TO:
-        pytest.skip(f"grpcio {version('grpcio')} is newer than the releases the poll engine was measured on")
-    shown = _fresh("import mesh; " + SHOW)
-    assert shown == f"{POLL_ENGINE!r} 'ERROR'"
+def test_import_mesh_runs_grpc_on_the_poll_engine_and_leaves_no_experiments_to_child_processes() -> None:
+    _measured_release()
+    engine, settings = _engine_and_settings("import mesh", GRPC_VERBOSITY="DEBUG")
+    assert (engine, settings) == ("poll", "None 'DEBUG'")
 
 
-def test_the_programs_own_settings_are_kept_even_empty() -> None:
-    assert _fresh("import mesh; " + SHOW, GRPC_EXPERIMENTS="", GRPC_VERBOSITY="INFO") == "'' 'INFO'"
-    assert _fresh("import mesh; " + SHOW, GRPC_EXPERIMENTS="-event_engine_client") == "'-event_engine_client' 'ERROR'"
+def test_import_mesh_quiets_grpc_where_the_program_did_not_say() -> None:
+    assert _engine_and_settings("import mesh") == (None, "None 'ERROR'")
 
 
-def test_nothing_is_set_once_grpc_is_imported_since_its_core_has_read_the_environment() -> None:
-    assert _fresh("import grpc; import mesh; " + SHOW) == "None None"
+def test_the_programs_own_experiments_are_kept_even_empty() -> None:
+    engine, settings = _engine_and_settings("import mesh", GRPC_EXPERIMENTS="", GRPC_VERBOSITY="DEBUG")
+    assert (engine, settings) == ("EventEngine", "'' 'DEBUG'")
+
+
+def test_a_program_that_imported_grpc_first_keeps_its_engine() -> None:
+    engine, settings = _engine_and_settings("import grpc, mesh", GRPC_VERBOSITY="DEBUG")
+    assert (engine, settings) == ("EventEngine", "None 'DEBUG'")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from mesh import _grpc_env
 from mesh.node._event_loop import loop_name
 
 from . import _loop, _malloc
@@ -203,9 +204,11 @@ def machine() -> str:
                     break
     except OSError:
         pass
+    experiments = _grpc_env.POLL_ENGINE if _grpc_env.poll_engine else os.environ.get("GRPC_EXPERIMENTS", "")
     return (
         f"machine: nproc={os.cpu_count()}, CPU {model}, {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}, grpcio {grpc.__version__} "
-        f"(GRPC_EXPERIMENTS={os.environ.get('GRPC_EXPERIMENTS', '')!r}); event loop {loop_name(_loop.get())}; "
+        f"(GRPC_EXPERIMENTS={experiments!r}); "
+        f"event loop {loop_name(_loop.get())}; "
         f"malloc: {_malloc.apply()} in every process but the peer libraries'"
     )
