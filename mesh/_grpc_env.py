@@ -27,7 +27,6 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import MutableMapping
 from pathlib import Path
 
 POLL_ENGINE = "-event_engine_client,-event_engine_listener"
@@ -37,21 +36,21 @@ POLL_ENGINE_UP_TO = (1, 85)
 _VERSION = re.compile(r'__version__\s*=\s*["\']+(\d+)\.(\d+)')
 
 
-def import_grpc(environ: MutableMapping[str, str] = os.environ) -> bool:
-    """Import ``grpc`` with the mesh's settings in ``environ`` (see the module docstring), unless it is
-    imported already; True if its I/O is the poll-based engine by the mesh's choice."""
+def import_grpc() -> bool:
+    """Import ``grpc`` with the mesh's settings in the environment (see the module docstring), unless
+    it is imported already; True if its I/O is the poll-based engine by the mesh's choice."""
     if "grpc" in sys.modules:
         return False
-    environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     release = grpcio_release()
-    chosen = "GRPC_EXPERIMENTS" not in environ and release is not None and release <= POLL_ENGINE_UP_TO
+    chosen = "GRPC_EXPERIMENTS" not in os.environ and release is not None and release <= POLL_ENGINE_UP_TO
     if chosen:
-        environ["GRPC_EXPERIMENTS"] = POLL_ENGINE
+        os.environ["GRPC_EXPERIMENTS"] = POLL_ENGINE
     try:
         import grpc  # noqa: F401
     finally:
         if chosen:
-            del environ["GRPC_EXPERIMENTS"]
+            del os.environ["GRPC_EXPERIMENTS"]
     return chosen
 
 
