@@ -27,8 +27,9 @@ CONTROLLER_CONNECT_ATTEMPT_MS = 5000
 # A peer too slow for the first bound (a busy machine) is dialled again with these longer ones.
 PEER_SLOW_CONNECT_ATTEMPTS_MS = (500, 2500)
 # How gRPC words an attempt cut by its bound, during the TCP handshake or before the server's
-# SETTINGS frame (as opposed to one refused). The TCP handshake's words are those of both of gRPC's
-# I/O engines; on the poll-based one (mesh/_grpc_env.py) a busy dialler meets them more often.
+# SETTINGS frame (as opposed to one refused): "connect() timed out" is the TCP handshake's on either
+# of gRPC's I/O engines (a busy dialler meets it more often on the poll-based one, mesh/_grpc_env.py),
+# "handshaker shutdown" EventEngine's other wording of it.
 _SLOW_CONNECT = ("before receiving SETTINGS frame", "handshaker shutdown", "connect() timed out")
 
 GrpcOptions = list[tuple[str, Any]]
