@@ -1,19 +1,23 @@
-"""A connection attempt cut by its bound reads as a slow peer, dialled again with longer bounds; a refused one does not.
+"""A connection attempt that a busy peer fails reads as such, dialled again with longer bounds; a refused one does not.
 
 gRPC words a TCP handshake cut short "connect() timed out" (on either engine) or, on EventEngine at
 times, "tcp handshaker shutdown".
 
-Real gRPC channels on loopback against plain sockets that hold the attempt up: a listener whose
-accept queue is full (the TCP handshake never completes) and one that accepts but never speaks
-HTTP/2 (no SETTINGS frame), on the I/O engine the mesh picks and on gRPC's EventEngine.
+Real gRPC channels on loopback against plain sockets that hold the attempt up or drop it: a
+listener whose accept queue is full (the TCP handshake never completes), one that accepts but never
+speaks HTTP/2 (no SETTINGS frame) and one that resets every connection it accepts, on the I/O engine
+the mesh picks and on gRPC's EventEngine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -22,7 +26,7 @@ from tests._support.proc import ROOT
 
 pytestmark = pytest.mark.timeout(60)
 
-# Prints whether the attempt's error reads as slow, then its details.
+# Prints whether the attempt's error reads as a busy peer's, then its details.
 ATTEMPT = """
 import asyncio, sys
 import mesh
@@ -34,7 +38,7 @@ async def main():
     try:
         await _frames.open_stream(channel).read()
     except grpc.aio.AioRpcError as exc:
-        print(_transport.slow_to_connect(exc), exc.details())
+        print(_transport.busy_peer(exc), exc.details())
     finally:
         await channel.close(None)
 
@@ -84,6 +88,30 @@ def silent_listener() -> Iterator[str]:
 
 
 @pytest.fixture
+def resetting_listener() -> Iterator[str]:
+    """A listener that resets each connection as it accepts it, before a byte of HTTP/2."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
+    def reset_all() -> None:
+        with contextlib.suppress(OSError):  # the listener closed: the test is over
+            while True:
+                accepted, _ = listener.accept()
+                accepted.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                accepted.close()
+
+    resetter = threading.Thread(target=reset_all, daemon=True)
+    resetter.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        resetter.join(5)
+
+
+@pytest.fixture
 def closed_port() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -100,6 +128,13 @@ def test_a_tcp_handshake_cut_by_the_bound_reads_as_slow(full_accept_queue: str, 
 def test_no_settings_frame_within_the_bound_reads_as_slow(silent_listener: str, engine: str) -> None:
     slow, details = _attempt(silent_listener, engine)
     assert "before receiving SETTINGS frame" in details
+    assert slow, details
+
+
+@pytest.mark.parametrize("engine", ["poll", "EventEngine"])
+def test_a_connection_reset_before_http2_reads_as_a_busy_peer(resetting_listener: str, engine: str) -> None:
+    slow, details = _attempt(resetting_listener, engine)
+    assert "Connection reset by peer" in details
     assert slow, details
 
 

@@ -173,7 +173,7 @@ class Linking:
                 break
             except grpc.aio.AioRpcError as exc:
                 await channel.close(None)
-                attempt_ms = next(slower, 0) if _transport.slow_to_connect(exc) else 0
+                attempt_ms = next(slower, 0) if _transport.busy_peer(exc) else 0
                 if not attempt_ms:
                     raise _handshake.rpc_error(exc, peer_name, self.config.tls is not None) from None
             except BaseException:

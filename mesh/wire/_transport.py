@@ -24,13 +24,20 @@ KEEPALIVE_MS = 1000
 # notice; a controller taking a herd of joins on a busy machine failed every attempt at 100 ms.
 PEER_CONNECT_ATTEMPT_MS = 100
 CONTROLLER_CONNECT_ATTEMPT_MS = 5000
-# A peer too slow for the first bound (a busy machine) is dialled again with these longer ones.
+# A busy peer (a busy machine) is dialled again with these longer bounds.
 PEER_SLOW_CONNECT_ATTEMPTS_MS = (500, 2500)
-# How gRPC words an attempt cut by its bound, during the TCP handshake or before the server's
-# SETTINGS frame (as opposed to one refused): "connect() timed out" is the TCP handshake's on either
-# of gRPC's I/O engines (a busy dialler meets it more often on the poll-based one, mesh/_grpc_env.py),
-# "handshaker shutdown" EventEngine's other wording of it.
-_SLOW_CONNECT = ("before receiving SETTINGS frame", "handshaker shutdown", "connect() timed out")
+# How gRPC words an attempt that a busy peer failed, as opposed to one refused (a peer gone): cut by
+# its bound before the server's SETTINGS frame, or during the TCP handshake ("connect() timed out" on
+# either of gRPC's I/O engines, "handshaker shutdown" on EventEngine; a busy dialler meets it more
+# often on the poll-based one, mesh/_grpc_env.py), or dropped by the peer's kernel before HTTP/2
+# began (a connection it had no room to accept: reset, or a broken pipe on the dialler's first write).
+_BUSY_PEER = (
+    "before receiving SETTINGS frame",
+    "handshaker shutdown",
+    "connect() timed out",
+    "Connection reset by peer",
+    "Broken pipe",
+)
 
 GrpcOptions = list[tuple[str, Any]]
 
@@ -211,10 +218,11 @@ def open_channel(
     return grpc.aio.secure_channel(address, tls.channel_credentials(), options=options)
 
 
-def slow_to_connect(exc: grpc.aio.AioRpcError) -> bool:
-    """Whether ``exc`` says a connection attempt ran out of time (a busy peer), not that it was refused."""
+def busy_peer(exc: grpc.aio.AioRpcError) -> bool:
+    """Whether ``exc`` says a connection attempt failed the way a busy peer fails it (out of time, or
+    dropped before HTTP/2 began), not that it was refused."""
     details = exc.details() or ""
-    return exc.code() == grpc.StatusCode.UNAVAILABLE and any(words in details for words in _SLOW_CONNECT)
+    return exc.code() == grpc.StatusCode.UNAVAILABLE and any(words in details for words in _BUSY_PEER)
 
 
 def _unix_socket_answers(path: str) -> bool:
