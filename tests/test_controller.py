@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import anyio
 import pytest
 
 from mesh import FG, ControllerUnavailable, Global, NameTaken
@@ -137,6 +138,35 @@ def test_a_controller_that_never_answers_fails_after_connect_timeout(
             Global(process_name="lonely", host="127.0.0.1", port=port, connect_timeout=1)
     finally:
         ctl.signal(signal.SIGCONT)
+
+
+def test_a_burst_of_registrations_keeps_the_controller_stream(
+    controller: Callable[[], tuple[Proc, int]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Forty callbacks registered in one go on the node's loop are announced on one stream, one write
+    at a time (a second write while one is under way fails the whole stream); one registered later
+    reaches the controller on that same stream."""
+    _, port = controller()
+    names = {f"burst.fn{n}" for n in range(40)}
+
+    async def burst() -> None:
+        async with Global(process_name="burster", host="127.0.0.1", port=port) as g:
+            for name in sorted(names):
+                g.register(lambda: None, name=name)
+            await anyio.to_thread.run_sync(_wait_until, seen, 10)
+            names.add("burst.late")
+            g.register(lambda: None, name="burst.late")
+            await anyio.to_thread.run_sync(_wait_until, seen, 10)
+
+    with Global(process_name="watcher", host="127.0.0.1", port=port) as watcher:
+
+        def seen() -> bool:
+            member = next((m for m in watcher.members() if m["name"] == "burster"), None)
+            return member is not None and names <= set(member["callbacks"])
+
+        anyio.run(burst)
+    lost = [r.getMessage() for r in caplog.records if "lost the controller" in r.getMessage()]
+    assert lost == []
 
 
 def test_controller_only_global(peer: Callable[..., tuple[Proc, str]]) -> None:

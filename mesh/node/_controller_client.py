@@ -70,6 +70,11 @@ class ControllerClient:
         self._last_error = "no answer yet"
         self._joined_last_session = False
         self._callbacks_sent: list[str] = []
+        # One task writes announcements on a stream at a time: gRPC fails the whole call on a second
+        # concurrent write. Announcements that come while it writes are folded into its next one.
+        self._announcer: asyncio.Task[None] | None = None
+        self._announcer_stream: Any = None
+        self._announce_wanted = False
 
     @property
     def connected(self) -> bool:
@@ -122,8 +127,12 @@ class ControllerClient:
 
     def announce(self) -> None:
         """Tell the controller this node's callbacks changed."""
-        if self._stream is not None:
-            self._node.spawn(self._write_member(self._stream))
+        if self._stream is None:
+            return
+        self._announce_wanted = True
+        if self._announcer is None or self._announcer.done() or self._announcer_stream is not self._stream:
+            self._announcer_stream = self._stream
+            self._announcer = self._node.spawn(self._write_members(self._stream))
 
     def _member(self) -> pb.Member:
         node = self._node
@@ -135,11 +144,16 @@ class ControllerClient:
             mesh_name=node.config.mesh_name,
         )
 
-    async def _write_member(self, stream: Any) -> None:
-        member = self._member()
-        self._callbacks_sent = list(member.callbacks)
-        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-            await stream.write(pb.MemberUpdate(member=member))
+    async def _write_members(self, stream: Any) -> None:
+        """Write the node's member on ``stream`` until no announcement waits, or the stream is gone."""
+        while self._announce_wanted and stream is self._stream:
+            self._announce_wanted = False
+            member = self._member()
+            self._callbacks_sent = list(member.callbacks)
+            try:
+                await stream.write(pb.MemberUpdate(member=member))
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                return  # the stream broke: the next session joins with the callbacks of its day
 
     async def _run(self) -> None:
         backoff = Backoff(RETRY_FIRST, RETRY_MOST)
@@ -239,5 +253,5 @@ class ControllerClient:
                 self._first_join.set_result(None)
             else:
                 logger.warning("node %s: rejoined the controller at %s", self._node.name, self._address)
-                if self._callbacks_sent != self._node.registry.names():
-                    self.announce()
+            if self._callbacks_sent != self._node.registry.names():
+                self.announce()  # callbacks registered while the join was under way

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -83,7 +84,8 @@ def main() -> None:
         processor(fn)
     with Global(process_name=args.name, host="127.0.0.1", port=args.port) as g:
         Supervisor.attach(g)
-        print("READY", os.getpid(), flush=True)
+        sys.stdout.write(f"READY {os.getpid()}\n")  # one write: a log line from another thread cannot split it
+        sys.stdout.flush()
         while True:
             time.sleep(1)
 
