@@ -29,14 +29,26 @@ def _names(g: Global) -> set[str]:
     return {m["name"] for m in g.members()}
 
 
-def echoing(call: Callable[[int], Any]) -> Worker:
-    """A worker making ``call(i)`` over and over, each expected to give back ``i``."""
+Echoing = Callable[[Callable[[int], Any]], Worker]
 
-    def step(i: int) -> None:
-        got = call(i)
-        assert got == i, f"call {i} gave {got!r}"
 
-    return Worker(step)
+@pytest.fixture
+def echoing() -> Iterator[Echoing]:
+    """Starts workers making ``call(i)`` over and over, each expected to give back ``i``; stops them
+    all when the test ends, failed or not (a worker left running calls a stopped node forever)."""
+    started: list[Worker] = []
+
+    def start(call: Callable[[int], Any]) -> Worker:
+        def step(i: int) -> None:
+            got = call(i)
+            assert got == i, f"call {i} gave {got!r}"
+
+        started.append(Worker(step))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop()
 
 
 @pytest.fixture
@@ -61,7 +73,7 @@ def _controller_args(port: int) -> tuple[str, ...]:
 
 
 def test_killed_callee_fails_every_pending_call_within_3_s_and_spares_other_peers(
-    main_node: tuple[Global, int], peer: Peer
+    main_node: tuple[Global, int], peer: Peer, echoing: Echoing
 ) -> None:
     g, port = main_node
     victim, _ = _own_peer(peer, "victim", *_controller_args(port))
@@ -106,7 +118,7 @@ def test_killed_callee_fails_every_pending_call_within_3_s_and_spares_other_peer
 
 
 def test_nodes_rejoin_a_restarted_controller_within_5_s_and_links_work_through_the_outage(
-    spawn: Spawn, peer: Peer
+    spawn: Spawn, peer: Peer, echoing: Echoing
 ) -> None:
     port = free_port()
     first = spawn(*_controller_args(port), module="controller")
@@ -332,7 +344,7 @@ def test_callee_stopped_under_1000_calls_returns_within_grace_and_every_call_end
 
 
 def test_caller_stopped_with_1000_calls_in_flight_returns_within_grace_and_every_call_ends(
-    controller: Callable[[], tuple[Proc, int]], peer: Peer
+    controller: Callable[[], tuple[Proc, int]], peer: Peer, echoing: Echoing
 ) -> None:
     grace = 1.5
     _, port = controller()
@@ -352,6 +364,7 @@ def test_caller_stopped_with_1000_calls_in_flight_returns_within_grace_and_every
         took = time.monotonic() - started
     finally:
         g.stop()
+    traffic.stop()  # its calls now fail at once: stopped here, not after the checks, it makes few of them
     assert took < grace + 1.0
     outcomes: collections.Counter[str] = collections.Counter()
     for future in pending:
@@ -364,7 +377,6 @@ def test_caller_stopped_with_1000_calls_in_flight_returns_within_grace_and_every
     for call in blocked:
         call.join(time.monotonic() + 1)
         assert isinstance(call.error, NodeStopped)
-    traffic.stop()
     assert traffic.steps > 0 and {type(e) for e in traffic.errors} == {NodeStopped}
     print(
         f"\n[8] caller stop() with {in_flight} calls in flight and grace {grace} s returned in {took:.2f} s; "
