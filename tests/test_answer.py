@@ -16,7 +16,7 @@ from tests._support.proc import Proc
 
 pytestmark = pytest.mark.timeout(90)
 
-HOLD = 8.0
+HOLD = 5.0
 """Seconds S waits before its own answer: a call answered sooner was answered by W."""
 
 DISPATCHER = """

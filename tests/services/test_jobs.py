@@ -125,7 +125,7 @@ def test_a_job_that_succeeds_on_a_retry_is_done(jobs_mesh: Callable[..., Any]) -
 
 def test_a_job_over_its_timeout_fails_with_call_timeout(jobs_mesh: Callable[..., Any]) -> None:
     _, jobs = jobs_mesh({"sleepy": sleepy})
-    job_id = jobs.submit("sleepy", 5, timeout=0.2) & FG
+    job_id = jobs.submit("sleepy", 1.5, timeout=0.2) & FG
     with pytest.raises(CallTimeout):
         jobs.result(job_id) & FG(timeout=10)
     assert (jobs.status(job_id) & FG).state == "failed"
