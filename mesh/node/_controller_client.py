@@ -73,7 +73,6 @@ class ControllerClient:
         # One task writes announcements on a stream at a time: gRPC fails the whole call on a second
         # concurrent write. Announcements that come while it writes are folded into its next one.
         self._announcer: asyncio.Task[None] | None = None
-        self._announcer_stream: Any = None
         self._announce_wanted = False
 
     @property
@@ -130,9 +129,8 @@ class ControllerClient:
         if self._stream is None:
             return
         self._announce_wanted = True
-        if self._announcer is None or self._announcer.done() or self._announcer_stream is not self._stream:
-            self._announcer_stream = self._stream
-            self._announcer = self._node.spawn(self._write_members(self._stream))
+        if self._announcer is None or self._announcer.done():
+            self._announcer = self._node.spawn(self._write_members())
 
     def _member(self) -> pb.Member:
         node = self._node
@@ -144,16 +142,21 @@ class ControllerClient:
             mesh_name=node.config.mesh_name,
         )
 
-    async def _write_members(self, stream: Any) -> None:
-        """Write the node's member on ``stream`` until no announcement waits, or the stream is gone."""
-        while self._announce_wanted and stream is self._stream:
+    async def _write_members(self) -> None:
+        """Write the node's member on the current stream until no announcement waits.
+
+        A write on a stream that broke is made again on the session after it, if that one has begun;
+        else the next session's join carries the callbacks as they are then."""
+        while self._announce_wanted and (stream := self._stream) is not None:
             self._announce_wanted = False
             member = self._member()
             self._callbacks_sent = list(member.callbacks)
             try:
                 await stream.write(pb.MemberUpdate(member=member))
             except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                return  # the stream broke: the next session joins with the callbacks of its day
+                self._announce_wanted = True
+                if stream is self._stream:
+                    return
 
     async def _run(self) -> None:
         backoff = Backoff(RETRY_FIRST, RETRY_MOST)
